@@ -1,0 +1,27 @@
+"""spacy-stsn: joint entity and relation extraction (STSN) as a spaCy v3 component."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="spacy-stsn",
+    version="0.1.0",
+    description="STSN (Sequence Tagging augmented Span-based Network) joint NER + RE for spaCy v3",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["spacy_stsn", "spacy_stsn.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "spacy>=3.8,<3.9",
+        "spacy-transformers>=1.4,<1.5",
+        "thinc>=8.3,<8.4",
+        "torch>=2.1",
+        "srsly>=2.4",
+        "numpy>=1.21",
+    ],
+    entry_points={
+        "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],
+        "spacy_architectures": ["spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"],
+        "spacy_scorers": ["spacy_stsn.scorer.v1 = spacy_stsn.scorer:make_stsn_scorer"],
+    },
+)

@@ -1,0 +1,145 @@
+"""Thinc side of STSN: turns Docs into padded tensors, runs the PyTorch module, hands arrays back.
+
+The registered architecture ``spacy_stsn.STSN.v1`` chains any ``tok2vec`` (a ``spacy-transformers`` listener
+with ``reduce_max`` pooling is the paper's Align Module; a CNN ``tok2vec`` works too) with the
+:class:`~spacy_stsn.stsn_torch.STSN` module. Its input is ``(docs, candidates)``: training passes the span and
+pair candidates chosen by the component (gold + negative samples); ``candidates=None`` runs inference, where
+the module enumerates spans and pairs itself.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, get_torch_default_device, torch2xp, xp2torch
+from thinc.types import Floats2d, Ints3d
+
+from .stsn_torch import STSN
+
+
+@dataclass
+class Candidates:
+    """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and pairs (B, P, 2) of
+    indices into ``spans`` (padding rows point at span 0 and are masked in the loss)."""
+
+    spans: Ints3d
+    pairs: Ints3d
+
+
+STSNInput = Tuple[List[Doc], Optional[Candidates]]
+
+
+@registry.architectures("spacy_stsn.STSN.v1")
+def build_stsn_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: Optional[int] = None,
+    n_layers: int = 3,
+    n_heads: int = 8,
+    width_embedding: int = 150,
+    max_span_width: int = 10,
+    interaction: str = "bi",
+    dropout: float = 0.1,
+    max_pair_entities: int = 100,
+) -> Model[STSNInput, Tuple]:
+    """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the paper's d); ``n_layers`` 0 is
+    the "w/o Label" ablation; ``interaction`` is bi | ner_to_re | re_to_ner | none (Table 5);
+    ``max_pair_entities`` caps how many predicted entities per doc are paired at inference."""
+    module = STSN(
+        hidden_width=hidden_width,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        width_embedding=width_embedding,
+        max_span_width=max_span_width,
+        interaction=interaction,
+        dropout=dropout,
+        max_pair_entities=max_pair_entities,
+    )
+    head = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    return Model(
+        "stsn",
+        forward,
+        init=init,
+        layers=[tok2vec, head],
+        refs={"tok2vec": tok2vec, "head": head},
+        attrs={"max_span_width": max_span_width, "n_layers": n_layers, "labels": None},
+    )
+
+
+def torch_module(model: Model) -> STSN:
+    return model.get_ref("head").shims[0]._model
+
+
+def build_head(model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int) -> None:
+    """Create the label-dependent parameters; also called before loading weights from disk."""
+    module = torch_module(model)
+    if module.is_built and module.dims == (input_width, n_entities, n_relations, n_tags):
+        return
+    module.build(input_width, n_entities, n_relations, n_tags)
+    module.to(get_torch_default_device())
+
+
+def input_width(model: Model, docs: List[Doc]) -> int:
+    """Width of the tok2vec output: its ``nO`` if declared, else measured on sample docs."""
+    tok2vec = model.get_ref("tok2vec")
+    if tok2vec.has_dim("nO"):
+        return tok2vec.get_dim("nO")
+    return int(tok2vec.predict(docs)[0].shape[1])
+
+
+def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
+    labels = model.attrs["labels"]
+    if labels is None:
+        raise ValueError("STSN model needs model.attrs['labels'] (entities, relations, tags) before initialize")
+    docs = [doc for doc in X[0] if len(doc)] if X is not None else []
+    tok2vec = model.get_ref("tok2vec")
+    tok2vec.initialize(X=docs or None)
+    if not docs:
+        raise ValueError("STSN needs at least one non-empty sample document to initialize")
+    build_head(model, input_width(model, docs), len(labels["entities"]), len(labels["relations"]),
+               len(labels["tags"]))
+
+
+def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Callable]:
+    docs, candidates = inputs
+    vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
+    lengths = [len(v) for v in vectors]
+    padded = model.ops.pad(vectors)
+    lengths_arr = model.ops.asarray1i(lengths)
+    head = model.get_ref("head")
+    if candidates is None:
+        outputs = head.predict((padded, lengths_arr, None, None))
+        return outputs, _no_backprop
+    outputs, backprop_head = head((padded, lengths_arr, candidates.spans, candidates.pairs), is_train)
+
+    def backprop(d_outputs: Tuple) -> List[Doc]:
+        d_padded = backprop_head(d_outputs)
+        return backprop_tok2vec(model.ops.unpad(d_padded, lengths))
+
+    return outputs, backprop
+
+
+def _no_backprop(d_outputs: Any) -> List:
+    raise ValueError("STSN inference outputs have no gradient; pass candidates to train")
+
+
+def _convert_inputs(model: Model, X: Tuple, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    padded, lengths, spans, pairs = X
+    args = [xp2torch(padded, requires_grad=is_train), xp2torch(lengths).long()]
+    if spans is not None:
+        args += [xp2torch(spans).long(), xp2torch(pairs).long()]
+
+    def backprop(d_args: ArgsKwargs) -> Any:
+        return torch2xp(d_args.args[0])
+
+    return ArgsKwargs(args=tuple(args), kwargs={}), backprop
+
+
+def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Tuple, Callable]:
+    _, outputs = inputs_outputs
+    arrays = tuple(torch2xp(out.detach()) for out in outputs)
+
+    def backprop(d_outputs: Tuple) -> ArgsKwargs:
+        pairs = [(out, xp2torch(d)) for out, d in zip(outputs, d_outputs) if out.requires_grad and d.size]
+        return ArgsKwargs(args=([o for o, _ in pairs],), kwargs={"grad_tensors": [d for _, d in pairs]})
+
+    return arrays, backprop

@@ -1,0 +1,246 @@
+"""The STSN network (paper section 3) as a pure PyTorch module: no spaCy or Thinc in here.
+
+Input is a padded batch of aligned token vectors (the Align Module's max-pooled word pieces, Eq. 2). The module
+projects them to H_L^0, H_E^0, H_R^0, runs N stacked attention layers (Eq. 4; each layer has the three units of
+Figure 3) and decodes token tags (Eq. 8), spans (Eq. 11-12) and relations (Eq. 15-16). Everything is batched:
+spans and pairs are index tensors and representations are gathered, never built in Python loops.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
+
+
+class AttentionUnit(nn.Module):
+    """One basic attention unit (Figure 3): multi-head attention then a position-wise FFN (Eq. 5-7),
+    each with a residual connection followed by LayerNorm."""
+
+    def __init__(self, width: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(width, n_heads, dropout=dropout, batch_first=True)
+        self.norm1 = nn.LayerNorm(width)
+        self.ffn = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+        self.norm2 = nn.LayerNorm(width)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query: Tensor, key_value: Tensor, padding: Tensor) -> Tensor:
+        """``padding`` is True at padded key positions, which get no attention."""
+        attended, _ = self.attention(query, key_value, key_value, key_padding_mask=padding, need_weights=False)
+        hidden = self.norm1(query + self.dropout(attended))
+        return self.norm2(hidden + self.dropout(self.ffn(hidden)))
+
+
+class AttentionLayer(nn.Module):
+    """One stacked layer (Eq. 3-4): E&R-L-A updates H_L from H_C, then L-E-A and L-R-A infuse the new H_L
+    into H_E and H_R. ``interaction`` selects what E&R-L-A attends to (the ablations of Table 5)."""
+
+    def __init__(self, width: int, n_heads: int, dropout: float, interaction: str):
+        super().__init__()
+        if interaction not in INTERACTIONS:
+            raise ValueError(f"interaction must be one of {INTERACTIONS}, not {interaction!r}")
+        self.interaction = interaction
+        # W_C, b_C of Eq. 3 exist only when H_C really combines H_E and H_R.
+        self.combine = nn.Linear(2 * width, width) if interaction == "bi" else None
+        self.label_unit = AttentionUnit(width, n_heads, dropout)  # E&R-L-A
+        self.entity_unit = AttentionUnit(width, n_heads, dropout)  # L-E-A
+        self.relation_unit = AttentionUnit(width, n_heads, dropout)  # L-R-A
+
+    def forward(self, h_l: Tensor, h_e: Tensor, h_r: Tensor, padding: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        if self.combine is not None:
+            h_c = self.combine(torch.cat([h_e, h_r], dim=-1))
+        elif self.interaction == "ner_to_re":
+            h_c = h_e  # w/o Bi-Interaction (dagger): H_L no longer attends to H_R
+        elif self.interaction == "re_to_ner":
+            h_c = h_r  # w/o Bi-Interaction (double dagger): H_L no longer attends to H_E
+        else:
+            h_c = h_l  # w/o Interaction: E&R-L-A is self-attention
+        h_l = self.label_unit(h_l, h_c, padding)
+        return h_l, self.entity_unit(h_e, h_l, padding), self.relation_unit(h_r, h_l, padding)
+
+
+def enumerate_spans(length: int, max_width: int, device: Optional[torch.device] = None) -> Tensor:
+    """All (start, end) spans of width 1..max_width in a sequence of ``length`` tokens, shape (S, 2)."""
+    starts = torch.arange(length, device=device)
+    widths = torch.arange(1, max_width + 1, device=device)
+    ends = starts[:, None] + widths[None, :]
+    keep = ends <= length
+    return torch.stack([starts[:, None].expand_as(ends)[keep], ends[keep]], dim=-1)
+
+
+def range_max(hidden: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
+    """Max-pool ``hidden`` (B, T, d) over token ranges [starts, ends) given as (B, P); empty ranges give 0.
+
+    A sparse table answers each range with two lookups, so memory is O(B T log T d) rather than the
+    O(B P T d) of a mask per pair: a 2,000-token document with thousands of candidate pairs stays cheap.
+    """
+    batch, length, width = hidden.shape
+    levels = [hidden]
+    step = 1
+    while 2 * step <= length:
+        prev = levels[-1]
+        levels.append(torch.maximum(prev[:, :-step], prev[:, step:]))
+        step *= 2
+    table = torch.stack([nn.functional.pad(lvl, (0, 0, 0, length - lvl.shape[1])) for lvl in levels])
+    size = (ends - starts).clamp(min=1)
+    level = torch.floor(torch.log2(size.double())).long().clamp(max=len(levels) - 1)
+    batch_idx = torch.arange(batch, device=hidden.device)[:, None].expand_as(starts)
+    left = table[level, batch_idx, starts.clamp(0, length - 1)]
+    right = table[level, batch_idx, (ends - (1 << level)).clamp(0, length - 1)]
+    pooled = torch.maximum(left, right)
+    return pooled * (ends > starts).unsqueeze(-1).to(pooled.dtype)
+
+
+class STSN(nn.Module):
+    """Sequence Tagging augmented Span-based Network.
+
+    The label-dependent decoders are created by :meth:`build`, once the input width and the label sets are
+    known (a spaCy pipeline learns them from data at ``initialize``).
+    """
+
+    def __init__(
+        self,
+        hidden_width: Optional[int] = None,
+        n_layers: int = 3,
+        n_heads: int = 8,
+        width_embedding: int = 150,
+        max_span_width: int = 10,
+        interaction: str = "bi",
+        dropout: float = 0.1,
+        max_pair_entities: int = 100,
+    ):
+        super().__init__()
+        if n_layers < 0:
+            raise ValueError(f"n_layers must be >= 0, not {n_layers}")
+        if interaction not in INTERACTIONS:
+            raise ValueError(f"interaction must be one of {INTERACTIONS}, not {interaction!r}")
+        self.hidden_width = hidden_width
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.width_dim = width_embedding
+        self.max_span_width = max_span_width
+        self.interaction = interaction
+        self.dropout_rate = dropout
+        self.max_pair_entities = max_pair_entities
+        self.is_built = False
+
+    def build(self, input_width: int, n_entity_labels: int, n_relation_labels: int, n_tags: int) -> "STSN":
+        """Create the parameters. ``n_tags`` is ignored (no tagging decoder) when ``n_layers == 0``."""
+        width = self.hidden_width or input_width
+        if self.n_layers and width % self.n_heads:
+            raise ValueError(f"hidden width {width} is not divisible by n_heads={self.n_heads}")
+        self.width = width
+        self.dims = (input_width, n_entity_labels, n_relation_labels, n_tags)
+        self.project_e = nn.Linear(input_width, width)
+        self.project_r = nn.Linear(input_width, width)
+        # "w/o Label" (n_layers == 0): no H_L, no stacked layers and no tagging decoder.
+        self.project_l = nn.Linear(input_width, width) if self.n_layers else None
+        self.layers = nn.ModuleList(
+            AttentionLayer(width, self.n_heads, self.dropout_rate, self.interaction) for _ in range(self.n_layers)
+        )
+        self.tag_decoder = nn.Linear(width, n_tags) if self.n_layers else None
+        self.width_embedding = nn.Embedding(self.max_span_width + 1, self.width_dim)
+        span_width = 2 * width + self.width_dim
+        self.span_decoder = nn.Linear(span_width, n_entity_labels + 1)  # index 0 = NoneEntity
+        self.relation_decoder = nn.Linear(2 * span_width + width, n_relation_labels)
+        self.dropout = nn.Dropout(self.dropout_rate)
+        self.is_built = True
+        return self
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> Tuple[Optional[Tensor], Tensor, Tensor]:
+        """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d))."""
+        padding = torch.arange(tokens.shape[1], device=tokens.device)[None, :] >= lengths[:, None]
+        h_e, h_r = self.project_e(tokens), self.project_r(tokens)
+        h_l = self.project_l(tokens) if self.project_l is not None else None
+        for layer in self.layers:
+            h_l, h_e, h_r = layer(h_l, h_e, h_r, padding)
+        return h_l, h_e, h_r
+
+    def span_representations(self, hidden: Tensor, spans: Tensor) -> Tensor:
+        """Eq. 11: [H_head; H_tail; W_width] for spans (B, S, 2) of [start, end) offsets."""
+        batch_idx = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
+        starts, ends = spans[..., 0], spans[..., 1]
+        widths = (ends - starts).clamp(1, self.max_span_width)
+        return torch.cat(
+            [hidden[batch_idx, starts], hidden[batch_idx, (ends - 1).clamp(min=0)], self.width_embedding(widths)],
+            dim=-1,
+        )
+
+    def relation_logits(self, h_r: Tensor, head_spans: Tensor, tail_spans: Tensor) -> Tensor:
+        """Eq. 15-16 before the sigmoid, for argument spans (B, P, 2) of [start, end) offsets."""
+        # Context between the two arguments, as SpERT: [end of the first, start of the second).
+        before = head_spans[..., 1] <= tail_spans[..., 0]
+        ctx_start = torch.where(before, head_spans[..., 1], tail_spans[..., 1])
+        ctx_end = torch.where(before, tail_spans[..., 0], head_spans[..., 0])
+        rel = torch.cat(
+            [
+                self.span_representations(h_r, head_spans),
+                self.span_representations(h_r, tail_spans),
+                range_max(h_r, ctx_start, ctx_end),
+            ],
+            dim=-1,
+        )
+        return self.relation_decoder(self.dropout(rel))
+
+    @staticmethod
+    def gather_pairs(spans: Tensor, pairs: Tensor) -> Tuple[Tensor, Tensor]:
+        """Head and tail spans (B, P, 2) of pairs (B, P, 2) that index into spans (B, S, 2)."""
+        batch_idx = torch.arange(spans.shape[0], device=spans.device)[:, None]
+        return spans[batch_idx, pairs[..., 0]], spans[batch_idx, pairs[..., 1]]
+
+    def forward(
+        self,
+        tokens: Tensor,
+        lengths: Tensor,
+        spans: Optional[Tensor] = None,
+        pairs: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, ...]:
+        """Training (``spans`` given): logits for tags (B, T, l), spans (B, S, E+1), pairs (B, P, R).
+        Inference (``spans`` None): see :meth:`extract`."""
+        if spans is None:
+            return self.extract(tokens, lengths)
+        h_l, h_e, h_r = self.encode(tokens, lengths)
+        tag_logits = self._tag_logits(h_l, tokens)
+        span_logits = self.span_decoder(self.dropout(self.span_representations(h_e, spans)))
+        return tag_logits, span_logits, self.relation_logits(h_r, *self.gather_pairs(spans, pairs))
+
+    def _tag_logits(self, h_l: Optional[Tensor], tokens: Tensor) -> Tensor:
+        if self.tag_decoder is None:
+            return tokens.new_zeros(tokens.shape[0], tokens.shape[1], 0)
+        return self.tag_decoder(self.dropout(h_l))
+
+    def extract(self, tokens: Tensor, lengths: Tensor) -> Tuple[Tensor, ...]:
+        """Inference: classify every span up to ``max_span_width`` tokens, keep those predicted as entities,
+        and score every ordered pair of them.
+
+        Returns tag probabilities (B, T, l), candidate spans (B, S, 2), span probabilities (B, S, E+1), the
+        entity mask (B, S), pairs (B, P, 2) indexing the spans with a validity mask (B, P), and relation
+        probabilities (B, P, R). At most ``max_pair_entities`` entities per document (the highest-scoring)
+        enter the pairs, which bounds the number of pairs on long documents.
+        """
+        h_l, h_e, h_r = self.encode(tokens, lengths)
+        tag_probs = self._tag_logits(h_l, tokens).softmax(-1)
+        batch = tokens.shape[0]
+        spans = enumerate_spans(tokens.shape[1], self.max_span_width, tokens.device)
+        spans = spans[None].expand(batch, -1, -1)
+        span_valid = spans[..., 1] <= lengths[:, None]
+        span_probs = self.span_decoder(self.span_representations(h_e, spans)).softmax(-1)
+        entity_prob = span_probs[..., 1:].max(-1).values
+        is_entity = span_valid & (span_probs[..., 0] < entity_prob)
+        score = torch.where(is_entity, entity_prob, torch.full_like(entity_prob, -1.0))
+        k = min(self.max_pair_entities, int(is_entity.sum(-1).max()) if batch else 0)
+        top_score, entities = score.topk(k, dim=-1)
+        entity_valid = top_score >= 0
+        head, tail = torch.meshgrid(
+            torch.arange(k, device=tokens.device), torch.arange(k, device=tokens.device), indexing="ij"
+        )
+        off_diagonal = head != tail
+        head, tail = head[off_diagonal], tail[off_diagonal]
+        pairs = torch.stack([entities[:, head], entities[:, tail]], dim=-1)
+        pair_valid = entity_valid[:, head] & entity_valid[:, tail]
+        if pairs.shape[1]:
+            rel_probs = self.relation_logits(h_r, *self.gather_pairs(spans, pairs)).sigmoid()
+        else:
+            rel_probs = tokens.new_zeros(batch, 0, self.relation_decoder.out_features)
+        return tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs
