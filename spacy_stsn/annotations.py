@@ -79,8 +79,9 @@ def validate_relations(doc: Doc, relations: Iterable[Dict[str, Any]], index: Opt
 
 def _get_relations(doc: Doc) -> List[Dict[str, Any]]:
     rels = doc.user_data.get(_REL_KEY)
-    if rels is None:
-        rels = []
+    if not isinstance(rels, list):
+        # absent, or read back by DocBin/msgpack, which turns lists into tuples
+        rels = [dict(rel, head=list(rel["head"]), tail=list(rel["tail"])) for rel in rels or ()]
         doc.user_data[_REL_KEY] = rels
     return rels
 
@@ -101,7 +102,8 @@ def _get_relation_spans(doc: Doc) -> List[Relation]:
 
 
 def _get_tags(doc: Doc) -> Optional[List[str]]:
-    return doc.user_data.get(_TAGS_KEY)
+    tags = doc.user_data.get(_TAGS_KEY)
+    return tags if tags is None or isinstance(tags, list) else list(tags)
 
 
 def _set_tags(doc: Doc, tags: Optional[Sequence[str]]) -> None:

@@ -11,7 +11,8 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, get_torch_default_device, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints3d
 
 from .stsn_torch import STSN
@@ -40,10 +41,13 @@ def build_stsn_model(
     interaction: str = "bi",
     dropout: float = 0.1,
     max_pair_entities: int = 100,
+    learn_rate_scale: float = 1.0,
 ) -> Model[STSNInput, Tuple]:
     """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the paper's d); ``n_layers`` 0 is
     the "w/o Label" ablation; ``interaction`` is bi | ner_to_re | re_to_ner | none (Table 5);
-    ``max_pair_entities`` caps how many predicted entities per doc are paired at inference."""
+    ``max_pair_entities`` caps how many predicted entities per doc are paired at inference;
+    ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
+    initialised head can learn faster than the pretrained encoder under it."""
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -54,7 +58,12 @@ def build_stsn_model(
         dropout=dropout,
         max_pair_entities=max_pair_entities,
     )
-    head = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    head = Model(
+        "stsn_torch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[ScaledPyTorchShim(module, learn_rate_scale=learn_rate_scale)],
+    )
     return Model(
         "stsn",
         forward,
@@ -63,6 +72,23 @@ def build_stsn_model(
         refs={"tok2vec": tok2vec, "head": head},
         attrs={"max_span_width": max_span_width, "n_layers": n_layers, "labels": None},
     )
+
+
+class ScaledPyTorchShim(PyTorchShim):
+    """Thinc's PyTorch shim, with the optimizer step scaled by ``learn_rate_scale``."""
+
+    def __init__(self, module: STSN, learn_rate_scale: float = 1.0):
+        super().__init__(module)
+        self.learn_rate_scale = learn_rate_scale
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        for name, param in self._model.named_parameters():
+            if param.grad is not None:
+                data, _ = optimizer(
+                    (self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=self.learn_rate_scale
+                )
+                param.data = xp2torch(data, requires_grad=True, device=param.device)
+                param.grad.zero_()
 
 
 def torch_module(model: Model) -> STSN:

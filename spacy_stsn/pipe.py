@@ -415,8 +415,7 @@ class STSNComponent(TrainablePipe):
     # -- scoring and serialization ---------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
         validate_examples(examples, f"{self.name}.score")
-        return self.scorer(examples, spans_key=self.spans_key, entity_labels=self.labels,
-                           relation_labels=self.relation_labels, **kwargs)
+        return self.scorer(examples, spans_key=self.spans_key, **kwargs)
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         serialize = {"cfg": lambda: srsly.json_dumps(self.cfg), "model": self.model.to_bytes}

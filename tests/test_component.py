@@ -1,0 +1,250 @@
+"""The stsn component through spaCy's own machinery: factory, training loop, serialization, bad input."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import Config
+
+from spacy_stsn.annotations import make_relation, set_entities
+from spacy_stsn.convert import spert_to_docs
+
+CNN_TOK2VEC = """
+[components.stsn.model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[components.stsn.model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 64
+attrs = ["ORTH", "SHAPE"]
+rows = [2000, 200]
+include_static_vectors = false
+
+[components.stsn.model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 64
+depth = 2
+window_size = 1
+maxout_pieces = 3
+"""
+
+TRAIN_CONFIG = """
+[paths]
+train = null
+dev = null
+
+[system]
+seed = 0
+gpu_allocator = null
+
+[nlp]
+lang = "en"
+pipeline = {pipeline}
+batch_size = 8
+
+[components]
+
+[components.stsn]
+factory = "stsn"
+threshold = 0.4
+neg_entity_samples = 100
+neg_relation_samples = 100
+
+[components.stsn.model]
+@architectures = "spacy_stsn.STSN.v1"
+hidden_width = 64
+n_layers = 2
+n_heads = 4
+width_embedding = 25
+max_span_width = 10
+dropout = 0.0
+{tok2vec}
+
+[corpora]
+
+[corpora.train]
+@readers = "spacy.Corpus.v1"
+path = ${{paths.train}}
+gold_preproc = true
+
+[corpora.dev]
+@readers = "spacy.Corpus.v1"
+path = ${{paths.dev}}
+gold_preproc = true
+
+[training]
+seed = ${{system.seed}}
+dropout = 0.0
+max_epochs = 0
+max_steps = {steps}
+eval_frequency = {steps}
+patience = 0
+train_corpus = "corpora.train"
+dev_corpus = "corpora.dev"
+
+[training.batcher]
+@batchers = "spacy.batch_by_sequence.v1"
+size = 4
+
+[training.optimizer]
+@optimizers = "Adam.v1"
+learn_rate = {learn_rate}
+
+[training.score_weights]
+ents_f = 0.5
+rel_strict_f = 0.5
+
+[initialize]
+"""
+
+
+def _write_corpus(tmp_path: Path, records) -> Path:
+    nlp = spacy.blank("en")
+    path = tmp_path / "train.spacy"
+    DocBin(docs=list(spert_to_docs(records, nlp.vocab)), store_user_data=True).to_disk(path)
+    return path
+
+
+def train_pipeline(tmp_path: Path, records, tok2vec: str, steps: int, learn_rate: float, extra: str = "",
+                   pipeline: str = '["stsn"]'):
+    """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train`` does."""
+    from spacy.training.initialize import init_nlp
+    from spacy.training.loop import train
+
+    corpus = _write_corpus(tmp_path, records)
+    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline) + extra
+    config = Config().from_str(text, overrides={"paths.train": str(corpus), "paths.dev": str(corpus)})
+    config = spacy.util.load_model_from_config(config, auto_fill=True).config  # spaCy's defaults, as fill-config
+    nlp = init_nlp(config)
+    out = tmp_path / "output"
+    out.mkdir()
+    train(nlp, out, stdout=open(os.devnull, "w"))
+    return out / "model-last", corpus
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, conll04_records, ade_overlap_records):
+    tmp_path = tmp_path_factory.mktemp("cnn")
+    model_dir, corpus = train_pipeline(tmp_path, conll04_records + ade_overlap_records, CNN_TOK2VEC, 600, 0.003)
+    return spacy.load(model_dir), model_dir, corpus
+
+
+def _examples(nlp, corpus):
+    gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+    return [Example(Doc(nlp.vocab, words=[t.text for t in d]), d) for d in gold]
+
+
+def test_factory_is_found_through_entry_points_without_import():
+    code = ("import sys, spacy; nlp = spacy.blank('en'); nlp.add_pipe('stsn'); "
+            "print(type(nlp.get_pipe('stsn')).__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "spacy_stsn.pipe"
+
+
+def test_learns_its_training_data_through_the_training_loop(trained):
+    nlp, _, corpus = trained
+    scores = nlp.evaluate(_examples(nlp, corpus))
+    assert scores["ents_f"] == 1.0
+    assert scores["rel_f"] == 1.0
+    assert scores["rel_strict_f"] == 1.0
+
+
+def test_overlaps_go_to_the_span_group_and_tags_use_extended_bio(trained, ade_overlap_records):
+    nlp, _, _ = trained
+    stsn = nlp.get_pipe("stsn")
+    assert stsn.cfg["tag_scheme"] == "extended_BIO"  # chosen automatically: the ADE sentences nest
+    record = ade_overlap_records[0]
+    doc = nlp(Doc(nlp.vocab, words=record["tokens"]))
+    gold = sorted((e["start"], e["end"], e["type"]) for e in record["entities"])
+    assert sorted((s.start, s.end, s.label_) for s in doc.spans["stsn"]) == gold
+    assert len(doc.spans["stsn"].attrs["scores"]) == len(gold)
+    covered = [i for ent in doc.ents for i in range(ent.start, ent.end)]
+    assert len(covered) == len(set(covered)) and len(doc.ents) < len(gold)
+    assert any("/" in tag for tag in doc._.stsn_tags)
+    assert doc[0]._.stsn_tag == doc._.stsn_tags[0]
+    rel = doc._.relation_spans[0]
+    assert rel.head.label_ == "Adverse-Effect" and rel.tail.label_ == "Drug" and 0.4 <= rel.score <= 1.0
+
+
+def test_to_disk_from_disk_gives_identical_predictions(trained, tmp_path, conll04_records):
+    nlp, _, _ = trained
+    texts = [" ".join(r["tokens"]) for r in conll04_records[:8]]
+    before = [(d.spans["stsn"].attrs["scores"], d._.relations, d._.stsn_tags) for d in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "copy")
+    reloaded = spacy.load(tmp_path / "copy")
+    after = [(d.spans["stsn"].attrs["scores"], d._.relations, d._.stsn_tags) for d in reloaded.pipe(texts)]
+    assert before == after
+    from_bytes = spacy.blank("en").from_config(nlp.config).from_bytes(nlp.to_bytes())
+    assert [(d.spans["stsn"].attrs["scores"], d._.relations) for d in from_bytes.pipe(texts)] == \
+        [(b[0], b[1]) for b in before]
+
+
+def test_docbin_and_to_bytes_keep_relations_span_groups_and_tags(trained, conll04_records):
+    nlp, _, _ = trained
+    docs = list(nlp.pipe(" ".join(r["tokens"]) for r in conll04_records[:5]))
+    assert any(d._.relations for d in docs)
+    restored = list(DocBin(docs=docs, store_user_data=True).from_bytes(
+        DocBin(docs=docs, store_user_data=True).to_bytes()).get_docs(nlp.vocab))
+    for doc, back in zip(docs, restored):
+        assert back._.relations == doc._.relations
+        assert back._.stsn_tags == doc._.stsn_tags
+        assert [(s.start, s.end, s.label_) for s in back.spans["stsn"]] == \
+            [(s.start, s.end, s.label_) for s in doc.spans["stsn"]]
+        assert back.spans["stsn"].attrs["scores"] == doc.spans["stsn"].attrs["scores"]
+        assert [(e.start, e.end, e.label_) for e in back.ents] == [(e.start, e.end, e.label_) for e in doc.ents]
+        single = Doc(nlp.vocab).from_bytes(doc.to_bytes())
+        assert single._.relations == doc._.relations
+
+
+def test_empty_and_whitespace_docs_get_empty_annotations(trained):
+    nlp, _, _ = trained
+    docs = list(nlp.pipe(["", "   ", "John Smith lives in Boston ."]))
+    assert [len(d) for d in docs][:1] == [0]
+    for doc in docs[:2]:
+        assert list(doc.ents) == [] and doc._.relations == [] and len(doc.spans["stsn"]) == 0
+
+
+def _one_example(nlp, label="Peop", rel_tail=(3, 4)):
+    words = "John Smith lives in Boston".split()
+    ref = Doc(nlp.vocab, words=words)
+    ref.user_data["orig_id"] = 4242
+    set_entities(ref, [(0, 2, label), (4, 5, "Loc")])
+    ref._.relations = [make_relation((0, 2), label, rel_tail, "Loc", "Live_In")]
+    return Example(Doc(nlp.vocab, words=words), ref)
+
+
+def test_update_rejects_unknown_label_and_dangling_relation_naming_the_doc(trained):
+    nlp, _, _ = trained
+    stsn = nlp.get_pipe("stsn")
+    with pytest.raises(ValueError, match=r"orig_id=4242.*'Person'"):
+        stsn.update([_one_example(nlp, label="Person", rel_tail=(4, 5))])
+    with pytest.raises(ValueError, match=r"orig_id=4242.*\[3, 4\).*not an entity"):
+        stsn.update([_one_example(nlp)])
+
+
+def test_relation_outside_the_doc_is_rejected():
+    nlp = spacy.blank("en")
+    doc = nlp("a b c")
+    with pytest.raises(ValueError, match=r"outside the document's 3 tokens"):
+        doc._.relations = [make_relation((0, 1), "X", (2, 9), "Y", "R")]
+    assert doc._.relations == []
+
+
+def test_corrupt_model_directory_gives_a_clear_error(trained, tmp_path):
+    nlp, model_dir, _ = trained
+    nlp.to_disk(tmp_path / "broken")
+    (tmp_path / "broken" / "stsn" / "model").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match=r"could not load the model weights from .*stsn/model"):
+        spacy.load(tmp_path / "broken")
+
+
+def test_initialize_without_entities_is_an_error():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("stsn")
+    example = Example(nlp.make_doc("nothing here"), nlp.make_doc("nothing here"))
+    with pytest.raises(ValueError, match="no entity labels"):
+        nlp.initialize(lambda: [example])

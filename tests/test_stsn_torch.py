@@ -1,0 +1,116 @@
+"""Unit tests of the PyTorch network: span enumeration, range pooling, masking, and the ablation switches."""
+import pytest
+import torch
+
+from spacy_stsn.stsn_torch import STSN, AttentionUnit, enumerate_spans, range_max
+
+
+def test_enumerate_spans_counts_and_bounds():
+    spans = enumerate_spans(5, 3)
+    # widths 1..3 in 5 tokens: 5 + 4 + 3 spans
+    assert spans.shape == (12, 2)
+    assert set(map(tuple, spans.tolist())) == {(s, s + w) for w in (1, 2, 3) for s in range(0, 6 - w)}
+    assert enumerate_spans(2, 10).tolist() == [[0, 1], [0, 2], [1, 2]]
+
+
+def test_range_max_matches_naive_pooling():
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 13, 4)
+    starts = torch.tensor([[0, 3, 5, 7, 12], [2, 0, 6, 9, 1]])
+    ends = torch.tensor([[13, 4, 5, 12, 13], [11, 8, 6, 3, 2]])
+    pooled = range_max(hidden, starts, ends)
+    for b in range(2):
+        for p in range(5):
+            s, e = int(starts[b, p]), int(ends[b, p])
+            expected = hidden[b, s:e].max(0).values if e > s else torch.zeros(4)
+            assert torch.allclose(pooled[b, p], expected)
+
+
+def test_attention_unit_ignores_padding():
+    torch.manual_seed(0)
+    unit = AttentionUnit(8, 2, dropout=0.0).eval()
+    x = torch.randn(1, 4, 8)
+    padded = torch.cat([x, torch.randn(1, 3, 8) * 100], dim=1)
+    mask = torch.tensor([[False] * 4 + [True] * 3])
+    out_short = unit(x, x, torch.zeros(1, 4, dtype=torch.bool))
+    out_padded = unit(padded, padded, mask)
+    assert torch.allclose(out_short, out_padded[:, :4], atol=1e-5)
+    # without the mask, the padding does leak into the real positions
+    assert not torch.allclose(out_short, unit(padded, padded, torch.zeros_like(mask))[:, :4], atol=1e-3)
+
+
+def _param_names(**kwargs):
+    return {name for name, _ in STSN(n_heads=2, **kwargs).build(8, 3, 2, 5).named_parameters()}
+
+
+def test_full_model_has_three_units_per_layer_and_a_tag_decoder():
+    names = _param_names(n_layers=3)
+    for i in range(3):
+        for unit in ("label_unit", "entity_unit", "relation_unit", "combine"):
+            assert any(n.startswith(f"layers.{i}.{unit}.") for n in names), (i, unit)
+    assert not any(n.startswith("layers.3.") for n in names)
+    assert {"tag_decoder.weight", "project_l.weight", "width_embedding.weight"} <= names
+
+
+def test_without_label_ablation_drops_layers_and_tag_decoder():
+    names = _param_names(n_layers=0)
+    assert not any(n.startswith(("layers.", "tag_decoder", "project_l")) for n in names)
+    assert {"project_e.weight", "project_r.weight", "span_decoder.weight", "relation_decoder.weight"} <= names
+
+
+@pytest.mark.parametrize("interaction", ["ner_to_re", "re_to_ner", "none"])
+def test_interaction_ablations_drop_the_combination_ffn(interaction):
+    full, ablated = _param_names(n_layers=2), _param_names(n_layers=2, interaction=interaction)
+    assert full - ablated == {f"layers.{i}.combine.{p}" for i in range(2) for p in ("weight", "bias")}
+
+
+@pytest.mark.parametrize("interaction", ["bi", "ner_to_re", "re_to_ner", "none"])
+def test_interaction_changes_what_label_attention_sees(interaction):
+    """H_L after one layer depends on H_E and H_R exactly as the ablation says."""
+    torch.manual_seed(0)
+    model = STSN(n_layers=1, n_heads=2, interaction=interaction, dropout=0.0).build(8, 3, 2, 5).eval()
+    x = torch.randn(1, 5, 8)
+    layer = model.layers[0]
+    h_l, h_e, h_r = model.project_l(x), model.project_e(x), model.project_r(x)
+    padding = torch.zeros(1, 5, dtype=torch.bool)
+    base = layer(h_l, h_e, h_r, padding)[0]
+    changed_e = layer(h_l, h_e + 1.0, h_r, padding)[0]
+    changed_r = layer(h_l, h_e, h_r + 1.0, padding)[0]
+    sees_e = not torch.allclose(base, changed_e)
+    sees_r = not torch.allclose(base, changed_r)
+    assert (sees_e, sees_r) == {"bi": (True, True), "ner_to_re": (True, False), "re_to_ner": (False, True),
+                                "none": (False, False)}[interaction]
+
+
+def test_extract_pairs_only_predicted_entities_and_respects_lengths():
+    torch.manual_seed(0)
+    model = STSN(n_layers=1, n_heads=2, max_span_width=3, max_pair_entities=4).build(8, 2, 3, 5).eval()
+    with torch.no_grad():
+        # force "entity" for every span by biasing the decoder away from NoneEntity
+        model.span_decoder.bias[:] = torch.tensor([-50.0, 50.0, 0.0])
+        tags, spans, span_probs, is_entity, pairs, pair_valid, rel = model(torch.randn(2, 6, 8), torch.tensor([6, 2]))
+    assert tags.shape == (2, 6, 5) and rel.shape[-1] == 3
+    assert is_entity[1].sum() == 3  # spans of a 2-token doc: [0,1], [0,2], [1,2]
+    assert bool((spans[1][is_entity[1]][:, 1] <= 2).all())
+    assert pairs.shape[1] == 4 * 3  # capped at max_pair_entities
+    head = torch.gather(is_entity[1], 0, pairs[1, :, 0])
+    assert bool((head | ~pair_valid[1]).all())
+    assert pair_valid[1].sum() == 3 * 2
+
+
+def test_training_forward_shapes_and_gradients():
+    model = STSN(n_layers=2, n_heads=2).build(8, 3, 2, 5).train()
+    x = torch.randn(2, 7, 8, requires_grad=True)
+    spans = torch.tensor([[[0, 2], [3, 4], [5, 7]], [[0, 1], [1, 3], [0, 1]]])
+    pairs = torch.tensor([[[0, 1], [2, 0]], [[1, 0], [0, 0]]])
+    tags, span_logits, rel_logits = model(x, torch.tensor([7, 3]), spans, pairs)
+    assert tags.shape == (2, 7, 5) and span_logits.shape == (2, 3, 4) and rel_logits.shape == (2, 2, 2)
+    (tags.sum() + span_logits.sum() + rel_logits.sum()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="interaction"):
+        STSN(interaction="sideways")
+    with pytest.raises(ValueError, match="divisible"):
+        STSN(n_heads=8).build(12, 2, 2, 3)
