@@ -1,0 +1,50 @@
+"""The paper's ablations on CoNLL04 (Table 4: 0-6 attention layers; Table 5: the interaction switches).
+
+Every run has the same budget; the best model on dev is evaluated on test.
+
+    python scripts/ablate.py configs/conll04.cfg corpus/conll04 metrics/ablations --steps 2000 --seeds 0
+"""
+import argparse
+from pathlib import Path
+
+from spacy_stsn.evaluate import summary_line
+from spacy_stsn.experiments import f1s, schedule_overrides, train_and_evaluate, write_summary
+
+VARIANTS = {
+    **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},
+    "w/o Label (0 layers)": {"components.stsn.model.n_layers": 0},
+    "w/o Bi-Interaction (ner_to_re)": {"components.stsn.model.interaction": "ner_to_re"},
+    "w/o Bi-Interaction (re_to_ner)": {"components.stsn.model.interaction": "re_to_ner"},
+    "w/o Interaction (none)": {"components.stsn.model.interaction": "none"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", type=Path)
+    parser.add_argument("corpus", type=Path, help="folder with train.spacy, dev.spacy and test.spacy")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    parser.add_argument("--gpu-id", type=int, default=-1)
+    parser.add_argument("--only", nargs="*", default=None, help="run only these variants (names as in the table)")
+    args = parser.parse_args()
+    rows = {}
+    for name, change in VARIANTS.items():
+        if args.only and name not in args.only:
+            continue
+        rows[name] = []
+        for seed in args.seeds:
+            overrides = {**schedule_overrides(args.steps, args.encoder, seed), **change}
+            run = Path("training") / "ablations" / f"{len(rows)}_{seed}"
+            result = train_and_evaluate(args.config, args.corpus / "train.spacy", args.corpus / "dev.spacy",
+                                        args.corpus / "test.spacy", run, overrides, gpu_id=args.gpu_id)
+            rows[name].append(f1s(result))
+            print(summary_line(result, f"{name} seed {seed}"), flush=True)
+    print(write_summary(args.output, "ablations", rows, f"CoNLL04 test, ablations ({args.steps} steps each)",
+                        {"args": {k: str(v) for k, v in vars(args).items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""ADE 10-fold cross-validation: train on each fold's train file, evaluate on its test file, report mean ± std.
+
+ADE has no dev set, so no model selection happens: the last model of each run is evaluated (selecting on the
+test fold would tune on test). The paper's budget needs a GPU; on CPU use --folds and --steps to cut it down.
+
+    python scripts/cv_ade.py corpus/ade configs/ade.cfg metrics/ade_cv --steps 2000 [--n-layers 0]
+"""
+import argparse
+from pathlib import Path
+
+from spacy_stsn.evaluate import summary_line
+from spacy_stsn.experiments import f1s, schedule_overrides, train_and_evaluate, write_summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", type=Path, help="folder with fold_K_{train,test}.spacy (scripts/convert_ade.py)")
+    parser.add_argument("config", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gpu-id", type=int, default=-1)
+    parser.add_argument("--n-layers", type=int, nargs="*", default=[3, 0],
+                        help="one row per value: 3 = STSN, 0 = the span-only baseline")
+    args = parser.parse_args()
+    rows = {}
+    for n_layers in args.n_layers:
+        name = "STSN" if n_layers else "baseline (n_layers=0)"
+        rows[name] = []
+        for k in range(args.folds):
+            overrides = schedule_overrides(args.steps, args.encoder, args.seed)
+            overrides["components.stsn.model.n_layers"] = n_layers
+            result = train_and_evaluate(args.config, args.corpus / f"fold_{k}_train.spacy",
+                                        args.corpus / f"fold_{k}_test.spacy", args.corpus / f"fold_{k}_test.spacy",
+                                        Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}", overrides,
+                                        use="model-last", gpu_id=args.gpu_id)
+            rows[name].append(f1s(result))
+            print(summary_line(result, f"{name} fold {k}"), flush=True)
+    print(write_summary(args.output, "cv", rows, f"ADE {args.folds}-fold cross-validation ({args.steps} steps)",
+                        {"args": {k: str(v) for k, v in vars(args).items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Train-and-evaluate runs for the benchmark scripts (ADE cross-validation, ablations, seeds).
+
+Each run is a separate ``spacy train`` process (memory is returned between runs; a crash names its run),
+followed by :func:`spacy_stsn.evaluate.evaluate` on the test corpus.
+"""
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+from .evaluate import TASKS, evaluate
+
+METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
+
+
+def train_and_evaluate(config: Path, train: Path, dev: Path, test: Path, output: Path, overrides: Dict[str, Any],
+                       use: str = "model-best", gpu_id: int = -1) -> Dict[str, Any]:
+    """Train with ``overrides`` (config paths -> values), then evaluate ``output/use`` on ``test``."""
+    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),
+           "--paths.train", str(train), "--paths.dev", str(dev), "--gpu-id", str(gpu_id)]
+    for key, value in overrides.items():
+        cmd += [f"--{key}", str(value)]
+    log = output.with_suffix(".log")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        if subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT).returncode != 0:
+            raise RuntimeError(f"training run {output} failed; see {log}")
+    return evaluate(str(output / use), test, gpu_id)
+
+
+def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
+    """Step budget with the 10 % linear warm-up of the paper, and the encoder."""
+    return {"training.max_steps": steps, "training.optimizer.learn_rate.total_steps": steps,
+            "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10), "paths.encoder": encoder,
+            "system.seed": seed}
+
+
+def f1s(result: Dict[str, Any]) -> Dict[str, float]:
+    """The micro and macro F1 of NER, RE and RE+ in percent."""
+    return {m: 100 * result["scores"][m] for m in METRICS}
+
+
+def summarize(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """Mean and (sample) standard deviation of every metric over the runs of each row."""
+    out = {}
+    for name, runs in rows.items():
+        out[name] = {m: {"mean": statistics.mean(r[m] for r in runs),
+                         "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else 0.0,
+                         "n": len(runs)} for m in METRICS}
+    return out
+
+
+def markdown_table(summary: Dict[str, Dict[str, Dict[str, float]]], title: str) -> str:
+    header = " | ".join(f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro "))
+    lines = [title, "", f"| run | n | {header} |", "|---|---|" + "---|" * len(METRICS)]
+    for name, metrics in summary.items():
+        cells = " | ".join(f"{metrics[m]['mean']:.1f} ± {metrics[m]['std']:.1f}" for m in METRICS)
+        lines.append(f"| {name} | {metrics[METRICS[0]]['n']} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(output: Path, stem: str, rows: Dict[str, List[Dict[str, float]]], title: str,
+                  extra: Dict[str, Any]) -> str:
+    summary = summarize(rows)
+    table = markdown_table(summary, title)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / f"{stem}.json").write_text(json.dumps({"summary": summary, "runs": rows, **extra}, indent=2))
+    (output / f"{stem}.md").write_text(table)
+    return table
+
