@@ -20,7 +20,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from .annotations import DEFAULT_SPANS_KEY, doc_name, get_entities, make_relation, set_entities
-from .model import Candidates, build_head
+from .model import Candidates, build_head, torch_module
 from .tags import OUTSIDE, SCHEMES, decode_tags, encode_tags
 
 DEFAULT_MODEL_CONFIG = """
@@ -197,7 +197,7 @@ class STSNComponent(TrainablePipe):
         """Learn the label sets (unless ``labels`` is given, e.g. from ``spacy init labels``), choose the tag
         scheme and build the network."""
         validate_get_examples(get_examples, f"{self.name}.initialize")
-        entities, relations, tags = set(), set(), {OUTSIDE}
+        entities, relations = set(self.cfg["labels"]["entities"]), set()  # add_label() may have added some
         overlaps = False
         sample: List[Doc] = []
         examples = list(get_examples())
@@ -208,15 +208,18 @@ class STSNComponent(TrainablePipe):
             overlaps = overlaps or _has_overlap(ents)
             if len(sample) < 10 and len(eg.predicted):
                 sample.append(eg.predicted)
-        scheme = self.cfg["tag_scheme"]
-        if scheme == "auto":
-            scheme = "extended_BIO" if overlaps else "BIO"
-        self.cfg["tag_scheme"] = scheme
+        if self.cfg["tag_scheme"] == "auto":
+            self.cfg["tag_scheme"] = "extended_BIO" if overlaps else "BIO"
         if labels is not None:
             entities, relations = set(labels["entities"]), set(labels["relations"])
-            tags = set(labels.get("tags", [])) | {OUTSIDE}
-        for eg in examples if labels is None or not labels.get("tags") else []:
-            tags.update(encode_tags(len(eg.reference), get_entities(eg.reference, self.spans_key), scheme)[0])
+        tags = {OUTSIDE} | {f"{prefix}-{label}" for label in entities for prefix in "BI"}
+        if labels is not None and labels.get("tags"):
+            tags.update(labels["tags"])
+        elif self.cfg["tag_scheme"] == "extended_BIO":
+            # two-fold tags ("B-AE/B-DRUG") exist only for the combinations the data has
+            for eg in examples:
+                tags.update(encode_tags(len(eg.reference), get_entities(eg.reference, self.spans_key),
+                                        "extended_BIO")[0])
         if not entities:
             raise ValueError(f"[{self.name}] found no entity labels in the training data (spans_key "
                              f"{self.spans_key!r} or doc.ents); check the corpus and the spans_key setting")
@@ -227,10 +230,7 @@ class STSNComponent(TrainablePipe):
         }
         self.model.attrs["labels"] = self.cfg["labels"]
         self.model.initialize(X=(sample, None))
-        self.cfg["input_width"] = self._torch_dims()[0]
-
-    def _torch_dims(self) -> Tuple[int, int, int, int]:
-        return self.model.get_ref("head").shims[0]._model.dims
+        self.cfg["input_width"] = torch_module(self.model).dims[0]
 
     def _build_from_cfg(self) -> None:
         """Recreate the network's parameters from the stored config before loading weights."""

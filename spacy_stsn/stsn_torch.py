@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
+PAIR_CHUNK = 4096
 
 
 class AttentionUnit(nn.Module):
@@ -239,8 +240,14 @@ class STSN(nn.Module):
         head, tail = head[off_diagonal], tail[off_diagonal]
         pairs = torch.stack([entities[:, head], entities[:, tail]], dim=-1)
         pair_valid = entity_valid[:, head] & entity_valid[:, tail]
-        if pairs.shape[1]:
-            rel_probs = self.relation_logits(h_r, *self.gather_pairs(spans, pairs)).sigmoid()
-        else:
-            rel_probs = tokens.new_zeros(batch, 0, self.relation_decoder.out_features)
+        # Pairs are classified in chunks of about PAIR_CHUNK rows (as SpERT does), so an untrained model that
+        # calls every span an entity, or a long document, cannot blow up memory.
+        head_spans, tail_spans = self.gather_pairs(spans, pairs)
+        step = max(1, PAIR_CHUNK // max(batch, 1))
+        rel_probs = torch.cat(
+            [tokens.new_zeros(batch, 0, self.relation_decoder.out_features)]
+            + [self.relation_logits(h_r, head_spans[:, i : i + step], tail_spans[:, i : i + step]).sigmoid()
+               for i in range(0, pairs.shape[1], step)],
+            dim=1,
+        )
         return tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs

@@ -114,3 +114,17 @@ def test_bad_settings_are_rejected():
         STSN(interaction="sideways")
     with pytest.raises(ValueError, match="divisible"):
         STSN(n_heads=8).build(12, 2, 2, 3)
+
+
+def test_pair_chunking_does_not_change_relation_scores(monkeypatch):
+    import spacy_stsn.stsn_torch as stsn_torch
+
+    torch.manual_seed(0)
+    model = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5).eval()
+    with torch.no_grad():
+        model.span_decoder.bias[:] = torch.tensor([-50.0, 50.0, 0.0])
+        x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 4])
+        whole = model(x, lengths)[-1]
+        monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
+        chunked = model(x, lengths)[-1]
+    assert whole.shape[1] == 9 * 8 and torch.allclose(whole, chunked, atol=1e-6)
