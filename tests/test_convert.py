@@ -1,15 +1,20 @@
 """SpERT JSON -> .spacy: counts against the datasets' SOURCE.md statistics, overlaps, round trips, bad input."""
 import json
+from itertools import combinations
 
 import pytest
-import spacy
-from spacy.tokens import DocBin
+from spacy.tokens import DocBin, Span
+from spacy.vocab import Vocab
+from srsly import msgpack as srsly_msgpack
 
 from conftest import DATA_DIR
 from spacy_stsn.__main__ import main
-from spacy_stsn.convert import convert_file, corpus_stats, docs_to_spert, spert_to_docs
+from spacy_stsn.convert import (
+    cached_msgpack_extensions, convert_file, corpus_stats, docs_to_spert, load_types, spert_to_docs,
+)
 
-# From ../shared/data/{conll04,ade}/SOURCE.md
+# documents, tokens, entities, relations, per entity type, per relation type, docs with overlapping entities:
+# the tables in DATA_DIR/{conll04,ade}/SOURCE.md
 EXPECTED = {
     ("conll04", "conll04_train.json"): (922, 26525, 3377, 1283, {"Loc": 1219, "Org": 616, "Other": 455, "Peop": 1087},
                                         {"Kill": 179, "Live_In": 330, "Located_In": 247, "OrgBased_In": 271,
@@ -23,70 +28,125 @@ EXPECTED = {
     ("ade", "ade_full.json"): (4272, 90714, 10839, 6821, {"Adverse-Effect": 5776, "Drug": 5063},
                                {"Adverse-Effect": 6821}, 119),
 }
+ADE_OVERLAPPING_PAIRS = 120  # ade/SOURCE.md: all nest a Drug in an Adverse-Effect, and all are related
 
 
 def _path(dataset, name):
     path = DATA_DIR / dataset / name
     if not path.exists():
-        pytest.skip(f"benchmark data not found at {path}")
+        pytest.skip(f"benchmark data not found at {path} (set STSN_DATA_DIR to the folder holding conll04/ and ade/)")
     return path
 
 
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """``(dataset, name) -> (records, stats, docs read back from the .spacy file)``, converted once each."""
+    cache = {}
+
+    def convert(dataset, name):
+        if (dataset, name) not in cache:
+            source = _path(dataset, name)
+            output = tmp_path_factory.mktemp(dataset) / "out.spacy"
+            stats = convert_file(source, output, _path(dataset, f"{dataset}_types.json"))
+            with cached_msgpack_extensions():
+                docs = list(DocBin().from_disk(output).get_docs(Vocab()))
+            cache[dataset, name] = json.loads(source.read_text(encoding="utf8")), stats, docs
+        return cache[dataset, name]
+
+    return convert
+
+
+def in_document_order(record):
+    """A SpERT record with its entities sorted as ``docs_to_spert`` writes them, relations re-indexed."""
+    ents = record["entities"]
+    order = sorted(range(len(ents)), key=lambda i: (ents[i]["start"], ents[i]["end"], ents[i]["type"]))
+    new = {old: n for n, old in enumerate(order)}
+    return dict(record, entities=[ents[i] for i in order],
+                relations=[dict(r, head=new[r["head"]], tail=new[r["tail"]]) for r in record["relations"]])
+
+
+def spans_of(group):
+    return [(span.start, span.end, span.label_) for span in group]
+
+
 @pytest.mark.parametrize("dataset,name", list(EXPECTED))
-def test_counts_match_source_statistics(tmp_path, dataset, name):
-    types = _path(dataset, f"{dataset}_types.json")
-    stats = convert_file(_path(dataset, name), tmp_path / "out.spacy", types)
-    docs, tokens, ents, rels, ent_types, rel_types, overlapping = EXPECTED[(dataset, name)]
-    assert (stats["documents"], stats["tokens"], stats["entities"], stats["relations"]) == (docs, tokens, ents, rels)
+def test_counts_match_source_statistics(converted, dataset, name):
+    _, stats, docs = converted(dataset, name)
+    n_docs, tokens, ents, rels, ent_types, rel_types, overlapping = EXPECTED[(dataset, name)]
+    assert (stats["documents"], stats["tokens"], stats["entities"], stats["relations"]) == (n_docs, tokens, ents, rels)
     assert stats["entity_types"] == ent_types and stats["relation_types"] == rel_types
     assert stats["docs_with_overlapping_entities"] == overlapping
-    # what is on disk says the same
-    nlp = spacy.blank("en")
-    assert corpus_stats(list(DocBin().from_disk(tmp_path / "out.spacy").get_docs(nlp.vocab))) == stats
+    assert corpus_stats(docs) == stats  # what is on disk says the same
 
 
-def test_ade_nesting_is_kept_in_the_span_group_and_resolved_in_ents(ade_overlap_records):
-    nlp = spacy.blank("en")
-    docs = list(spert_to_docs(ade_overlap_records[:5], nlp.vocab))
-    for record, doc in zip(ade_overlap_records, docs):
-        assert sorted((s.start, s.end, s.label_) for s in doc.spans["stsn"]) == \
-            sorted((e["start"], e["end"], e["type"]) for e in record["entities"])
-        covered = [i for e in doc.ents for i in range(e.start, e.end)]
-        assert len(covered) == len(set(covered))
-        # the outer Adverse-Effect wins over the nested Drug ("[Codeine] intoxication")
-        nests = [e for e in doc.ents if any(s.start >= e.start and s.end <= e.end and (s.start, s.end) != (e.start, e.end)
-                                            for s in doc.spans["stsn"])]
-        assert nests and all(e.label_ == "Adverse-Effect" for e in nests)
+@pytest.mark.parametrize("dataset,name", list(EXPECTED))
+def test_the_spacy_file_gives_back_the_records(converted, dataset, name):
+    records, _, docs = converted(dataset, name)
+    assert docs_to_spert(docs) == [in_document_order(r) for r in records]
+    for doc in docs:
+        group = doc.spans["stsn"]
+        assert list(group.attrs["scores"]) == [1.0] * len(group)
+        covered = [i for ent in doc.ents for i in range(ent.start, ent.end)]
+        assert len(covered) == len(set(covered)) and set(spans_of(doc.ents)) <= set(spans_of(group))
 
 
-def test_relations_follow_unsorted_entities_and_round_trip(ade_overlap_records):
-    nlp = spacy.blank("en")
-    records = ade_overlap_records
-    docs = list(spert_to_docs(records, nlp.vocab))
-    restored = list(DocBin(docs=docs, store_user_data=True).from_bytes(
-        DocBin(docs=docs, store_user_data=True).to_bytes()).get_docs(nlp.vocab))
-    for record, doc in zip(records, restored):
-        ents = record["entities"]
-        expected = {(ents[r["head"]]["start"], ents[r["head"]]["end"], ents[r["tail"]]["start"],
-                     ents[r["tail"]]["end"], r["type"]) for r in record["relations"]}
-        assert {(*r["head"], *r["tail"], r["label"]) for r in doc._.relations} == expected
-        assert doc.user_data["orig_id"] == record["orig_id"]
-    back = docs_to_spert(restored)
-    for record, again in zip(records, back):
-        def canon(r):
-            e = r["entities"]
-            return (r["tokens"], sorted((x["start"], x["end"], x["type"]) for x in e),
-                    sorted((e[x["head"]]["start"], e[x["tail"]]["start"], x["type"]) for x in r["relations"]),
-                    r["orig_id"])
-        assert canon(again) == canon(record)
+def test_ade_overlaps_are_kept_nested_and_related(converted):
+    _, _, docs = converted("ade", "ade_full.json")
+    pairs = []
+    for doc in docs:
+        related = {(tuple(r["head"]), tuple(r["tail"])) for r in doc._.relations}
+        for a, b in combinations(doc.spans["stsn"], 2):
+            if a.start < b.end and b.start < a.end:
+                outer, inner = (a, b) if len(a) > len(b) else (b, a)
+                assert outer.start <= inner.start and inner.end <= outer.end, doc.text
+                assert (outer.label_, inner.label_) == ("Adverse-Effect", "Drug"), doc.text
+                assert ((outer.start, outer.end), (inner.start, inner.end)) in related, doc.text
+                # doc.ents keeps the outer entity where the inner one was
+                assert [e for e in spans_of(doc.ents) if e[0] <= inner.start < e[1]] == spans_of([outer])
+                pairs.append(doc.user_data["orig_id"])
+    assert len(pairs) == ADE_OVERLAPPING_PAIRS and len(set(pairs)) == EXPECTED["ade", "ade_full.json"][-1]
+
+
+def test_codeine_intoxication_nesting(converted):
+    """'[[Codeine] intoxication] in the neonate': listed outer first, kept both, outer in doc.ents."""
+    _, _, docs = converted("ade", "ade_full.json")
+    doc = next(d for d in docs if d.user_data["orig_id"] == 116)
+    assert doc.text.startswith("Codeine intoxication")
+    assert spans_of(doc.spans["stsn"]) == [(0, 1, "Drug"), (0, 2, "Adverse-Effect")]
+    assert spans_of(doc.ents) == [(0, 2, "Adverse-Effect")]
+    assert [(r.head.text, r.tail.text, r.label) for r in doc._.relation_spans] == \
+        [("Codeine intoxication", "Codeine", "Adverse-Effect")]
+
+
+def test_relations_and_span_groups_survive_docbin(ade_overlap_records):
+    vocab = Vocab()
+    docs = list(spert_to_docs(ade_overlap_records, vocab))
+    restored = list(DocBin(store_user_data=True).from_bytes(
+        DocBin(docs=docs, store_user_data=True).to_bytes()).get_docs(vocab))
+    for doc, again in zip(docs, restored):
+        assert again._.relations == doc._.relations and again._.relations
+        assert spans_of(again.spans["stsn"]) == spans_of(doc.spans["stsn"])
+        assert list(again.spans["stsn"].attrs["scores"]) == doc.spans["stsn"].attrs["scores"]
+        assert spans_of(again.ents) == spans_of(doc.ents)
+        assert again.user_data["orig_id"] == doc.user_data["orig_id"]
+
+
+def test_types_file_and_labels(tmp_path):
+    (tmp_path / "types.json").write_text(json.dumps(TYPES))
+    assert load_types(tmp_path / "types.json") == (["Peop", "Loc"], ["Live_In"])
+    # without label lists any label is accepted
+    doc = next(spert_to_docs([_bad(entities__type="Person")], Vocab()))
+    assert spans_of(doc.spans["stsn"]) == [(0, 1, "Person"), (3, 4, "Loc")]
 
 
 GOOD = {"tokens": ["John", "lives", "in", "Rome"], "orig_id": 77,
         "entities": [{"type": "Peop", "start": 0, "end": 1}, {"type": "Loc", "start": 3, "end": 4}],
         "relations": [{"type": "Live_In", "head": 0, "tail": 1}]}
+TYPES = {"entities": {"Peop": {}, "Loc": {}}, "relations": {"Live_In": {"symmetric": False}}}
 
 
 def _bad(**change):
+    """GOOD with ``key=value`` replaced, or ``key__field=value`` in its first entity/relation."""
     record = json.loads(json.dumps(GOOD))
     for key, value in change.items():
         target, field = key.split("__") if "__" in key else (key, None)
@@ -97,28 +157,71 @@ def _bad(**change):
     return record
 
 
-@pytest.mark.parametrize("record,message", [
-    (_bad(relations__head=5), r"relation 0 \(Live_In\) head 5 does not index one of the 2 entities"),
+def _without(key):
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+BAD = [
+    (_without("tokens"), r"no 'tokens'"),
+    (_bad(tokens="John lives in Rome"), r"'tokens' must be a list of non-empty strings"),
+    (_bad(tokens=[]), r"the document has no tokens"),
     (_bad(entities__end=9), r"entity 0 \(Peop\) span \[0, 9\) is outside the sentence's 4 tokens"),
+    (_bad(entities__start=-1), r"entity 0 \(Peop\) span \[-1, 1\) is outside the sentence's 4 tokens"),
     (_bad(entities__end=0), r"entity 0 \(Peop\) has end 0 <= start 0"),
+    (_bad(entities__start="0"), r"entity 0 \(Peop\) has non-integer start/end '0'/1"),
     (_bad(entities__type="Person"), r"entity 0 has unknown label 'Person'"),
+    (_bad(entities__type=None), r"entity 0 has no type"),
+    (_bad(entities={"type": "Peop"}), r"'entities' must be a list of objects"),
+    (dict(GOOD, entities=GOOD["entities"] + GOOD["entities"][:1]), r"entity 2 \(Peop, \[0, 1\)\) is listed twice"),
+    (_bad(relations__head=5), r"relation 0 \(Live_In\) head 5 does not index one of the 2 entities"),
+    (_bad(relations__tail=-1), r"relation 0 \(Live_In\) tail -1 does not index one of the 2 entities"),
+    (_bad(relations__tail="1"), r"relation 0 \(Live_In\) tail '1' does not index one of the 2 entities"),
+    (_bad(relations__head=True), r"relation 0 \(Live_In\) head True does not index"),
     (_bad(relations__type="Lives"), r"relation 0 has unknown label 'Lives'"),
-    (_bad(tokens=[]), r"has no tokens"),
-    (dict(_bad(), entities=GOOD["entities"] + GOOD["entities"][:1]), r"listed twice"),
-])
-def test_bad_input_names_the_document_and_the_problem(record, message):
-    nlp = spacy.blank("en")
-    with pytest.raises(ValueError, match=r"train\.json: document #1 \(orig_id=77\): .*" + message):
-        list(spert_to_docs([GOOD, record], nlp.vocab, ["Peop", "Loc"], ["Live_In"], source="train.json"))
+    (_bad(relations=[[0, 1]]), r"'relations' must be a list of objects"),
+]
+
+
+@pytest.mark.parametrize("record,message", BAD, ids=[m for _, m in BAD])
+def test_bad_input_names_the_file_the_document_and_the_problem(record, message):
+    with pytest.raises(ValueError, match=r"^train\.json: document #1 \(orig_id=77\): " + message):
+        list(spert_to_docs([GOOD, record], Vocab(), ["Peop", "Loc"], ["Live_In"], source="train.json"))
+
+
+def test_export_refuses_a_relation_to_a_non_entity():
+    doc = next(spert_to_docs([GOOD], Vocab()))
+    doc.spans["stsn"] = [Span(doc, 0, 1, label="Peop")]
+    with pytest.raises(ValueError, match=r"orig_id=77 #0 .*relation 0 \(Live_In\) .*\(3, 4, 'Loc'\)"):
+        docs_to_spert([doc])
 
 
 def test_command_line(tmp_path, capsys):
-    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good, bad, types = tmp_path / "good.json", tmp_path / "bad.json", tmp_path / "types.json"
     good.write_text(json.dumps([GOOD]))
-    bad.write_text(json.dumps([_bad(relations__tail=3)]))
-    assert main(["convert", str(good), str(tmp_path / "good.spacy")]) == 0
+    bad.write_text(json.dumps([GOOD, _bad(relations__tail=3)]))
+    types.write_text(json.dumps(TYPES))
+    assert main(["convert", str(good), str(tmp_path / "good.spacy"), "--types", str(types), "--spans-key", "gold"]) == 0
     assert '"relations": 1' in capsys.readouterr().out
+    doc = next(DocBin().from_disk(tmp_path / "good.spacy").get_docs(Vocab()))
+    assert spans_of(doc.spans["gold"]) == [(0, 1, "Peop"), (3, 4, "Loc")] and len(doc._.relations) == 1
+
     assert main(["convert", str(bad), str(tmp_path / "bad.spacy")]) == 1
     err = capsys.readouterr().err
-    assert "orig_id=77" in err and "tail 3 does not index" in err and "Traceback" not in err
-    assert not (tmp_path / "bad.spacy").exists()
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{bad}: document #1 (orig_id=77): relation 0 (Live_In) tail 3 does not index" in err
+    assert not (tmp_path / "bad.spacy").exists()  # nothing half-written
+
+    (tmp_path / "broken.json").write_text('[{"tokens": ')
+    assert main(["convert", str(tmp_path / "broken.json"), str(tmp_path / "broken.spacy")]) == 1
+    assert "broken.json" in capsys.readouterr().err
+    assert main(["convert", str(good), str(tmp_path / "x.spacy"), "--types", str(good)]) == 1
+    assert "not a SpERT types file" in capsys.readouterr().err
+
+
+def test_cached_msgpack_extensions_nests_and_restores():
+    registries = (srsly_msgpack.msgpack_encoders, srsly_msgpack.msgpack_decoders)
+    with cached_msgpack_extensions():
+        with cached_msgpack_extensions():
+            pass
+        assert all("get_all" in vars(r) for r in registries)  # the inner block leaves the outer cache alone
+    assert not any("get_all" in vars(r) for r in registries)
