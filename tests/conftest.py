@@ -51,3 +51,15 @@ def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
                         intermediate_size=64, max_position_embeddings=128)
     BertModel(config).save_pretrained(out)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, conll04_records, ade_overlap_records):
+    """A CNN-tok2vec STSN pipeline trained by spaCy's loop until it reproduces 20 CoNLL04 + 10 ADE sentences."""
+    import spacy
+
+    from pipelines import CNN_TOK2VEC, train_pipeline
+
+    tmp_path = tmp_path_factory.mktemp("cnn")
+    model_dir, corpus = train_pipeline(tmp_path, conll04_records + ade_overlap_records, CNN_TOK2VEC, 600, 0.003)
+    return spacy.load(model_dir), model_dir, corpus

@@ -1,142 +1,14 @@
 """The stsn component through spaCy's own machinery: factory, training loop, serialization, bad input."""
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from thinc.api import Config
 
+from pipelines import examples_from_corpus
 from spacy_stsn.annotations import make_relation, set_entities
-from spacy_stsn.convert import spert_to_docs
-
-CNN_TOK2VEC = """
-[components.stsn.model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[components.stsn.model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 64
-attrs = ["ORTH", "SHAPE"]
-rows = [2000, 200]
-include_static_vectors = false
-
-[components.stsn.model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 64
-depth = 2
-window_size = 1
-maxout_pieces = 3
-"""
-
-TRAIN_CONFIG = """
-[paths]
-train = null
-dev = null
-
-[system]
-seed = 0
-gpu_allocator = null
-
-[nlp]
-lang = "en"
-pipeline = {pipeline}
-batch_size = 8
-
-[components]
-
-[components.stsn]
-factory = "stsn"
-threshold = 0.4
-neg_entity_samples = 100
-neg_relation_samples = 100
-
-[components.stsn.model]
-@architectures = "spacy_stsn.STSN.v1"
-hidden_width = 64
-n_layers = 2
-n_heads = 4
-width_embedding = 25
-max_span_width = 10
-dropout = 0.0
-{tok2vec}
-
-[corpora]
-
-[corpora.train]
-@readers = "spacy.Corpus.v1"
-path = ${{paths.train}}
-gold_preproc = true
-
-[corpora.dev]
-@readers = "spacy.Corpus.v1"
-path = ${{paths.dev}}
-gold_preproc = true
-
-[training]
-seed = ${{system.seed}}
-dropout = 0.0
-max_epochs = 0
-max_steps = {steps}
-eval_frequency = {steps}
-patience = 0
-train_corpus = "corpora.train"
-dev_corpus = "corpora.dev"
-
-[training.batcher]
-@batchers = "spacy.batch_by_sequence.v1"
-size = 4
-
-[training.optimizer]
-@optimizers = "Adam.v1"
-learn_rate = {learn_rate}
-
-[training.score_weights]
-ents_f = 0.5
-rel_strict_f = 0.5
-
-[initialize]
-"""
-
-
-def _write_corpus(tmp_path: Path, records) -> Path:
-    nlp = spacy.blank("en")
-    path = tmp_path / "train.spacy"
-    DocBin(docs=list(spert_to_docs(records, nlp.vocab)), store_user_data=True).to_disk(path)
-    return path
-
-
-def train_pipeline(tmp_path: Path, records, tok2vec: str, steps: int, learn_rate: float, extra: str = "",
-                   pipeline: str = '["stsn"]'):
-    """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train`` does."""
-    from spacy.training.initialize import init_nlp
-    from spacy.training.loop import train
-
-    corpus = _write_corpus(tmp_path, records)
-    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline) + extra
-    config = Config().from_str(text, overrides={"paths.train": str(corpus), "paths.dev": str(corpus)})
-    config = spacy.util.load_model_from_config(config, auto_fill=True).config  # spaCy's defaults, as fill-config
-    nlp = init_nlp(config)
-    out = tmp_path / "output"
-    out.mkdir()
-    train(nlp, out, stdout=open(os.devnull, "w"))
-    return out / "model-last", corpus
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, conll04_records, ade_overlap_records):
-    tmp_path = tmp_path_factory.mktemp("cnn")
-    model_dir, corpus = train_pipeline(tmp_path, conll04_records + ade_overlap_records, CNN_TOK2VEC, 600, 0.003)
-    return spacy.load(model_dir), model_dir, corpus
-
-
-def _examples(nlp, corpus):
-    gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    return [Example(Doc(nlp.vocab, words=[t.text for t in d]), d) for d in gold]
-
 
 def test_factory_is_found_through_entry_points_without_import():
     code = ("import sys, spacy; nlp = spacy.blank('en'); nlp.add_pipe('stsn'); "
@@ -147,7 +19,7 @@ def test_factory_is_found_through_entry_points_without_import():
 
 def test_learns_its_training_data_through_the_training_loop(trained):
     nlp, _, corpus = trained
-    scores = nlp.evaluate(_examples(nlp, corpus))
+    scores = nlp.evaluate(examples_from_corpus(nlp, corpus))
     assert scores["ents_f"] == 1.0
     assert scores["rel_f"] == 1.0
     assert scores["rel_strict_f"] == 1.0

@@ -1,8 +1,7 @@
 """The real transformer path, offline: a tiny random BERT through spacy-transformers and the listener."""
 import spacy
-from spacy.tokens import Doc
 
-from test_component import _examples, train_pipeline
+from pipelines import examples_from_corpus, train_pipeline
 
 LISTENER = """
 [components.stsn.model.tok2vec]
@@ -40,7 +39,7 @@ def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert, conll04_
                                        extra=TRANSFORMER.format(name=tiny_bert),
                                        pipeline='["transformer", "stsn"]')
     nlp = spacy.load(model_dir)
-    scores = nlp.evaluate(_examples(nlp, corpus))
+    scores = nlp.evaluate(examples_from_corpus(nlp, corpus))
     assert scores["ents_f"] >= 0.9, scores
     assert scores["rel_strict_f"] >= 0.8, scores
     # sentences longer than the 24-piece window are covered by strided windows, and reload is exact
