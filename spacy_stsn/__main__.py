@@ -1,4 +1,4 @@
-"""Command line: ``python -m spacy_stsn {convert,evaluate,show} ...``."""
+"""Command line: ``python -m spacy_stsn {convert,evaluate,show,extract} ...``."""
 import argparse
 import json
 import sys
@@ -27,6 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("corpus", type=Path)
     show.add_argument("-n", type=int, default=5)
     show.add_argument("--gpu-id", type=int, default=-1)
+    extract = sub.add_parser("extract", help="text or JSONL in, JSONL with entities and relations out (resumable)")
+    extract.add_argument("model")
+    extract.add_argument("input", type=Path, help="plain text (one document a line) or JSONL ({'text': ...})")
+    extract.add_argument("-o", "--output", type=Path, required=True)
+    extract.add_argument("--format", choices=("auto", "text", "jsonl"), default="auto",
+                         help="auto: JSONL for .jsonl/.json files, else text")
+    extract.add_argument("--text-key", default="text")
+    extract.add_argument("--batch-size", type=int, default=64)
+    extract.add_argument("--n-process", type=int, default=1)
+    extract.add_argument("--tags", action="store_true", help="also write tokens and their predicted tags")
+    extract.add_argument("--restart", action="store_true", help="overwrite OUTPUT instead of resuming it")
+    extract.add_argument("--html", type=Path, default=None,
+                         help="also render the first --html-docs documents with displaCy to this file")
+    extract.add_argument("--html-docs", type=int, default=20)
     return parser
 
 
@@ -45,6 +59,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
+        elif args.command == "extract":
+            from .extract import extract
+
+            extract(args.model, args.input, args.output, fmt=args.format, text_key=args.text_key,
+                    batch_size=args.batch_size, n_process=args.n_process, tags=args.tags, resume=not args.restart)
+            if args.html is not None:
+                write_html(args.model, args.input, args.format, args.text_key, args.html, args.html_docs)
         elif args.command == "show":
             from .evaluate import show
 
@@ -53,6 +74,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def write_html(model: str, input_path: Path, fmt: str, text_key: str, output: Path, n_docs: int) -> None:
+    """displaCy rendering of the first ``n_docs`` input documents."""
+    from itertools import islice
+
+    from .extract import read_inputs
+    from .loading import load_pipeline
+    from .visualize import render
+
+    nlp, _ = load_pipeline(model)
+    texts = (text for text, _ in islice(read_inputs(input_path, fmt, text_key, 0), n_docs))
+    output.write_text(render(nlp.pipe(texts)), encoding="utf8")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

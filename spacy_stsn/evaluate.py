@@ -13,6 +13,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from .annotations import get_entities
+from .loading import load_pipeline
 from .scorer import breakdowns, score_relations
 
 TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
@@ -37,10 +38,7 @@ def predict(nlp: spacy.Language, examples: List[Example], batch_size: int = 32) 
 
 def evaluate(model: str, corpus: Path, gpu_id: int = -1) -> Dict[str, Any]:
     """All metrics of one model on one corpus."""
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
-    stsn = next(pipe for _, pipe in nlp.pipeline if pipe.__class__.__name__ == "STSNComponent")
+    nlp, stsn = load_pipeline(model, gpu_id)
     examples = load_examples(nlp, corpus)
     speed = predict(nlp, examples)
     scores = score_relations(examples, spans_key=stsn.spans_key)
@@ -100,10 +98,7 @@ def write_report(result: Dict[str, Any], output: Path) -> None:
 
 def show(model: str, corpus: Path, n: int = 5, gpu_id: int = -1) -> str:
     """Gold vs predicted entities and relations for the first ``n`` documents, as text."""
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
-    stsn = next(pipe for _, pipe in nlp.pipeline if pipe.__class__.__name__ == "STSNComponent")
+    nlp, stsn = load_pipeline(model, gpu_id)
     examples = load_examples(nlp, corpus)[:n]
     predict(nlp, examples)
     out = []

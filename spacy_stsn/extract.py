@@ -1,0 +1,121 @@
+"""Batch extraction for people who do not write Python: text or JSONL in, JSONL out, streamed and resumable.
+
+Input is read line by line and output is written and flushed batch by batch, so memory does not grow with the
+file and a crash loses at most the batch in flight: run the same command again and it continues after the
+last complete output line (one output line per input line, in order).
+"""
+import json
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+
+from spacy.tokens import Doc
+
+from .annotations import DEFAULT_SPANS_KEY, get_entities
+from .loading import load_pipeline
+
+
+def doc_to_record(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, tags: bool = False) -> Dict[str, Any]:
+    """Entities (char offsets, label, score), relations (indices into the entities) and optionally tags."""
+    group = doc.spans[spans_key] if spans_key in doc.spans else None
+    scores = list(group.attrs.get("scores", [])) if group is not None else []
+    entities, index = [], {}
+    for i, (start, end, label) in enumerate(get_entities(doc, spans_key)):
+        span = doc[start:end]
+        index[(start, end, label)] = len(entities)
+        entities.append({"text": span.text, "label": label, "start_char": span.start_char,
+                         "end_char": span.end_char, "start": start, "end": end,
+                         "score": float(scores[i]) if i < len(scores) else 1.0})
+    relations = [
+        {"head": index[(*rel["head"], rel["head_label"])], "tail": index[(*rel["tail"], rel["tail_label"])],
+         "label": rel["label"], "score": float(rel["score"])}
+        for rel in doc._.relations
+    ]
+    record: Dict[str, Any] = {"entities": entities, "relations": relations}
+    if tags:
+        record["tokens"] = [t.text for t in doc]
+        record["tags"] = doc._.stsn_tags
+    return record
+
+
+def read_inputs(path: Path, fmt: str, text_key: str, skip: int) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """(text, passthrough fields) per input line, after the first ``skip`` lines."""
+    if fmt == "auto":
+        fmt = "jsonl" if path.suffix in (".jsonl", ".json") else "text"
+    with path.open(encoding="utf8") as handle:
+        for number, line in enumerate(handle, 1):
+            if number <= skip:
+                continue
+            line = line.rstrip("\n").rstrip("\r")
+            if fmt == "text":
+                yield line, {}
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not a JSON object ({err.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get(text_key), str):
+                raise ValueError(f"{path}:{number}: expected an object with a string field {text_key!r}")
+            meta = {k: v for k, v in record.items() if k != text_key}
+            yield record[text_key], meta
+
+
+def completed_lines(path: Path) -> int:
+    """Complete lines already in ``path``; a torn last line (a crash mid-write) is cut off."""
+    if not path.exists():
+        return 0
+    with path.open("rb+") as handle:
+        data = handle.read()
+        complete = data.rfind(b"\n") + 1
+        if complete < len(data):
+            handle.truncate(complete)
+    return data[:complete].count(b"\n")
+
+
+def extract(
+    model: str,
+    input_path: Path,
+    output_path: Path,
+    *,
+    fmt: str = "auto",
+    text_key: str = "text",
+    batch_size: int = 64,
+    n_process: int = 1,
+    tags: bool = False,
+    resume: bool = True,
+    progress: Optional[IO[str]] = sys.stderr,
+) -> int:
+    """Extract from every input line into ``output_path``; returns the number of documents written now."""
+    nlp, stsn = load_pipeline(model)
+    done = completed_lines(output_path) if resume else 0
+    failure: List[ValueError] = []
+    inputs = _until_error(read_inputs(input_path, fmt, text_key, done), failure)
+    written, start = 0, time.perf_counter()
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with output_path.open("a" if resume else "w", encoding="utf8") as out:
+        docs = nlp.pipe(inputs, as_tuples=True, batch_size=batch_size, n_process=n_process)
+        for doc, meta in docs:
+            record = {"text": doc.text, **meta, **doc_to_record(doc, stsn.spans_key, tags)}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            written += 1
+            if written % batch_size == 0:
+                out.flush()
+                if progress is not None:
+                    rate = written / (time.perf_counter() - start)
+                    progress.write(f"\r{done + written} documents ({rate:.1f} docs/s)")
+    if progress is not None:
+        rate = written / max(time.perf_counter() - start, 1e-9)
+        progress.write(f"\r{done + written} documents ({rate:.1f} docs/s); {written} new, {done} resumed\n")
+    if failure:
+        raise failure[0]
+    return written
+
+
+def _until_error(inputs: Iterator[Tuple[str, Dict[str, Any]]], failure: List[ValueError]) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """Yield the inputs up to a bad line, then stop cleanly and keep its error: ``nlp.pipe`` then finishes the
+    batch in flight, so every document before the bad line is written before the error is raised."""
+    try:
+        yield from inputs
+    except ValueError as err:
+        failure.append(err)

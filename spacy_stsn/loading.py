@@ -1,0 +1,22 @@
+"""Loading a trained pipeline for the command line tools, with errors that name the path and the cause."""
+from typing import Tuple
+
+import spacy
+from spacy.language import Language
+
+from .pipe import STSNComponent
+
+
+def load_pipeline(model: str, gpu_id: int = -1) -> Tuple[Language, STSNComponent]:
+    """``spacy.load(model)`` and its stsn component. A missing or corrupt directory raises ``ValueError``
+    naming ``model`` (spaCy raises ``OSError`` with its own codes, or a msgpack/JSON error from deep inside)."""
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        nlp = spacy.load(model)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{model}: could not load the pipeline: {err}") from err
+    stsn = next((pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None)
+    if stsn is None:
+        raise ValueError(f"{model}: the pipeline {nlp.pipe_names} has no stsn component")
+    return nlp, stsn
