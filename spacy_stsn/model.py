@@ -42,12 +42,15 @@ def build_stsn_model(
     dropout: float = 0.1,
     max_pair_entities: int = 100,
     learn_rate_scale: float = 1.0,
+    attention_window: Optional[int] = 128,
 ) -> Model[STSNInput, Tuple]:
     """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the paper's d); ``n_layers`` 0 is
     the "w/o Label" ablation; ``interaction`` is bi | ner_to_re | re_to_ner | none (Table 5);
     ``max_pair_entities`` caps how many predicted entities per doc are paired at inference;
     ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
-    initialised head can learn faster than the pretrained encoder under it."""
+    initialised head can learn faster than the pretrained encoder under it; ``attention_window`` (tokens):
+    longer documents get block-local attention in the stacked layers, so their cost grows linearly (None:
+    always full attention)."""
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -57,6 +60,7 @@ def build_stsn_model(
         interaction=interaction,
         dropout=dropout,
         max_pair_entities=max_pair_entities,
+        attention_window=attention_window,
     )
     head = Model(
         "stsn_torch",

@@ -34,6 +34,8 @@ max_span_width = 10
 interaction = "bi"
 dropout = 0.1
 max_pair_entities = 100
+learn_rate_scale = 1.0
+attention_window = 128
 
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"

@@ -128,3 +128,47 @@ def test_pair_chunking_does_not_change_relation_scores(monkeypatch):
         monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
         chunked = model(x, lengths)[-1]
     assert whole.shape[1] == 9 * 8 and torch.allclose(whole, chunked, atol=1e-6)
+
+
+def _banded_reference(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """Full attention with a mask that allows exactly the keys of blocks i-1, i and i+1 (the definition)."""
+    block = torch.arange(x.shape[1]) // unit.window
+    allowed = (block[:, None] - block[None, :]).abs() <= 1
+    attended, _ = unit.attention(x, x, x, key_padding_mask=padding, attn_mask=~allowed, need_weights=False)
+    hidden = unit.norm1(x + attended)
+    return unit.norm2(hidden + unit.ffn(hidden))
+
+
+def test_blocked_attention_equals_banded_full_attention_and_full_attention_on_short_docs():
+    torch.manual_seed(0)
+    unit = AttentionUnit(8, 2, dropout=0.0, window=4).eval()
+    x = torch.randn(2, 11, 8)
+    padding = torch.zeros(2, 11, dtype=torch.bool)
+    padding[1, 3:] = True  # the second doc has 3 tokens: whole blocks of it are padding
+    with torch.no_grad():
+        blocked = unit(x, x, padding)
+        assert torch.isfinite(blocked).all()
+        assert torch.allclose(blocked[0], _banded_reference(unit, x[:1], padding[:1])[0], atol=1e-5)
+        # a doc no longer than the window gets exactly the full attention, whatever it is batched with
+        full = AttentionUnit(8, 2, dropout=0.0, window=None).eval()
+        full.load_state_dict(unit.state_dict())
+        assert torch.allclose(blocked[1, :3], full(x[1:, :3], x[1:, :3], padding[1:, :3])[0], atol=1e-5)
+        # queries far apart do not see each other any more (the window is really local)
+        changed = x.clone()
+        changed[0, 10] += 5.0
+        assert torch.allclose(unit(changed, changed, padding)[0, :4], blocked[0, :4], atol=1e-6)
+
+
+@pytest.mark.parametrize("window, longest_keys", [(128, 3 * 128), (None, 4096)])
+def test_long_documents_attend_within_the_window(window, longest_keys):
+    """Cost per query is bounded by the window: no attention call sees more than 3 * window keys, so the
+    work grows linearly with the length (with window None it is the whole document, quadratic)."""
+    torch.manual_seed(0)
+    model = STSN(n_layers=1, n_heads=2, max_span_width=3, attention_window=window).build(16, 2, 2, 5).eval()
+    key_lengths = []
+    for unit in (model.layers[0].label_unit, model.layers[0].entity_unit, model.layers[0].relation_unit):
+        unit.attention.register_forward_pre_hook(lambda mod, args: key_lengths.append(args[1].shape[1]))
+    with torch.no_grad():
+        h_l, h_e, h_r = model.encode(torch.randn(1, 4096, 16), torch.tensor([4096]))
+    assert len(key_lengths) == 3 and max(key_lengths) == longest_keys
+    assert h_l.shape == (1, 4096, 16) and torch.isfinite(h_r).all()
