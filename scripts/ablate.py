@@ -7,8 +7,7 @@ Every run has the same budget; the best model on dev is evaluated on test.
 import argparse
 from pathlib import Path
 
-from spacy_stsn.evaluate import summary_line
-from spacy_stsn.experiments import f1s, schedule_overrides, train_and_evaluate, write_summary
+from spacy_stsn.experiments import run_grid, write_summary
 
 VARIANTS = {
     **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},
@@ -30,18 +29,8 @@ def main() -> None:
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--only", nargs="*", default=None, help="run only these variants (names as in the table)")
     args = parser.parse_args()
-    rows = {}
-    for name, change in VARIANTS.items():
-        if args.only and name not in args.only:
-            continue
-        rows[name] = []
-        for seed in args.seeds:
-            overrides = {**schedule_overrides(args.steps, args.encoder, seed), **change}
-            run = Path("training") / "ablations" / f"{len(rows)}_{seed}"
-            result = train_and_evaluate(args.config, args.corpus / "train.spacy", args.corpus / "dev.spacy",
-                                        args.corpus / "test.spacy", run, overrides, gpu_id=args.gpu_id)
-            rows[name].append(f1s(result))
-            print(summary_line(result, f"{name} seed {seed}"), flush=True)
+    rows = run_grid(args.config, args.corpus, VARIANTS, args.seeds, args.steps, args.encoder,
+                    Path("training") / "ablations", gpu_id=args.gpu_id, only=args.only)
     print(write_summary(args.output, "ablations", rows, f"CoNLL04 test, ablations ({args.steps} steps each)",
                         {"args": {k: str(v) for k, v in vars(args).items()}}))
 

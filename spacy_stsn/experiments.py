@@ -8,9 +8,9 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence
 
-from .evaluate import TASKS, evaluate
+from .evaluate import TASKS, evaluate, summary_line
 
 METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
 
@@ -28,6 +28,26 @@ def train_and_evaluate(config: Path, train: Path, dev: Path, test: Path, output:
         if subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT).returncode != 0:
             raise RuntimeError(f"training run {output} failed; see {log}")
     return evaluate(str(output / use), test, gpu_id)
+
+
+def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], seeds: Sequence[int], steps: int,
+             encoder: str, runs_dir: Path, train: str = "train.spacy", use: str = "model-best", gpu_id: int = -1,
+             only: Optional[Sequence[str]] = None) -> Dict[str, List[Dict[str, float]]]:
+    """Train and test every variant (config overrides) with every seed on the same budget; F1s per row.
+
+    ``corpus`` holds ``train`` (file name), ``dev.spacy`` (model selection) and ``test.spacy``."""
+    rows: Dict[str, List[Dict[str, float]]] = {}
+    for number, (name, change) in enumerate(variants.items()):
+        if only and name not in only:
+            continue
+        rows[name] = []
+        for seed in seeds:
+            overrides = {**schedule_overrides(steps, encoder, seed), **change}
+            result = train_and_evaluate(config, corpus / train, corpus / "dev.spacy", corpus / "test.spacy",
+                                        runs_dir / f"{number}_seed{seed}", overrides, use=use, gpu_id=gpu_id)
+            rows[name].append(f1s(result))
+            print(summary_line(result, f"{name} seed {seed}"), flush=True)
+    return rows
 
 
 def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
