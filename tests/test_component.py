@@ -120,3 +120,27 @@ def test_initialize_without_entities_is_an_error():
     example = Example(nlp.make_doc("nothing here"), nlp.make_doc("nothing here"))
     with pytest.raises(ValueError, match="no entity labels"):
         nlp.initialize(lambda: [example])
+
+
+def test_length_buckets_bound_padding_and_keep_every_item():
+    from spacy_stsn.pipe import length_buckets
+
+    lengths = [30, 2, 31, 3, 100, 4]
+    groups = length_buckets(list(range(6)), lengths, 64)
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    assert all(len(g) * max(lengths[i] for i in g) <= 64 or len(g) == 1 for g in groups)
+    assert [4] in groups and [0, 2] in groups and [1, 3, 5] in groups  # similar lengths together
+
+
+def test_predictions_do_not_depend_on_the_batch(trained, conll04_records):
+    """Sub-batching by length (and any batch size) gives each doc the same entities, relations and tags."""
+    nlp, _, _ = trained
+    texts = [" ".join(r["tokens"]) for r in conll04_records[:12]] + ["", "Rome ."]
+
+    def annotations(docs):
+        return [([(s.start, s.end, s.label_) for s in d.spans["stsn"]], [(r["head"], r["tail"], r["label"])
+                 for r in d._.relations], d._.stsn_tags) for d in docs]
+
+    together = annotations(nlp.pipe(texts, batch_size=64))
+    one_by_one = annotations(nlp(t) for t in texts)
+    assert together == one_by_one and any(rels for _, rels, _ in together)
