@@ -1,13 +1,21 @@
 """Entities and relations of a Doc as displaCy HTML.
 
-displaCy's manual dependency mode draws labelled arcs between "words"; each entity of ``doc.ents`` becomes one
-word (its text, with the entity label underneath) and each relation an arc from the head entity to the tail.
-A relation whose argument is a nested entity outside ``doc.ents`` attaches to the entity that contains it.
+Each document is drawn twice, one above the other: displaCy's span view highlights every entity of the span
+group (nested ones included, stacked, with their labels), and displaCy's manual dependency mode draws the
+relations as labelled arcs. In the arc view each entity of ``doc.ents`` becomes one word (its text, with the
+entity label underneath); a relation whose argument is a nested entity outside ``doc.ents`` attaches to the
+entity that contains it.
 """
 from typing import Any, Dict, Iterable, List
 
 from spacy import displacy
+from spacy.displacy.templates import TPL_PAGE
 from spacy.tokens import Doc
+
+from .annotations import DEFAULT_SPANS_KEY
+
+# displaCy's default arc view puts word centres 110 px apart and draws 16 px Arial: about 9 px a character
+MIN_DISTANCE, PX_PER_CHAR = 110, 9
 
 
 def relation_graph(doc: Doc) -> Dict[str, Any]:
@@ -36,8 +44,22 @@ def relation_graph(doc: Doc) -> Dict[str, Any]:
     return {"words": words, "arcs": arcs}
 
 
-def render(docs: Iterable[Doc], page: bool = True) -> str:
-    """HTML for the docs: their entities and relations as labelled arcs."""
-    graphs = [relation_graph(doc) for doc in docs]
-    return displacy.render(graphs, style="dep", manual=True, page=page,
-                           options={"compact": False, "distance": 110, "offset_x": 60})
+def arc_distance(graph: Dict[str, Any]) -> int:
+    """Spacing of the arc view's words, wide enough that the longest neighbouring pair does not overlap."""
+    lengths = [len(word["text"]) for word in graph["words"]]
+    widest = max((a + b for a, b in zip(lengths, lengths[1:])), default=0)
+    return max(MIN_DISTANCE, PX_PER_CHAR * (widest + 2) // 2)
+
+
+def render(docs: Iterable[Doc], page: bool = True, spans_key: str = DEFAULT_SPANS_KEY) -> str:
+    """HTML for the docs: entities highlighted (span view), then relations as labelled arcs (arc view)."""
+    parts = []
+    for doc in docs:
+        graph = relation_graph(doc)
+        if spans_key in doc.spans:
+            parts.append(displacy.render(doc, style="span", options={"spans_key": spans_key}, page=False))
+        first = len(graph["words"][0]["text"]) if graph["words"] else 0
+        options = {"compact": False, "distance": arc_distance(graph), "offset_x": max(60, PX_PER_CHAR * first // 2 + 10)}
+        parts.append(displacy.render(graph, style="dep", manual=True, page=False, options=options))
+    html = "\n".join(parts)
+    return TPL_PAGE.format(lang="en", dir="ltr", content=html).strip() if page else html
