@@ -18,6 +18,9 @@ setup(
         "torch>=2.1",
         "srsly>=2.4",
         "numpy>=1.21",
+        # `spacy package --build wheel` (project.yml's `package`) refuses to run without `build` or `wheel`;
+        # `wheel` builds offline, where `build` would fetch setuptools into an isolated environment first
+        "wheel",
     ],
     entry_points={
         "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],

@@ -28,6 +28,41 @@ window_size = 1
 maxout_pieces = 3
 """
 
+# The paper's Align Module over a transformer component: max-pooled word pieces through the listener.
+LISTENER = """
+[components.stsn.model.tok2vec]
+@architectures = "spacy-transformers.TransformerListener.v1"
+grad_factor = 1.0
+upstream = "*"
+
+[components.stsn.model.tok2vec.pooling]
+@layers = "reduce_max.v1"
+"""
+
+# A transformer component over the model at ``{name}`` (resolved by encoder.v1, as the shipped configs do), with
+# 24-piece strided windows so that ordinary sentences already span several windows.
+TRANSFORMER = """
+[components.transformer]
+factory = "transformer"
+max_batch_items = 4096
+
+[components.transformer.model]
+@architectures = "spacy-transformers.TransformerModel.v3"
+mixed_precision = false
+
+[components.transformer.model.name]
+@misc = "spacy_stsn.encoder.v1"
+name = "{name}"
+
+[components.transformer.model.get_spans]
+@span_getters = "spacy-transformers.strided_spans.v1"
+window = 24
+stride = 16
+
+[components.transformer.model.tokenizer_config]
+use_fast = true
+"""
+
 TRAIN_CONFIG = """
 [paths]
 train = null

@@ -1,44 +1,23 @@
 """The real transformer path, offline: a tiny random BERT through spacy-transformers and the listener."""
+import pytest
 import spacy
 
-from pipelines import examples_from_corpus, train_pipeline
-
-LISTENER = """
-[components.stsn.model.tok2vec]
-@architectures = "spacy-transformers.TransformerListener.v1"
-grad_factor = 1.0
-upstream = "*"
-
-[components.stsn.model.tok2vec.pooling]
-@layers = "reduce_max.v1"
-"""
-
-TRANSFORMER = """
-[components.transformer]
-factory = "transformer"
-max_batch_items = 4096
-
-[components.transformer.model]
-@architectures = "spacy-transformers.TransformerModel.v3"
-name = "{name}"
-mixed_precision = false
-
-[components.transformer.model.get_spans]
-@span_getters = "spacy-transformers.strided_spans.v1"
-window = 24
-stride = 16
-
-[components.transformer.model.tokenizer_config]
-use_fast = true
-"""
+from pipelines import LISTENER, TRANSFORMER, examples_from_corpus, train_pipeline
 
 
-def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert, conll04_records, ade_overlap_records):
+@pytest.fixture(scope="module")
+def tiny_bert_pipeline(tmp_path_factory, tiny_bert, conll04_records, ade_overlap_records):
+    """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15 sentences."""
     records = conll04_records[:10] + ade_overlap_records[:5]
+    tmp_path = tmp_path_factory.mktemp("tiny-bert-pipeline")
     model_dir, corpus = train_pipeline(tmp_path, records, LISTENER, 400, 0.002,
                                        extra=TRANSFORMER.format(name=tiny_bert),
                                        pipeline='["transformer", "stsn"]')
-    nlp = spacy.load(model_dir)
+    return spacy.load(model_dir), records, corpus
+
+
+def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert_pipeline):
+    nlp, records, corpus = tiny_bert_pipeline
     scores = nlp.evaluate(examples_from_corpus(nlp, corpus))
     assert scores["ents_f"] >= 0.9, scores
     assert scores["rel_strict_f"] >= 0.8, scores
@@ -49,3 +28,23 @@ def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert, conll04_
     nlp.to_disk(tmp_path / "copy")
     after = [(d.spans["stsn"].attrs["scores"], d._.relations) for d in spacy.load(tmp_path / "copy").pipe(texts)]
     assert before == after
+
+
+def test_document_far_longer_than_the_transformer_window_is_covered_to_the_end(tiny_bert_pipeline):
+    """10,000+ tokens (hundreds of 24-piece windows, far past the 128 positions of the BERT and the
+    128-token attention window): every token is encoded, and the repetitions of a training sentence at the
+    start, the middle and the end of the document all get most of its entities back."""
+    nlp, records, _ = tiny_bert_pipeline
+    record = next(r for r in records if r["relations"])
+    n = len(record["tokens"])
+    repeats = -(-10_000 // n)
+    doc = nlp(" ".join([" ".join(record["tokens"])] * repeats))
+    assert len(doc) == n * repeats >= 10_000
+    assert len(doc._.stsn_tags) == len(doc)
+    align = doc._.trf_data.align
+    assert all(len(align[i].data) > 0 for i in range(len(doc)))  # no token without word pieces
+    gold = {(e["start"], e["end"], e["type"]) for e in record["entities"]}
+    for k in (0, repeats // 2, repeats - 1):
+        found = {(s.start - k * n, s.end - k * n, s.label_) for s in doc.spans["stsn"]
+                 if k * n <= s.start and s.end <= (k + 1) * n}
+        assert len(found & gold) >= len(gold) / 2, (k, sorted(found), sorted(gold))
