@@ -100,23 +100,32 @@ def enumerate_spans(length: int, max_width: int, device: Optional[torch.device] 
     return torch.stack([starts[:, None].expand_as(ends)[keep], ends[keep]], dim=-1)
 
 
-def range_max(hidden: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
-    """Max-pool ``hidden`` (B, T, d) over token ranges [starts, ends) given as (B, P); empty ranges give 0.
-
-    A sparse table answers each range with two lookups, so memory is O(B T log T d) rather than the
-    O(B P T d) of a mask per pair: a 2,000-token document with thousands of candidate pairs stays cheap.
-    """
-    batch, length, width = hidden.shape
+def max_table(hidden: Tensor) -> Tensor:
+    """Sparse table for :func:`range_max`: level k holds the max over windows of 2^k tokens, (L, B, T, d).
+    It depends on ``hidden`` only, so one table answers every chunk of pairs."""
+    length = hidden.shape[1]
     levels = [hidden]
     step = 1
     while 2 * step <= length:
         prev = levels[-1]
         levels.append(torch.maximum(prev[:, :-step], prev[:, step:]))
         step *= 2
-    table = torch.stack([nn.functional.pad(lvl, (0, 0, 0, length - lvl.shape[1])) for lvl in levels])
+    return torch.stack([nn.functional.pad(lvl, (0, 0, 0, length - lvl.shape[1])) for lvl in levels])
+
+
+def range_max(hidden: Tensor, starts: Tensor, ends: Tensor, table: Optional[Tensor] = None) -> Tensor:
+    """Max-pool ``hidden`` (B, T, d) over token ranges [starts, ends) given as (B, P); empty ranges give 0.
+
+    A sparse table (:func:`max_table`, built here unless given) answers each range with two lookups, so memory
+    is O(B T log T d) rather than the O(B P T d) of a mask per pair: a 2,000-token document with thousands of
+    candidate pairs stays cheap.
+    """
+    if table is None:
+        table = max_table(hidden)
+    length = hidden.shape[1]
     size = (ends - starts).clamp(min=1)
-    level = torch.floor(torch.log2(size.double())).long().clamp(max=len(levels) - 1)
-    batch_idx = torch.arange(batch, device=hidden.device)[:, None].expand_as(starts)
+    level = torch.floor(torch.log2(size.double())).long().clamp(max=table.shape[0] - 1)
+    batch_idx = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand_as(starts)
     left = table[level, batch_idx, starts.clamp(0, length - 1)]
     right = table[level, batch_idx, (ends - (1 << level)).clamp(0, length - 1)]
     pooled = torch.maximum(left, right)
@@ -201,7 +210,9 @@ class STSN(nn.Module):
             dim=-1,
         )
 
-    def relation_logits(self, h_r: Tensor, head_spans: Tensor, tail_spans: Tensor) -> Tensor:
+    def relation_logits(
+        self, h_r: Tensor, head_spans: Tensor, tail_spans: Tensor, table: Optional[Tensor] = None
+    ) -> Tensor:
         """Eq. 15-16 before the sigmoid, for argument spans (B, P, 2) of [start, end) offsets."""
         # Context between the two arguments, as SpERT: [end of the first, start of the second).
         before = head_spans[..., 1] <= tail_spans[..., 0]
@@ -211,7 +222,7 @@ class STSN(nn.Module):
             [
                 self.span_representations(h_r, head_spans),
                 self.span_representations(h_r, tail_spans),
-                range_max(h_r, ctx_start, ctx_end),
+                range_max(h_r, ctx_start, ctx_end, table),
             ],
             dim=-1,
         )
@@ -276,10 +287,11 @@ class STSN(nn.Module):
         # Pairs are classified in chunks of about PAIR_CHUNK rows (as SpERT does), so an untrained model that
         # calls every span an entity, or a long document, cannot blow up memory.
         head_spans, tail_spans = self.gather_pairs(spans, pairs)
+        table = max_table(h_r) if pairs.shape[1] else None
         step = max(1, PAIR_CHUNK // max(batch, 1))
         rel_probs = torch.cat(
             [tokens.new_zeros(batch, 0, self.relation_decoder.out_features)]
-            + [self.relation_logits(h_r, head_spans[:, i : i + step], tail_spans[:, i : i + step]).sigmoid()
+            + [self.relation_logits(h_r, head_spans[:, i : i + step], tail_spans[:, i : i + step], table).sigmoid()
                for i in range(0, pairs.shape[1], step)],
             dim=1,
         )
