@@ -210,6 +210,21 @@ class STSN(nn.Module):
             dim=-1,
         )
 
+    def span_logits_factored(self, h_e: Tensor, spans: Tensor) -> Tensor:
+        """Inference-time Eq. 12 logits without building Eq. 11's (B, S, 2d + w) representations: the decoder is
+        linear in [head; tail; width], so it is applied to each token once and the three parts are summed per
+        span. The same numbers as ``span_decoder(span_representations(...))`` without dropout, for about a
+        tenth of the work (S is 10 T)."""
+        d = h_e.shape[-1]
+        weight = self.span_decoder.weight
+        per_token = h_e @ torch.cat([weight[:, :d], weight[:, d : 2 * d]]).T  # (B, T, 2 (E + 1))
+        head, tail = per_token.split(weight.shape[0], dim=-1)
+        per_width = self.width_embedding.weight @ weight[:, 2 * d :].T + self.span_decoder.bias
+        batch_idx = torch.arange(h_e.shape[0], device=h_e.device)[:, None]
+        starts, ends = spans[..., 0], spans[..., 1]
+        widths = (ends - starts).clamp(1, self.max_span_width)
+        return head[batch_idx, starts] + tail[batch_idx, (ends - 1).clamp(min=0)] + per_width[widths]
+
     def relation_logits(
         self, h_r: Tensor, head_spans: Tensor, tail_spans: Tensor, table: Optional[Tensor] = None
     ) -> Tensor:
@@ -270,7 +285,7 @@ class STSN(nn.Module):
         spans = enumerate_spans(tokens.shape[1], self.max_span_width, tokens.device)
         spans = spans[None].expand(batch, -1, -1)
         span_valid = spans[..., 1] <= lengths[:, None]
-        span_probs = self.span_decoder(self.span_representations(h_e, spans)).softmax(-1)
+        span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
         entity_prob = span_probs[..., 1:].max(-1).values
         is_entity = span_valid & (span_probs[..., 0] < entity_prob)
         score = torch.where(is_entity, entity_prob, torch.full_like(entity_prob, -1.0))

@@ -172,3 +172,13 @@ def test_long_documents_attend_within_the_window(window, longest_keys):
         h_l, h_e, h_r = model.encode(torch.randn(1, 4096, 16), torch.tensor([4096]))
     assert len(key_lengths) == 3 and max(key_lengths) == longest_keys
     assert h_l.shape == (1, 4096, 16) and torch.isfinite(h_r).all()
+
+
+def test_factored_span_logits_equal_the_decoder_on_concatenated_representations():
+    torch.manual_seed(0)
+    model = STSN(n_layers=1, n_heads=2, max_span_width=4).build(8, 3, 2, 5).eval()
+    h_e = torch.randn(2, 9, 8)
+    spans = enumerate_spans(9, 4)[None].expand(2, -1, -1)
+    with torch.no_grad():
+        direct = model.span_decoder(model.span_representations(h_e, spans))
+        assert torch.allclose(model.span_logits_factored(h_e, spans), direct, atol=1e-5)
