@@ -1,0 +1,51 @@
+"""Fast checks of the benchmark helpers (no models, no timing assertions): ``pytest benchmarks -q``."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import markdown_table, peak_rss_mib, reset_peak_rss, rss_mib  # noqa: E402
+from profile_inference import StageTimer, pyspy_summary  # noqa: E402
+from scaling import long_document, n_candidate_spans  # noqa: E402
+
+
+def test_candidate_spans_match_enumeration() -> None:
+    for n in (1, 5, 10, 23):
+        expected = sum(1 for start in range(n) for width in range(1, 11) if start + width <= n)
+        assert n_candidate_spans(n, 10) == expected
+
+
+def test_long_document_cycles_real_sentences() -> None:
+    sentences = [(["John", "lives", "."], [True, True, False]), (["Acme", "Corp", "."], [True, True, False])]
+    words, spaces = long_document(sentences, 8)
+    assert words == ["John", "lives", ".", "Acme", "Corp", ".", "John", "lives"]
+    assert len(spaces) == 8 and spaces[2]  # sentences are separated by a space
+
+
+def test_stage_timer_nests_and_counts() -> None:
+    timer = StageTimer()
+    inner = timer.wrap("inner", lambda: None)
+    outer = timer.wrap("outer", lambda: [inner(), inner()])
+    outer()
+    assert timer.calls[("outer",)] == 1 and timer.calls[("outer", "inner")] == 2
+    assert [row[0].replace("&nbsp;", "") for row in timer.rows(1.0)] == ["outer", "inner"]
+
+
+def test_pyspy_summary_self_and_inclusive(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text("main (a.py:1);f (a.py:2) 3\nmain (a.py:1);g (a.py:3);f (a.py:2) 2\n")
+    summary = pyspy_summary(raw, top=5, wrapper_share=1.0)
+    assert summary["samples"] == 5
+    assert dict(summary["self"])["f (a.py)"] == 5
+    assert dict(summary["inclusive"])["main (a.py)"] == 5
+    assert "main (a.py)" not in dict(pyspy_summary(raw, top=5)["inclusive"])  # shared by every sample
+
+
+def test_memory_probes_report_positive_values() -> None:
+    reset_peak_rss()
+    assert rss_mib() is None or rss_mib() > 0
+    assert peak_rss_mib() > 0
+
+
+def test_markdown_table_shape() -> None:
+    assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
