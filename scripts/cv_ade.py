@@ -32,6 +32,8 @@ def main() -> None:
         for k in range(args.folds):
             overrides = schedule_overrides(args.steps, args.encoder, args.seed)
             overrides["components.stsn.model.n_layers"] = n_layers
+            # the "dev" set is the test fold and selects nothing: evaluate once, at the end
+            overrides["training.eval_frequency"] = args.steps
             result = train_and_evaluate(args.config, args.corpus / f"fold_{k}_train.spacy",
                                         args.corpus / f"fold_{k}_test.spacy", args.corpus / f"fold_{k}_test.spacy",
                                         Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}", overrides,
