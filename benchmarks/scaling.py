@@ -1,6 +1,6 @@
 """How time and memory of ``nlp(doc)`` grow with the length of one document, for transformer + stsn and for the
-transformer alone, so the STSN head's own growth is visible (its stacked attention layers are full attention
-over the document's tokens, and it scores every span of up to ``max_span_width`` tokens).
+transformer alone, so the STSN head's own growth is visible (its stacked attention layers are block-local past
+``attention_window`` tokens, and it scores every span of up to ``max_span_width`` tokens).
 
 Each (length, components) pair runs in its own subprocess, so the peak RSS is that run's alone. The document
 cycles through the real sentences of a corpus (CoNLL04 test by default) until it has the wanted number of tokens.
