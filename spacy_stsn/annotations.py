@@ -177,4 +177,22 @@ def get_entities(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY) -> List[Tuple[int
     return [(span.start, span.end, span.label_) for span in spans]
 
 
+def relation_arguments(
+    doc: Doc, entities: Sequence[Tuple[int, int, str]], spans_key: str = DEFAULT_SPANS_KEY,
+    index: Optional[int] = None,
+) -> List[Tuple[int, int]]:
+    """Positions of each relation's head and tail in ``entities``, for formats that index an entity list
+    (SpERT JSON, the ``extract`` JSONL). An argument that is not among them raises ``ValueError`` naming the doc."""
+    position = {entity: n for n, entity in enumerate(entities)}
+    out = []
+    for j, rel in enumerate(doc._.relations):
+        args = [(*rel[arg], rel[f"{arg}_label"]) for arg in ("head", "tail")]
+        missing = [arg for arg in args if arg not in position]
+        if missing:
+            raise ValueError(f"{doc_name(doc, index)}: relation {j} ({rel['label']}) has argument(s) {missing} "
+                             f"that are not among the entities in doc.spans[{spans_key!r}]")
+        out.append((position[args[0]], position[args[1]]))
+    return out
+
+
 register_extensions()

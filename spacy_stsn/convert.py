@@ -20,7 +20,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
-from .annotations import DEFAULT_SPANS_KEY, doc_name, get_entities, make_relation, set_entities
+from .annotations import DEFAULT_SPANS_KEY, get_entities, make_relation, relation_arguments, set_entities
 
 
 def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
@@ -129,15 +129,8 @@ def docs_to_spert(docs: Iterable[Doc], spans_key: str = DEFAULT_SPANS_KEY) -> Li
     records = []
     for i, doc in enumerate(docs):
         entities = get_entities(doc, spans_key)
-        index = {entity: n for n, entity in enumerate(entities)}
-        relations = []
-        for j, rel in enumerate(doc._.relations):
-            args = [(*rel[arg], rel[f"{arg}_label"]) for arg in ("head", "tail")]
-            missing = [arg for arg in args if arg not in index]
-            if missing:
-                raise ValueError(f"{doc_name(doc, i)}: relation {j} ({rel['label']}) has argument(s) {missing} "
-                                 f"that are not among the entities in doc.spans[{spans_key!r}]")
-            relations.append({"type": rel["label"], "head": index[args[0]], "tail": index[args[1]]})
+        relations = [{"type": rel["label"], "head": head, "tail": tail}
+                     for rel, (head, tail) in zip(doc._.relations, relation_arguments(doc, entities, spans_key, i))]
         record: Dict[str, Any] = {
             "tokens": [token.text for token in doc],
             "entities": [{"type": label, "start": start, "end": end} for start, end, label in entities],

@@ -12,7 +12,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 from spacy.tokens import Doc
 
-from .annotations import DEFAULT_SPANS_KEY, get_entities
+from .annotations import DEFAULT_SPANS_KEY, get_entities, relation_arguments
 from .loading import load_pipeline
 
 
@@ -20,18 +20,15 @@ def doc_to_record(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, tags: bool = Fal
     """Entities (char offsets, label, score), relations (indices into the entities) and optionally tags."""
     group = doc.spans[spans_key] if spans_key in doc.spans else None
     scores = list(group.attrs.get("scores", [])) if group is not None else []
-    entities, index = [], {}
-    for i, (start, end, label) in enumerate(get_entities(doc, spans_key)):
+    ents = get_entities(doc, spans_key)
+    entities = []
+    for i, (start, end, label) in enumerate(ents):
         span = doc[start:end]
-        index[(start, end, label)] = len(entities)
         entities.append({"text": span.text, "label": label, "start_char": span.start_char,
                          "end_char": span.end_char, "start": start, "end": end,
                          "score": float(scores[i]) if i < len(scores) else 1.0})
-    relations = [
-        {"head": index[(*rel["head"], rel["head_label"])], "tail": index[(*rel["tail"], rel["tail_label"])],
-         "label": rel["label"], "score": float(rel["score"])}
-        for rel in doc._.relations
-    ]
+    relations = [{"head": head, "tail": tail, "label": rel["label"], "score": float(rel["score"])}
+                 for rel, (head, tail) in zip(doc._.relations, relation_arguments(doc, ents, spans_key))]
     record: Dict[str, Any] = {"entities": entities, "relations": relations}
     if tags:
         record["tokens"] = [t.text for t in doc]
