@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from spacy_stsn.evaluate import summary_line
-from spacy_stsn.experiments import f1s, schedule_overrides, train_and_evaluate, write_summary
+from spacy_stsn.experiments import f1s, run_once, schedule_overrides, write_summary
 
 
 def main() -> None:
@@ -34,10 +34,10 @@ def main() -> None:
             overrides["components.stsn.model.n_layers"] = n_layers
             # the "dev" set is the test fold and selects nothing: evaluate once, at the end
             overrides["training.eval_frequency"] = args.steps
-            result = train_and_evaluate(args.config, args.corpus / f"fold_{k}_train.spacy",
-                                        args.corpus / f"fold_{k}_test.spacy", args.corpus / f"fold_{k}_test.spacy",
-                                        Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}", overrides,
-                                        use="model-last", gpu_id=args.gpu_id)
+            result = run_once(args.config, args.corpus / f"fold_{k}_train.spacy",
+                              args.corpus / f"fold_{k}_test.spacy", args.corpus / f"fold_{k}_test.spacy",
+                              Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}", overrides,
+                              use="model-last", gpu_id=args.gpu_id)
             rows[name].append(f1s(result))
             print(summary_line(result, f"{name} fold {k}"), flush=True)
     print(write_summary(args.output, "cv", rows, f"ADE {args.folds}-fold cross-validation ({args.steps} steps)",

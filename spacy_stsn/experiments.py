@@ -43,11 +43,28 @@ def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], se
         rows[name] = []
         for seed in seeds:
             overrides = {**schedule_overrides(steps, encoder, seed), **change}
-            result = train_and_evaluate(config, corpus / train, corpus / "dev.spacy", corpus / "test.spacy",
-                                        runs_dir / f"{number}_seed{seed}", overrides, use=use, gpu_id=gpu_id)
+            result = run_once(config, corpus / train, corpus / "dev.spacy", corpus / "test.spacy",
+                              runs_dir / f"{number}_seed{seed}", overrides, use=use, gpu_id=gpu_id)
             rows[name].append(f1s(result))
             print(summary_line(result, f"{name} seed {seed}"), flush=True)
     return rows
+
+
+def run_once(config: Path, train: Path, dev: Path, test: Path, output: Path, overrides: Dict[str, Any],
+             use: str = "model-best", gpu_id: int = -1) -> Dict[str, Any]:
+    """:func:`train_and_evaluate`, unless ``output`` already holds a finished run with the same overrides.
+
+    A grid of 25-50 minute CPU runs gets interrupted, or split over processes (``only``); the test result is
+    recorded next to the run (``output.result.json``) and reused, so rerunning the command resumes it."""
+    record = output.with_suffix(".result.json")
+    if record.exists():
+        saved = json.loads(record.read_text())
+        if saved["overrides"] == json.loads(json.dumps(overrides)):
+            return saved["result"]
+    result = train_and_evaluate(config, train, dev, test, output, overrides, use=use, gpu_id=gpu_id)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
+    return result
 
 
 def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:

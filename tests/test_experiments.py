@@ -1,0 +1,63 @@
+"""The benchmark grids (seeds, ablations, cross-validation): resuming, summaries, failures that name their run."""
+import json
+from pathlib import Path
+
+import pytest
+
+from spacy_stsn import experiments
+from spacy_stsn.experiments import METRICS, markdown_table, run_grid, summarize, train_and_evaluate
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Replace the 25-minute ``spacy train`` + evaluate by a record of the calls; F1 depends on seed and layers."""
+    calls = []
+
+    def fake(config, train, dev, test, output, overrides, use="model-best", gpu_id=-1):
+        calls.append((Path(output).name, overrides["system.seed"], overrides["training.max_steps"]))
+        value = 0.5 + 0.01 * overrides["system.seed"] + 0.1 * overrides["components.stsn.model.n_layers"]
+        return {"scores": {m: value for m in METRICS}, "sents_per_sec": 1.0}
+
+    monkeypatch.setattr(experiments, "train_and_evaluate", fake)
+    return calls
+
+
+VARIANTS = {"stsn": {"components.stsn.model.n_layers": 3}, "baseline": {"components.stsn.model.n_layers": 0}}
+
+
+def grid(tmp_path, steps=100, seeds=(0, 1), only=None):
+    return run_grid(Path("cfg"), Path("corpus"), VARIANTS, seeds, steps, "enc", tmp_path / "runs", only=only)
+
+
+def test_grid_resumes_finished_runs_and_reruns_changed_ones(tmp_path, fake_training):
+    first = grid(tmp_path, only=["stsn"])
+    assert fake_training == [("0_seed0", 0, 100), ("0_seed1", 1, 100)]
+    record = json.loads((tmp_path / "runs" / "0_seed1.result.json").read_text())
+    assert record["overrides"]["components.stsn.model.n_layers"] == 3
+    # the second process (or a rerun after an interruption) trains only what is missing
+    both = grid(tmp_path)
+    assert fake_training[2:] == [("1_seed0", 0, 100), ("1_seed1", 1, 100)]
+    assert both["stsn"] == first["stsn"]
+    assert both["stsn"][1]["ents_f"] == pytest.approx(100 * (0.5 + 0.01 + 0.3))
+    grid(tmp_path)
+    assert len(fake_training) == 4
+    # another budget is another run, even in the same folder
+    grid(tmp_path, steps=200, seeds=(0,), only=["baseline"])
+    assert fake_training[4:] == [("1_seed0", 0, 200)]
+
+
+def test_summary_is_mean_and_sample_std_over_seeds():
+    rows = {"a": [{m: 60.0 for m in METRICS}, {m: 64.0 for m in METRICS}], "b": [{m: 50.0 for m in METRICS}]}
+    summary = summarize(rows)
+    assert summary["a"]["rel_strict_f"] == {"mean": 62.0, "std": pytest.approx(2 ** 1.5), "n": 2}
+    assert summary["b"]["ents_f"] == {"mean": 50.0, "std": 0.0, "n": 1}
+    table = markdown_table(summary, "title")
+    assert "| a | 2 | 62.0 ± 2.8 |" in table and "| b | 1 | 50.0 ± 0.0 |" in table
+
+
+def test_failed_training_names_its_run_and_log(tmp_path):
+    output = tmp_path / "runs" / "0_seed0"
+    with pytest.raises(RuntimeError, match=r"0_seed0 failed; see .*0_seed0\.log"):
+        train_and_evaluate(tmp_path / "missing.cfg", tmp_path / "t.spacy", tmp_path / "d.spacy",
+                           tmp_path / "x.spacy", output, {"system.seed": 0})
+    assert (tmp_path / "runs" / "0_seed0.log").read_text()
