@@ -37,12 +37,14 @@ def main() -> None:
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--only", nargs="*", default=None, help="run only these rows (names as in the table)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: summarise the runs that have finished (a partial grid)")
     args = parser.parse_args()
     train = "train.spacy" if args.protocol == "select" else "train_dev.spacy"
     use = "model-best" if args.protocol == "select" else "model-last"
     rows = run_grid(args.config, args.corpus, VARIANTS, args.seeds, args.steps, args.encoder,
                     ROOT / "training" / "accuracy" / args.protocol, train=train, use=use, gpu_id=args.gpu_id,
-                    only=args.only)
+                    only=args.only, finished_only=args.finished_only)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     title = (f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of 4 sentences, encoder {args.encoder}, "
              f"seeds {args.seeds}")

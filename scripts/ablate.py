@@ -28,9 +28,12 @@ def main() -> None:
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--only", nargs="*", default=None, help="run only these variants (names as in the table)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: summarise the runs that have finished (a partial grid)")
     args = parser.parse_args()
     rows = run_grid(args.config, args.corpus, VARIANTS, args.seeds, args.steps, args.encoder,
-                    Path("training") / "ablations", gpu_id=args.gpu_id, only=args.only)
+                    Path("training") / "ablations", gpu_id=args.gpu_id, only=args.only,
+                    finished_only=args.finished_only)
     print(write_summary(args.output, "ablations", rows, f"CoNLL04 test, ablations ({args.steps} steps each)",
                         {"args": {k: str(v) for k, v in vars(args).items()}}))
 

@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--n-layers", type=int, nargs="*", default=[3, 0],
                         help="one row per value: 3 = STSN, 0 = the span-only baseline")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: summarise the runs that have finished (a partial grid)")
     args = parser.parse_args()
     rows = {}
     for n_layers in args.n_layers:
@@ -37,9 +39,13 @@ def main() -> None:
             result = run_once(args.config, args.corpus / f"fold_{k}_train.spacy",
                               args.corpus / f"fold_{k}_test.spacy", args.corpus / f"fold_{k}_test.spacy",
                               Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}", overrides,
-                              use="model-last", gpu_id=args.gpu_id)
-            rows[name].append(f1s(result))
+                              use="model-last", gpu_id=args.gpu_id, finished_only=args.finished_only)
+            if result is None:
+                print(f"{name} fold {k}: not run yet", flush=True)
+                continue
+            rows[name].append({**f1s(result), "fold": k})
             print(summary_line(result, f"{name} fold {k}"), flush=True)
+    rows = {name: runs for name, runs in rows.items() if runs}
     print(write_summary(args.output, "cv", rows, f"ADE {args.folds}-fold cross-validation ({args.steps} steps)",
                         {"args": {k: str(v) for k, v in vars(args).items()}}))
 

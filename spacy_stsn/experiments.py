@@ -32,10 +32,12 @@ def train_and_evaluate(config: Path, train: Path, dev: Path, test: Path, output:
 
 def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], seeds: Sequence[int], steps: int,
              encoder: str, runs_dir: Path, train: str = "train.spacy", use: str = "model-best", gpu_id: int = -1,
-             only: Optional[Sequence[str]] = None) -> Dict[str, List[Dict[str, float]]]:
-    """Train and test every variant (config overrides) with every seed on the same budget; F1s per row.
+             only: Optional[Sequence[str]] = None, finished_only: bool = False) -> Dict[str, List[Dict[str, float]]]:
+    """Train and test every variant (config overrides) with every seed on the same budget; F1s per row, each
+    run with its ``seed``.
 
-    ``corpus`` holds ``train`` (file name), ``dev.spacy`` (model selection) and ``test.spacy``."""
+    ``corpus`` holds ``train`` (file name), ``dev.spacy`` (model selection) and ``test.spacy``.
+    ``finished_only`` reports the runs that have finished and trains nothing (rows without any are left out)."""
     rows: Dict[str, List[Dict[str, float]]] = {}
     for number, (name, change) in enumerate(variants.items()):
         if only and name not in only:
@@ -43,24 +45,31 @@ def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], se
         rows[name] = []
         for seed in seeds:
             overrides = {**schedule_overrides(steps, encoder, seed), **change}
-            result = run_once(config, corpus / train, corpus / "dev.spacy", corpus / "test.spacy",
-                              runs_dir / f"{number}_seed{seed}", overrides, use=use, gpu_id=gpu_id)
-            rows[name].append(f1s(result))
+            output = runs_dir / f"{number}_seed{seed}"
+            result = run_once(config, corpus / train, corpus / "dev.spacy", corpus / "test.spacy", output,
+                              overrides, use=use, gpu_id=gpu_id, finished_only=finished_only)
+            if result is None:
+                print(f"{name} seed {seed}: not run yet ({output})", flush=True)
+                continue
+            rows[name].append({**f1s(result), "seed": seed})
             print(summary_line(result, f"{name} seed {seed}"), flush=True)
-    return rows
+    return {name: runs for name, runs in rows.items() if runs}
 
 
 def run_once(config: Path, train: Path, dev: Path, test: Path, output: Path, overrides: Dict[str, Any],
-             use: str = "model-best", gpu_id: int = -1) -> Dict[str, Any]:
+             use: str = "model-best", gpu_id: int = -1, finished_only: bool = False) -> Optional[Dict[str, Any]]:
     """:func:`train_and_evaluate`, unless ``output`` already holds a finished run with the same overrides.
 
     A grid of 25-50 minute CPU runs gets interrupted, or split over processes (``only``); the test result is
-    recorded next to the run (``output.result.json``) and reused, so rerunning the command resumes it."""
+    recorded next to the run (``output.result.json``) and reused, so rerunning the command resumes it.
+    With ``finished_only`` a run that has not finished gives ``None`` instead of being trained."""
     record = output.with_suffix(".result.json")
     if record.exists():
         saved = json.loads(record.read_text())
         if saved["overrides"] == json.loads(json.dumps(overrides)):
             return saved["result"]
+    if finished_only:
+        return None
     result = train_and_evaluate(config, train, dev, test, output, overrides, use=use, gpu_id=gpu_id)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))

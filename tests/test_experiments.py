@@ -46,6 +46,15 @@ def test_grid_resumes_finished_runs_and_reruns_changed_ones(tmp_path, fake_train
     assert fake_training[4:] == [("1_seed0", 0, 200)]
 
 
+def test_finished_only_reports_a_partial_grid_without_training(tmp_path, fake_training):
+    grid(tmp_path, seeds=(0,), only=["stsn"])
+    partial = run_grid(Path("cfg"), Path("corpus"), VARIANTS, (0, 1), 100, "enc", tmp_path / "runs",
+                       finished_only=True)
+    assert len(fake_training) == 1
+    assert list(partial) == ["stsn"] and [run["seed"] for run in partial["stsn"]] == [0]
+    assert summarize(partial)["stsn"]["ents_f"]["n"] == 1
+
+
 def test_summary_is_mean_and_sample_std_over_seeds():
     rows = {"a": [{m: 60.0 for m in METRICS}, {m: 64.0 for m in METRICS}], "b": [{m: 50.0 for m in METRICS}]}
     summary = summarize(rows)
