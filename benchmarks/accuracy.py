@@ -7,9 +7,11 @@ Two protocols:
 * ``spert``: train on train+dev and test the last model, as the SpERT reference run of this project did.
 
 Nothing is tuned on test. Prints a table (mean ± std of NER, RE, RE+ micro and macro F1) and writes
-``benchmarks/results/accuracy.{json,md}``::
+``benchmarks/results/accuracy_{select,spert}.{json,md}``. Finished runs are reused (rerunning resumes a grid);
+``--finished-only`` summarises what has finished without training::
 
     python benchmarks/accuracy.py --steps 2000 --seeds 0 1 2
+    python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0   # 20 epochs of train+dev (1,153 / 4)
 """
 import argparse
 import platform
@@ -50,7 +52,7 @@ def main() -> None:
              f"seeds {args.seeds}")
     extra = {"args": {k: str(v) for k, v in vars(args).items()}, "commit": commit.stdout.strip(),
              "machine": platform.platform()}
-    print(write_summary(args.output, "accuracy", rows, title, extra))
+    print(write_summary(args.output, f"accuracy_{args.protocol}", rows, title, extra))
 
 
 if __name__ == "__main__":
