@@ -14,11 +14,9 @@ Nothing is tuned on test. Prints a table (mean ± std of NER, RE, RE+ micro and 
     python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0   # 20 epochs of train+dev (1,153 / 4)
 """
 import argparse
-import platform
-import subprocess
 from pathlib import Path
 
-from spacy_stsn.experiments import run_grid, write_summary
+from spacy_stsn.experiments import add_grid_arguments, provenance, run_grid, write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -34,25 +32,16 @@ def main() -> None:
                         help="train.spacy, dev.spacy, train_dev.spacy and test.spacy (spacy project run convert)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--protocol", choices=("select", "spert"), default="select")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
-    parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--only", nargs="*", default=None, help="run only these rows (names as in the table)")
-    parser.add_argument("--finished-only", action="store_true",
-                        help="train nothing: summarise the runs that have finished (a partial grid)")
+    add_grid_arguments(parser, seeds=[0, 1, 2])
     args = parser.parse_args()
     train = "train.spacy" if args.protocol == "select" else "train_dev.spacy"
     use = "model-best" if args.protocol == "select" else "model-last"
     rows = run_grid(args.config, args.corpus, VARIANTS, args.seeds, args.steps, args.encoder,
                     ROOT / "training" / "accuracy" / args.protocol, train=train, use=use, gpu_id=args.gpu_id,
                     only=args.only, finished_only=args.finished_only)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     title = (f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of 4 sentences, encoder {args.encoder}, "
              f"seeds {args.seeds}")
-    extra = {"args": {k: str(v) for k, v in vars(args).items()}, "commit": commit.stdout.strip(),
-             "machine": platform.platform()}
-    print(write_summary(args.output, f"accuracy_{args.protocol}", rows, title, extra))
+    print(write_summary(args.output, f"accuracy_{args.protocol}", rows, title, provenance(args)))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Every run has the same budget; the best model on dev is evaluated on test.
 import argparse
 from pathlib import Path
 
-from spacy_stsn.experiments import run_grid, write_summary
+from spacy_stsn.experiments import add_grid_arguments, provenance, run_grid, write_summary
 
 VARIANTS = {
     **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},
@@ -23,19 +23,13 @@ def main() -> None:
     parser.add_argument("config", type=Path)
     parser.add_argument("corpus", type=Path, help="folder with train.spacy, dev.spacy and test.spacy")
     parser.add_argument("output", type=Path)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
-    parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--only", nargs="*", default=None, help="run only these variants (names as in the table)")
-    parser.add_argument("--finished-only", action="store_true",
-                        help="train nothing: summarise the runs that have finished (a partial grid)")
+    add_grid_arguments(parser, seeds=[0])
     args = parser.parse_args()
     rows = run_grid(args.config, args.corpus, VARIANTS, args.seeds, args.steps, args.encoder,
                     Path("training") / "ablations", gpu_id=args.gpu_id, only=args.only,
                     finished_only=args.finished_only)
     print(write_summary(args.output, "ablations", rows, f"CoNLL04 test, ablations ({args.steps} steps each)",
-                        {"args": {k: str(v) for k, v in vars(args).items()}}))
+                        provenance(args)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from spacy_stsn.evaluate import summary_line
-from spacy_stsn.experiments import f1s, run_once, schedule_overrides, write_summary
+from spacy_stsn.experiments import f1s, provenance, run_once, schedule_overrides, write_summary
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
             print(summary_line(result, f"{name} fold {k}"), flush=True)
     rows = {name: runs for name, runs in rows.items() if runs}
     print(write_summary(args.output, "cv", rows, f"ADE {args.folds}-fold cross-validation ({args.steps} steps)",
-                        {"args": {k: str(v) for k, v in vars(args).items()}}))
+                        provenance(args)))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Each run is a separate ``spacy train`` process (memory is returned between runs; a crash names its run),
 followed by :func:`spacy_stsn.evaluate.evaluate` on the test corpus.
 """
+import argparse
 import json
+import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -32,13 +35,13 @@ def train_and_evaluate(config: Path, train: Path, dev: Path, test: Path, output:
 
 def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], seeds: Sequence[int], steps: int,
              encoder: str, runs_dir: Path, train: str = "train.spacy", use: str = "model-best", gpu_id: int = -1,
-             only: Optional[Sequence[str]] = None, finished_only: bool = False) -> Dict[str, List[Dict[str, float]]]:
+             only: Optional[Sequence[str]] = None, finished_only: bool = False) -> Dict[str, List[Dict[str, Any]]]:
     """Train and test every variant (config overrides) with every seed on the same budget; F1s per row, each
-    run with its ``seed``.
+    run with its ``seed`` and its :func:`dev_curve`.
 
     ``corpus`` holds ``train`` (file name), ``dev.spacy`` (model selection) and ``test.spacy``.
     ``finished_only`` reports the runs that have finished and trains nothing (rows without any are left out)."""
-    rows: Dict[str, List[Dict[str, float]]] = {}
+    rows: Dict[str, List[Dict[str, Any]]] = {}
     for number, (name, change) in enumerate(variants.items()):
         if only and name not in only:
             continue
@@ -51,7 +54,7 @@ def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], se
             if result is None:
                 print(f"{name} seed {seed}: not run yet ({output})", flush=True)
                 continue
-            rows[name].append({**f1s(result), "seed": seed})
+            rows[name].append({**f1s(result), "seed": seed, "dev_curve": dev_curve(output.with_suffix(".log"))})
             print(summary_line(result, f"{name} seed {seed}"), flush=True)
     return {name: runs for name, runs in rows.items() if runs}
 
@@ -84,12 +87,51 @@ def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
             "training.eval_frequency": max(1, steps // 8), "paths.encoder": encoder, "system.seed": seed}
 
 
+def dev_curve(log: Path) -> List[Dict[str, float]]:
+    """Dev NER and RE+ F1 (percent) at every evaluation, read from the table ``spacy train`` printed to the run's
+    log; ``[]`` when there is no log (a linked run). A short-budget table is only as good as its rows' curves:
+    a variant still rising at its last evaluation is ranked by how fast it learns, not how good it gets."""
+    if not log.exists():
+        return []
+    columns: List[str] = []
+    curve = []
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace")).splitlines():
+        if "ENTS_F" in line and "REL_STRICT_F" in line:
+            columns = re.split(r"\s{2,}", line.strip())
+            continue
+        values = line.split()
+        if columns and len(values) == len(columns) and values[0].isdigit() and values[1].isdigit():
+            row = dict(zip(columns, values))
+            curve.append({"step": int(row["#"]), "ents_f": float(row["ENTS_F"]),
+                          "rel_strict_f": float(row["REL_STRICT_F"])})
+    return curve
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser, seeds: Sequence[int], steps: int = 2000) -> None:
+    """The options every grid script shares (budget, seeds, encoder, device, partial runs)."""
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
+    parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    parser.add_argument("--gpu-id", type=int, default=-1)
+    parser.add_argument("--only", nargs="*", default=None, help="run only these rows (names as in the table)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: summarise the runs that have finished (a partial grid)")
+
+
+def provenance(args: argparse.Namespace) -> Dict[str, Any]:
+    """What a results JSON needs to be reproduced: the command's arguments, the commit, the machine."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    return {"args": {k: str(v) for k, v in vars(args).items()}, "commit": commit.stdout.strip(),
+            "machine": platform.platform()}
+
+
 def f1s(result: Dict[str, Any]) -> Dict[str, float]:
     """The micro and macro F1 of NER, RE and RE+ in percent."""
     return {m: 100 * result["scores"][m] for m in METRICS}
 
 
-def summarize(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
+def summarize(rows: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
     """Mean and (sample) standard deviation of every metric over the runs of each row."""
     out = {}
     for name, runs in rows.items():
@@ -97,6 +139,21 @@ def summarize(rows: Dict[str, List[Dict[str, float]]]) -> Dict[str, Dict[str, Di
                          "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else 0.0,
                          "n": len(runs)} for m in METRICS}
     return out
+
+
+def curves_table(rows: Dict[str, List[Dict[str, Any]]]) -> str:
+    """Dev NER / RE+ F1 of every run at every evaluation, one line per run ("" when no run has a curve)."""
+    runs = [(f"{name} (seed {run.get('seed', '?')})", run["dev_curve"])
+            for name, row in rows.items() for run in row if run.get("dev_curve")]
+    if not runs:
+        return ""
+    steps = sorted({point["step"] for _, curve in runs for point in curve if point["step"] > 0})
+    lines = ["Dev NER / RE+ micro F1 at each evaluation (step):", "",
+             "| run | " + " | ".join(f"{step:,}" for step in steps) + " |", "|---|" + "---|" * len(steps)]
+    for label, curve in runs:
+        at = {point["step"]: f"{point['ents_f']:.1f} / {point['rel_strict_f']:.1f}" for point in curve}
+        lines.append(f"| {label} | " + " | ".join(at.get(step, "") for step in steps) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(summary: Dict[str, Dict[str, Dict[str, float]]], title: str) -> str:
@@ -108,10 +165,13 @@ def markdown_table(summary: Dict[str, Dict[str, Dict[str, float]]], title: str) 
     return "\n".join(lines) + "\n"
 
 
-def write_summary(output: Path, stem: str, rows: Dict[str, List[Dict[str, float]]], title: str,
+def write_summary(output: Path, stem: str, rows: Dict[str, List[Dict[str, Any]]], title: str,
                   extra: Dict[str, Any]) -> str:
     summary = summarize(rows)
     table = markdown_table(summary, title)
+    curves = curves_table(rows)
+    if curves:
+        table += "\n" + curves
     output.mkdir(parents=True, exist_ok=True)
     (output / f"{stem}.json").write_text(json.dumps({"summary": summary, "runs": rows, **extra}, indent=2))
     (output / f"{stem}.md").write_text(table)

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from spacy_stsn import experiments
-from spacy_stsn.experiments import METRICS, markdown_table, run_grid, summarize, train_and_evaluate
+from spacy_stsn.experiments import (METRICS, dev_curve, markdown_table, run_grid, summarize, train_and_evaluate,
+                                    write_summary)
 
 
 @pytest.fixture
@@ -70,3 +71,33 @@ def test_failed_training_names_its_run_and_log(tmp_path):
         train_and_evaluate(tmp_path / "missing.cfg", tmp_path / "t.spacy", tmp_path / "d.spacy",
                            tmp_path / "x.spacy", output, {"system.seed": 0})
     assert (tmp_path / "runs" / "0_seed0.log").read_text()
+
+
+# the head of a real ``spacy train`` log (colours included), cut to three evaluations
+SPACY_TRAIN_LOG = (
+    "\x1b[38;5;4m\u2139 Pipeline: ['transformer', 'stsn']\x1b[0m\n"
+    "E    #       LOSS TRANS...  LOSS STSN  ENTS_F  REL_STRICT_F  ENTS_P  ENTS_R  REL_F   REL_STRICT_P  "
+    "REL_STRICT_R  SCORE \n"
+    "---  ------  -------------  ---------  ------  ------------  ------  ------  ------  ------------  "
+    "------------  ------\n"
+    "  0       0           0.02       5.47    0.58          0.00    0.30   15.79    0.00          0.00          0.87    0.00\n"
+    "  1     250           0.74     324.23   46.71          7.53   37.62   61.59    7.85          4.24         33.53    0.27\n"
+    "  2     500           0.74      69.47   62.30         28.44   57.34   68.20   28.67         23.69         35.57    0.45\n"
+    "\x1b[38;5;2m\u2714 Saved pipeline to output directory\x1b[0m\n")
+
+
+def test_dev_curve_is_read_from_the_training_log_and_tabulated(tmp_path, fake_training):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "0_seed0.log").write_text(SPACY_TRAIN_LOG)
+    assert dev_curve(tmp_path / "runs" / "0_seed0.log") == [
+        {"step": 0, "ents_f": 0.58, "rel_strict_f": 0.0}, {"step": 250, "ents_f": 46.71, "rel_strict_f": 7.53},
+        {"step": 500, "ents_f": 62.30, "rel_strict_f": 28.44}]
+    assert dev_curve(tmp_path / "runs" / "missing.log") == []
+    rows = grid(tmp_path, seeds=(0,))
+    assert [point["step"] for point in rows["stsn"][0]["dev_curve"]] == [0, 250, 500]
+    assert rows["baseline"][0]["dev_curve"] == []  # the fake run wrote no log
+    table = write_summary(tmp_path / "out", "grid", rows, "title", {})
+    assert "| run | 250 | 500 |" in table and "| stsn (seed 0) | 46.7 / 7.5 | 62.3 / 28.4 |" in table
+    assert "baseline (seed 0)" not in table
+    saved = json.loads((tmp_path / "out" / "grid.json").read_text())
+    assert saved["runs"]["stsn"][0]["dev_curve"][2]["rel_strict_f"] == 28.44
