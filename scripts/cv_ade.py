@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("config", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--folds", type=int, default=10)
+    parser.add_argument("--folds", type=int, default=10, help="run folds 0..FOLDS-1 of the 10 (fewer: a partial CV)")
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpu-id", type=int, default=-1)
@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--finished-only", action="store_true",
                         help="train nothing: summarise the runs that have finished (a partial grid)")
     args = parser.parse_args()
+    if not 1 <= args.folds <= 10:
+        parser.error(f"--folds must be between 1 and 10, not {args.folds}")
     rows = {}
     for n_layers in args.n_layers:
         name = "STSN" if n_layers else "baseline (n_layers=0)"
@@ -46,8 +48,8 @@ def main() -> None:
             rows[name].append({**f1s(result), "fold": k})
             print(summary_line(result, f"{name} fold {k}"), flush=True)
     rows = {name: runs for name, runs in rows.items() if runs}
-    print(write_summary(args.output, "cv", rows, f"ADE {args.folds}-fold cross-validation ({args.steps} steps)",
-                        provenance(args)))
+    folds = "10-fold cross-validation" if args.folds == 10 else f"cross-validation, folds 0-{args.folds - 1} of 10"
+    print(write_summary(args.output, "cv", rows, f"ADE {folds} ({args.steps} steps, last model)", provenance(args)))
 
 
 if __name__ == "__main__":
