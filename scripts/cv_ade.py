@@ -48,7 +48,8 @@ def main() -> None:
             rows[name].append({**f1s(result), "fold": k})
             print(summary_line(result, f"{name} fold {k}"), flush=True)
     rows = {name: runs for name, runs in rows.items() if runs}
-    folds = "10-fold cross-validation" if args.folds == 10 else f"cross-validation, folds 0-{args.folds - 1} of 10"
+    done = sorted({run["fold"] for runs in rows.values() for run in runs})
+    folds = "10-fold cross-validation" if len(done) == 10 else f"cross-validation, folds {done} of the 10 only"
     print(write_summary(args.output, "cv", rows, f"ADE {folds} ({args.steps} steps, last model)", provenance(args)))
 
 

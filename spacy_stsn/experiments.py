@@ -131,12 +131,13 @@ def f1s(result: Dict[str, Any]) -> Dict[str, float]:
     return {m: 100 * result["scores"][m] for m in METRICS}
 
 
-def summarize(rows: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """Mean and (sample) standard deviation of every metric over the runs of each row."""
+def summarize(rows: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
+    """Mean and (sample) standard deviation of every metric over the runs of each row (std None for one run:
+    a single run says nothing about the spread, and 0.0 would claim there is none)."""
     out = {}
     for name, runs in rows.items():
         out[name] = {m: {"mean": statistics.mean(r[m] for r in runs),
-                         "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else 0.0,
+                         "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else None,
                          "n": len(runs)} for m in METRICS}
     return out
 
@@ -156,11 +157,12 @@ def curves_table(rows: Dict[str, List[Dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_table(summary: Dict[str, Dict[str, Dict[str, float]]], title: str) -> str:
+def markdown_table(summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], title: str) -> str:
     header = " | ".join(f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro "))
     lines = [title, "", f"| run | n | {header} |", "|---|---|" + "---|" * len(METRICS)]
     for name, metrics in summary.items():
-        cells = " | ".join(f"{metrics[m]['mean']:.1f} ± {metrics[m]['std']:.1f}" for m in METRICS)
+        cells = " | ".join(f"{metrics[m]['mean']:.1f}" + ("" if metrics[m]["std"] is None else f" ± {metrics[m]['std']:.1f}")
+                           for m in METRICS)
         lines.append(f"| {name} | {metrics[METRICS[0]]['n']} | {cells} |")
     return "\n".join(lines) + "\n"
 

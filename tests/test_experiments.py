@@ -60,9 +60,9 @@ def test_summary_is_mean_and_sample_std_over_seeds():
     rows = {"a": [{m: 60.0 for m in METRICS}, {m: 64.0 for m in METRICS}], "b": [{m: 50.0 for m in METRICS}]}
     summary = summarize(rows)
     assert summary["a"]["rel_strict_f"] == {"mean": 62.0, "std": pytest.approx(2 ** 1.5), "n": 2}
-    assert summary["b"]["ents_f"] == {"mean": 50.0, "std": 0.0, "n": 1}
+    assert summary["b"]["ents_f"] == {"mean": 50.0, "std": None, "n": 1}
     table = markdown_table(summary, "title")
-    assert "| a | 2 | 62.0 ± 2.8 |" in table and "| b | 1 | 50.0 ± 0.0 |" in table
+    assert "| a | 2 | 62.0 ± 2.8 |" in table and "| b | 1 | 50.0 | " in table
 
 
 def test_failed_training_names_its_run_and_log(tmp_path):
