@@ -157,12 +157,16 @@ def curves_table(rows: Dict[str, List[Dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(stats: Dict[str, Optional[float]]) -> str:
+    """"mean ± std", or the bare value when there is no spread to show (one run)."""
+    return f"{stats['mean']:.1f}" if stats["std"] is None else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+
+
 def markdown_table(summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], title: str) -> str:
     header = " | ".join(f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro "))
     lines = [title, "", f"| run | n | {header} |", "|---|---|" + "---|" * len(METRICS)]
     for name, metrics in summary.items():
-        cells = " | ".join(f"{metrics[m]['mean']:.1f}" + ("" if metrics[m]["std"] is None else f" ± {metrics[m]['std']:.1f}")
-                           for m in METRICS)
+        cells = " | ".join(_cell(metrics[m]) for m in METRICS)
         lines.append(f"| {name} | {metrics[METRICS[0]]['n']} | {cells} |")
     return "\n".join(lines) + "\n"
 
