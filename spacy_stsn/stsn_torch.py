@@ -14,9 +14,47 @@ INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
 PAIR_CHUNK = 4096
 
 
+class Packing:
+    """Where the real tokens of a padded (B, T) batch sit: the per-token layers (projections, FFN, LayerNorm)
+    run on the packed (N, d) real tokens only, and only attention sees the padded layout. In a batch of
+    sentences of mixed length, padding is often as many positions as the tokens themselves (twice the work)."""
+
+    def __init__(self, lengths: Tensor, max_length: int):
+        self.batch, self.length = int(lengths.shape[0]), max_length
+        self.padding = torch.arange(max_length, device=lengths.device)[None, :] >= lengths[:, None]
+        self.index = (~self.padding).reshape(-1).nonzero().squeeze(-1)  # flat positions of the real tokens
+
+    def pack(self, padded: Tensor) -> Tensor:
+        """(B, T, d) -> (N, d)."""
+        return padded.reshape(-1, padded.shape[-1]).index_select(0, self.index)
+
+    def unpack(self, packed: Tensor) -> Tensor:
+        """(N, d) -> (B, T, d), zeros at padded positions."""
+        out = packed.new_zeros(self.batch * self.length, packed.shape[-1])
+        return out.index_copy(0, self.index, packed).reshape(self.batch, self.length, -1)
+
+
+def attend(query: Tensor, key: Tensor, value: Tensor, key_padding: Tensor, n_heads: int, dropout: float) -> Tensor:
+    """Multi-head scaled dot-product attention of projected (B, Tq, d) queries over (B, Tk, d) keys/values;
+    ``key_padding`` (B, Tk) is True where a key takes no part."""
+    batch, t_q, width = query.shape
+
+    def heads(x: Tensor) -> Tensor:  # (B, T, d) -> (B, heads, T, d / heads)
+        return x.reshape(batch, x.shape[1], n_heads, width // n_heads).transpose(1, 2)
+
+    out = nn.functional.scaled_dot_product_attention(
+        heads(query), heads(key), heads(value), attn_mask=~key_padding[:, None, None, :], dropout_p=dropout
+    )
+    return out.transpose(1, 2).reshape(batch, t_q, width)
+
+
 class AttentionUnit(nn.Module):
     """One basic attention unit (Figure 3): multi-head attention then a position-wise FFN (Eq. 5-7),
     each with a residual connection followed by LayerNorm.
+
+    It works on packed tokens (see :class:`Packing`): the projections, the FFN and the LayerNorms never see a
+    padded position. The weights live in an ``nn.MultiheadAttention`` (the same parameters and the same
+    arithmetic: Q, K, V in-projections, scaled dot-product attention, out-projection).
 
     ``window`` bounds the cost on long documents: a sequence of at most ``window`` tokens gets full attention
     (the paper's setting: every CoNLL04 and ADE sentence is shorter than the default 128), a longer one is cut
@@ -35,31 +73,40 @@ class AttentionUnit(nn.Module):
         self.norm2 = nn.LayerNorm(width)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, query: Tensor, key_value: Tensor, padding: Tensor) -> Tensor:
-        """``padding`` is True at padded key positions, which get no attention."""
-        if self.window is None or query.shape[1] <= self.window:
-            attended, _ = self.attention(query, key_value, key_value, key_padding_mask=padding, need_weights=False)
+    def forward(self, query: Tensor, key_value: Tensor, packing: Packing) -> Tensor:
+        """``query`` and ``key_value`` are packed (N, d) tokens of the batch that ``packing`` describes;
+        padded positions get no attention."""
+        mha = self.attention
+        width = query.shape[-1]
+        q = nn.functional.linear(query, mha.in_proj_weight[:width], mha.in_proj_bias[:width])
+        kv = nn.functional.linear(key_value, mha.in_proj_weight[width:], mha.in_proj_bias[width:])
+        q, (k, v) = packing.unpack(q), packing.unpack(kv).chunk(2, dim=-1)
+        dropout = mha.dropout if self.training else 0.0
+        if self.window is None or packing.length <= self.window:
+            attended = attend(q, k, v, packing.padding, mha.num_heads, dropout)
         else:
-            attended = self._blocked_attention(query, key_value, padding)
-        hidden = self.norm1(query + self.dropout(attended))
+            attended = self._blocked_attention(q, k, v, packing.padding, dropout)
+        hidden = self.norm1(query + self.dropout(mha.out_proj(packing.pack(attended))))
         return self.norm2(hidden + self.dropout(self.ffn(hidden)))
 
-    def _blocked_attention(self, query: Tensor, key_value: Tensor, padding: Tensor) -> Tensor:
+    def _blocked_attention(self, q: Tensor, k: Tensor, v: Tensor, padding: Tensor, dropout: float) -> Tensor:
         """Attention of each block of ``window`` queries to the keys of blocks i-1, i and i+1, batched as
         (batch * blocks) independent sequences: O(T * window) memory rather than O(T^2)."""
-        batch, length, width = query.shape
+        batch, length, width = q.shape
         w = self.window
         n_blocks = -(-length // w)
         extra = n_blocks * w - length
-        q = nn.functional.pad(query, (0, 0, 0, extra)).reshape(batch * n_blocks, w, width)
-        # keys: pad one block before and after, then slide a 3-block frame by one block
-        kv = nn.functional.pad(key_value, (0, 0, w, extra + w))
-        kv = kv.unfold(1, 3 * w, w).permute(0, 1, 3, 2).reshape(batch * n_blocks, 3 * w, width)
+        q = nn.functional.pad(q, (0, 0, 0, extra)).reshape(batch * n_blocks, w, width)
+
+        def frames(x: Tensor) -> Tensor:  # pad one block before and after, slide a 3-block frame by one block
+            x = nn.functional.pad(x, (0, 0, w, extra + w))
+            return x.unfold(1, 3 * w, w).permute(0, 1, 3, 2).reshape(batch * n_blocks, 3 * w, width)
+
         mask = nn.functional.pad(padding, (w, extra + w), value=True).unfold(1, 3 * w, w)
         mask = mask.reshape(batch * n_blocks, 3 * w).clone()
         # a block made only of padding would softmax over nothing (NaN); let it see one key, its output is unused
         mask[mask.all(-1), w] = False
-        attended, _ = self.attention(q, kv, kv, key_padding_mask=mask, need_weights=False)
+        attended = attend(q, frames(k), frames(v), mask, self.attention.num_heads, dropout)
         return attended.reshape(batch, n_blocks * w, width)[:, :length]
 
 
@@ -78,7 +125,10 @@ class AttentionLayer(nn.Module):
         self.entity_unit = AttentionUnit(width, n_heads, dropout, window)  # L-E-A
         self.relation_unit = AttentionUnit(width, n_heads, dropout, window)  # L-R-A
 
-    def forward(self, h_l: Tensor, h_e: Tensor, h_r: Tensor, padding: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, h_l: Tensor, h_e: Tensor, h_r: Tensor, packing: Packing
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Packed (N, d) states in, packed states out."""
         if self.combine is not None:
             h_c = self.combine(torch.cat([h_e, h_r], dim=-1))
         elif self.interaction == "ner_to_re":
@@ -87,8 +137,8 @@ class AttentionLayer(nn.Module):
             h_c = h_r  # w/o Bi-Interaction (double dagger): H_L no longer attends to H_E
         else:
             h_c = h_l  # w/o Interaction: E&R-L-A is self-attention
-        h_l = self.label_unit(h_l, h_c, padding)
-        return h_l, self.entity_unit(h_e, h_l, padding), self.relation_unit(h_r, h_l, padding)
+        h_l = self.label_unit(h_l, h_c, packing)
+        return h_l, self.entity_unit(h_e, h_l, packing), self.relation_unit(h_r, h_l, packing)
 
 
 def enumerate_spans(length: int, max_width: int, device: Optional[torch.device] = None) -> Tensor:
@@ -192,13 +242,14 @@ class STSN(nn.Module):
         return self
 
     def encode(self, tokens: Tensor, lengths: Tensor) -> Tuple[Optional[Tensor], Tensor, Tensor]:
-        """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d))."""
-        padding = torch.arange(tokens.shape[1], device=tokens.device)[None, :] >= lengths[:, None]
+        """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d), zero at padding)."""
+        packing = Packing(lengths, tokens.shape[1])
+        tokens = packing.pack(tokens)
         h_e, h_r = self.project_e(tokens), self.project_r(tokens)
         h_l = self.project_l(tokens) if self.project_l is not None else None
         for layer in self.layers:
-            h_l, h_e, h_r = layer(h_l, h_e, h_r, padding)
-        return h_l, h_e, h_r
+            h_l, h_e, h_r = layer(h_l, h_e, h_r, packing)
+        return tuple(packing.unpack(h) if h is not None else None for h in (h_l, h_e, h_r))
 
     def span_representations(self, hidden: Tensor, spans: Tensor) -> Tensor:
         """Eq. 11: [H_head; H_tail; W_width] for spans (B, S, 2) of [start, end) offsets."""

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from spacy_stsn.stsn_torch import STSN, AttentionUnit, enumerate_spans, range_max
+from spacy_stsn import stsn_torch
+from spacy_stsn.stsn_torch import STSN, AttentionUnit, Packing, enumerate_spans, range_max
 
 
 def test_enumerate_spans_counts_and_bounds():
@@ -26,17 +27,55 @@ def test_range_max_matches_naive_pooling():
             assert torch.allclose(pooled[b, p], expected)
 
 
-def test_attention_unit_ignores_padding():
+def run_unit(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """The unit on a padded (B, T, d) batch: pack, attend, unpack (zeros at padding)."""
+    packing = Packing((~padding).sum(-1), x.shape[1])
+    return packing.unpack(unit(packing.pack(x), packing.pack(x), packing))
+
+
+def _reference_unit(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor, attn_mask=None) -> torch.Tensor:
+    """The unit written with ``nn.MultiheadAttention``'s own forward on the padded batch (the definition)."""
+    attended, _ = unit.attention(x, x, x, key_padding_mask=padding, attn_mask=attn_mask, need_weights=False)
+    hidden = unit.norm1(x + attended)
+    return unit.norm2(hidden + unit.ffn(hidden))
+
+
+def test_packing_round_trip_keeps_real_tokens_and_zeroes_padding():
+    x = torch.randn(3, 5, 4)
+    packing = Packing(torch.tensor([5, 2, 3]), 5)
+    packed = packing.pack(x)
+    assert packed.shape == (10, 4)
+    assert torch.equal(packed[5:7], x[1, :2]) and torch.equal(packed[7:], x[2, :3])
+    back = packing.unpack(packed)
+    assert torch.equal(back[~packing.padding], x[~packing.padding]) and not back[packing.padding].any()
+
+
+def test_attention_unit_equals_multihead_attention_and_ignores_padding():
     torch.manual_seed(0)
     unit = AttentionUnit(8, 2, dropout=0.0).eval()
-    x = torch.randn(1, 4, 8)
-    padded = torch.cat([x, torch.randn(1, 3, 8) * 100], dim=1)
-    mask = torch.tensor([[False] * 4 + [True] * 3])
-    out_short = unit(x, x, torch.zeros(1, 4, dtype=torch.bool))
-    out_padded = unit(padded, padded, mask)
-    assert torch.allclose(out_short, out_padded[:, :4], atol=1e-5)
-    # without the mask, the padding does leak into the real positions
-    assert not torch.allclose(out_short, unit(padded, padded, torch.zeros_like(mask))[:, :4], atol=1e-3)
+    x = torch.randn(2, 7, 8)
+    padding = torch.tensor([[False] * 4 + [True] * 3, [False] * 7])
+    x[0, 4:] *= 100  # padding with large values must not leak
+    with torch.no_grad():
+        out = run_unit(unit, x, padding)
+        reference = _reference_unit(unit, x, padding)
+        assert torch.allclose(out[0, :4], reference[0, :4], atol=1e-5) and torch.allclose(out[1], reference[1], atol=1e-5)
+        assert torch.allclose(out[0, :4], run_unit(unit, x[:1, :4], padding[:1, :4])[0], atol=1e-5)
+        # without the mask, the padding does leak into the real positions
+        assert not torch.allclose(out[0, :4], _reference_unit(unit, x[:1], None)[0, :4], atol=1e-3)
+
+
+def test_attention_unit_gradients_match_multihead_attention_in_training_mode():
+    torch.manual_seed(0)
+    unit = AttentionUnit(8, 2, dropout=0.0).train()
+    x = torch.randn(2, 6, 8)
+    padding = torch.tensor([[False] * 3 + [True] * 3, [False] * 6])
+    run_unit(unit, x, padding)[~padding].sum().backward()
+    ours = [p.grad.clone() for p in unit.parameters()]
+    unit.zero_grad()
+    _reference_unit(unit, x, padding)[~padding].sum().backward()
+    for mine, theirs in zip(ours, (p.grad for p in unit.parameters())):
+        assert torch.allclose(mine, theirs, atol=1e-5)
 
 
 def _param_names(**kwargs):
@@ -69,13 +108,13 @@ def test_interaction_changes_what_label_attention_sees(interaction):
     """H_L after one layer depends on H_E and H_R exactly as the ablation says."""
     torch.manual_seed(0)
     model = STSN(n_layers=1, n_heads=2, interaction=interaction, dropout=0.0).build(8, 3, 2, 5).eval()
-    x = torch.randn(1, 5, 8)
+    x = torch.randn(5, 8)  # one doc of 5 tokens, packed
     layer = model.layers[0]
     h_l, h_e, h_r = model.project_l(x), model.project_e(x), model.project_r(x)
-    padding = torch.zeros(1, 5, dtype=torch.bool)
-    base = layer(h_l, h_e, h_r, padding)[0]
-    changed_e = layer(h_l, h_e + 1.0, h_r, padding)[0]
-    changed_r = layer(h_l, h_e, h_r + 1.0, padding)[0]
+    packing = Packing(torch.tensor([5]), 5)
+    base = layer(h_l, h_e, h_r, packing)[0]
+    changed_e = layer(h_l, h_e + 1.0, h_r, packing)[0]
+    changed_r = layer(h_l, h_e, h_r + 1.0, packing)[0]
     sees_e = not torch.allclose(base, changed_e)
     sees_r = not torch.allclose(base, changed_r)
     assert (sees_e, sees_r) == {"bi": (True, True), "ner_to_re": (True, False), "re_to_ner": (False, True),
@@ -117,7 +156,6 @@ def test_bad_settings_are_rejected():
 
 
 def test_pair_chunking_does_not_change_relation_scores(monkeypatch):
-    import spacy_stsn.stsn_torch as stsn_torch
 
     torch.manual_seed(0)
     model = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5).eval()
@@ -134,9 +172,7 @@ def _banded_reference(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tenso
     """Full attention with a mask that allows exactly the keys of blocks i-1, i and i+1 (the definition)."""
     block = torch.arange(x.shape[1]) // unit.window
     allowed = (block[:, None] - block[None, :]).abs() <= 1
-    attended, _ = unit.attention(x, x, x, key_padding_mask=padding, attn_mask=~allowed, need_weights=False)
-    hidden = unit.norm1(x + attended)
-    return unit.norm2(hidden + unit.ffn(hidden))
+    return _reference_unit(unit, x, padding, attn_mask=~allowed)
 
 
 def test_blocked_attention_equals_banded_full_attention_and_full_attention_on_short_docs():
@@ -146,28 +182,33 @@ def test_blocked_attention_equals_banded_full_attention_and_full_attention_on_sh
     padding = torch.zeros(2, 11, dtype=torch.bool)
     padding[1, 3:] = True  # the second doc has 3 tokens: whole blocks of it are padding
     with torch.no_grad():
-        blocked = unit(x, x, padding)
+        blocked = run_unit(unit, x, padding)
         assert torch.isfinite(blocked).all()
         assert torch.allclose(blocked[0], _banded_reference(unit, x[:1], padding[:1])[0], atol=1e-5)
         # a doc no longer than the window gets exactly the full attention, whatever it is batched with
         full = AttentionUnit(8, 2, dropout=0.0, window=None).eval()
         full.load_state_dict(unit.state_dict())
-        assert torch.allclose(blocked[1, :3], full(x[1:, :3], x[1:, :3], padding[1:, :3])[0], atol=1e-5)
+        assert torch.allclose(blocked[1, :3], run_unit(full, x[1:, :3], padding[1:, :3])[0], atol=1e-5)
         # queries far apart do not see each other any more (the window is really local)
         changed = x.clone()
         changed[0, 10] += 5.0
-        assert torch.allclose(unit(changed, changed, padding)[0, :4], blocked[0, :4], atol=1e-6)
+        assert torch.allclose(run_unit(unit, changed, padding)[0, :4], blocked[0, :4], atol=1e-6)
 
 
 @pytest.mark.parametrize("window, longest_keys", [(128, 3 * 128), (None, 4096)])
-def test_long_documents_attend_within_the_window(window, longest_keys):
+def test_long_documents_attend_within_the_window(window, longest_keys, monkeypatch):
     """Cost per query is bounded by the window: no attention call sees more than 3 * window keys, so the
     work grows linearly with the length (with window None it is the whole document, quadratic)."""
     torch.manual_seed(0)
     model = STSN(n_layers=1, n_heads=2, max_span_width=3, attention_window=window).build(16, 2, 2, 5).eval()
     key_lengths = []
-    for unit in (model.layers[0].label_unit, model.layers[0].entity_unit, model.layers[0].relation_unit):
-        unit.attention.register_forward_pre_hook(lambda mod, args: key_lengths.append(args[1].shape[1]))
+    attend = stsn_torch.attend
+
+    def counting_attend(query, key, *args):
+        key_lengths.append(key.shape[1])
+        return attend(query, key, *args)
+
+    monkeypatch.setattr(stsn_torch, "attend", counting_attend)
     with torch.no_grad():
         h_l, h_e, h_r = model.encode(torch.randn(1, 4096, 16), torch.tensor([4096]))
     assert len(key_lengths) == 3 and max(key_lengths) == longest_keys
