@@ -49,11 +49,13 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     import spacy
 
     import spacy_stsn  # noqa: F401
+    from spacy_stsn.loading import PRECISION_KEY
 
     words = corpus_words(Path(job["corpus"]))
     if job.get("sort_by_length"):  # similar lengths in a batch: less padding in the encoder and the head
         words.sort(key=lambda ws: len(ws[0]))
-    nlp = spacy.load(job["model"])
+    precision = job.get("inference_precision")
+    nlp = spacy.load(job["model"], config={PRECISION_KEY: precision} if precision else {})
     rss_loaded = rss_mib()
     reset_peak_rss()
     enable = MODES[job["mode"]]
@@ -140,7 +142,9 @@ def markdown(result: Dict[str, Any]) -> str:
     job = result["args"]
     parts = [
         f"Inference on `{job['corpus']}`" + (" (documents sorted by length)" if job["sort_by_length"] else "")
-        + f" with `nlp.pipe(batch_size={job['batch_size']})`, median of "
+        + f" with `nlp.pipe(batch_size={job['batch_size']})`"
+        + (f", stsn `inference_precision` {job['inference_precision']}" if job.get("inference_precision") else "")
+        + ", median of "
         f"{job['repeats']} passes after a {job['warmup_docs']}-document warm-up"
         + (f" ({inf['n_docs']} docs, {inf['n_tokens']} tokens, {inf['n_wordpieces']} word pieces):"
            if "error" not in inf else ":"),
@@ -185,6 +189,8 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--warmup-docs", type=int, default=64, help="documents run once before timing")
     parser.add_argument("--sort-by-length", action="store_true",
                         help="feed the documents to nlp.pipe shortest first (batches of similar lengths)")
+    parser.add_argument("--inference-precision", choices=("float32", "bfloat16"), default=None,
+                        help="override the stsn head's inference precision (default: the pipeline's config)")
     parser.add_argument("--train-corpus", help=".spacy training corpus; omit to skip the training benchmark")
     parser.add_argument("--train-steps", type=int, default=50, help="timed nlp.update steps")
     parser.add_argument("--train-warmup", type=int, default=5, help="untimed nlp.update steps first")
@@ -208,12 +214,12 @@ def main(argv: List[str] = None) -> None:
     for mode in MODES:
         job = {"kind": "inference", "model": args.model, "corpus": args.corpus, "mode": mode,
                "batch_size": args.batch_size, "repeats": args.repeats, "warmup_docs": args.warmup_docs,
-               "sort_by_length": args.sort_by_length}
+               "sort_by_length": args.sort_by_length, "inference_precision": args.inference_precision}
         inference.append(run_quiet(script, job, args.timeout, args.max_wait))
     result: Dict[str, Any] = {"machine": info, "args": {k: str(v) for k, v in vars(args).items() if k != "worker"},
                               "inference": inference, "head_share": None, "training": None}
     result["args"].update(batch_size=args.batch_size, repeats=args.repeats, warmup_docs=args.warmup_docs,
-                          sort_by_length=args.sort_by_length)
+                          sort_by_length=args.sort_by_length, inference_precision=args.inference_precision)
     trf, full = inference
     if "error" not in trf and "error" not in full:
         result["full_s"], result["head_s"] = full["median_s"], full["median_s"] - trf["median_s"]

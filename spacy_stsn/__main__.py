@@ -5,6 +5,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .stsn_torch import PRECISIONS
+
+PRECISION_HELP = ("run the stsn head's stacked layers in this precision (default: the pipeline's config); "
+                  "bfloat16 is about twice faster on CPUs with AVX512-BF16/AMX and on GPUs")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacy_stsn", description=__doc__)
@@ -21,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("corpus", type=Path)
     evaluate.add_argument("--output", type=Path, required=True, help="folder for metrics.json/.md/.png")
     evaluate.add_argument("--gpu-id", type=int, default=-1)
+    evaluate.add_argument("--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
 
     show = sub.add_parser("show", help="print gold and predicted entities and relations of a few documents")
     show.add_argument("model")
@@ -41,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--html", type=Path, default=None,
                          help="also render the first --html-docs documents with displaCy to this file")
     extract.add_argument("--html-docs", type=int, default=20)
+    extract.add_argument("--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     return parser
 
 
@@ -55,7 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.command == "evaluate":
             from .evaluate import evaluate, markdown, summary_line, write_report
 
-            result = evaluate(args.model, args.corpus, args.gpu_id)
+            result = evaluate(args.model, args.corpus, args.gpu_id, args.inference_precision)
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
@@ -63,7 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .extract import extract
 
             extract(args.model, args.input, args.output, fmt=args.format, text_key=args.text_key,
-                    batch_size=args.batch_size, n_process=args.n_process, tags=args.tags, resume=not args.restart)
+                    batch_size=args.batch_size, n_process=args.n_process, tags=args.tags, resume=not args.restart,
+                    inference_precision=args.inference_precision)
             if args.html is not None:
                 write_html(args.model, args.input, args.format, args.text_key, args.html, args.html_docs)
         elif args.command == "show":

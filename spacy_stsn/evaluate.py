@@ -14,6 +14,7 @@ from spacy.training import Example
 
 from .annotations import get_entities
 from .loading import load_pipeline
+from .model import torch_module
 from .scorer import breakdowns, score_relations
 
 TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
@@ -36,13 +37,16 @@ def predict(nlp: spacy.Language, examples: List[Example], batch_size: int = 32) 
     return len(docs) / max(elapsed, 1e-9)
 
 
-def evaluate(model: str, corpus: Path, gpu_id: int = -1) -> Dict[str, Any]:
+def evaluate(
+    model: str, corpus: Path, gpu_id: int = -1, inference_precision: Optional[str] = None
+) -> Dict[str, Any]:
     """All metrics of one model on one corpus."""
-    nlp, stsn = load_pipeline(model, gpu_id)
+    nlp, stsn = load_pipeline(model, gpu_id, inference_precision)
     examples = load_examples(nlp, corpus)
     speed = predict(nlp, examples)
     scores = score_relations(examples, spans_key=stsn.spans_key)
     return {"model": str(model), "corpus": str(corpus), "n_docs": len(examples), "sents_per_sec": speed,
+            "inference_precision": torch_module(stsn.model).inference_precision,
             "scores": scores, "breakdowns": breakdowns(examples, spans_key=stsn.spans_key)}
 
 

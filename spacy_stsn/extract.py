@@ -82,9 +82,10 @@ def extract(
     tags: bool = False,
     resume: bool = True,
     progress: Optional[IO[str]] = sys.stderr,
+    inference_precision: Optional[str] = None,
 ) -> int:
     """Extract from every input line into ``output_path``; returns the number of documents written now."""
-    nlp, stsn = load_pipeline(model)
+    nlp, stsn = load_pipeline(model, inference_precision=inference_precision)
     done = completed_lines(output_path) if resume else 0
     failure: List[ValueError] = []
     inputs = _until_error(read_inputs(input_path, fmt, text_key, done), failure)

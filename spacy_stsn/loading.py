@@ -1,19 +1,25 @@
 """Loading a trained pipeline for the command line tools, with errors that name the path and the cause."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import spacy
 from spacy.language import Language
 
 from .pipe import STSNComponent
 
+PRECISION_KEY = "components.stsn.model.inference_precision"
 
-def load_pipeline(model: str, gpu_id: int = -1) -> Tuple[Language, STSNComponent]:
+
+def load_pipeline(
+    model: str, gpu_id: int = -1, inference_precision: Optional[str] = None
+) -> Tuple[Language, STSNComponent]:
     """``spacy.load(model)`` and its stsn component. A missing or corrupt directory raises ``ValueError``
-    naming ``model`` (spaCy raises ``OSError`` with its own codes, or a msgpack/JSON error from deep inside)."""
+    naming ``model`` (spaCy raises ``OSError`` with its own codes, or a msgpack/JSON error from deep inside).
+    ``inference_precision`` overrides the stored ``components.stsn.model.inference_precision``."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
+    overrides = {} if inference_precision is None else {PRECISION_KEY: inference_precision}
     try:
-        nlp = spacy.load(model)
+        nlp = spacy.load(model, config=overrides)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{model}: could not load the pipeline: {err}") from err
     stsn = next((pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None)

@@ -43,6 +43,7 @@ def build_stsn_model(
     max_pair_entities: int = 100,
     learn_rate_scale: float = 1.0,
     attention_window: Optional[int] = 128,
+    inference_precision: str = "float32",
 ) -> Model[STSNInput, Tuple]:
     """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the paper's d); ``n_layers`` 0 is
     the "w/o Label" ablation; ``interaction`` is bi | ner_to_re | re_to_ner | none (Table 5);
@@ -50,7 +51,9 @@ def build_stsn_model(
     ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
     initialised head can learn faster than the pretrained encoder under it; ``attention_window`` (tokens):
     longer documents get block-local attention in the stacked layers, so their cost grows linearly (None:
-    always full attention)."""
+    always full attention); ``inference_precision`` "bfloat16" runs the stacked layers in bfloat16 at
+    inference only (training stays float32; the saved weights are the same), set it at load time with
+    ``spacy.load(path, config={"components.stsn.model.inference_precision": "bfloat16"})``."""
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -61,6 +64,7 @@ def build_stsn_model(
         dropout=dropout,
         max_pair_entities=max_pair_entities,
         attention_window=attention_window,
+        inference_precision=inference_precision,
     )
     head = Model(
         "stsn_torch",

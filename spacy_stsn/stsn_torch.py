@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
+PRECISIONS = ("float32", "bfloat16")
 PAIR_CHUNK = 4096
 
 
@@ -37,6 +38,11 @@ class Packing:
 def attend(query: Tensor, key: Tensor, value: Tensor, key_padding: Tensor, n_heads: int, dropout: float) -> Tensor:
     """Multi-head scaled dot-product attention of projected (B, Tq, d) queries over (B, Tk, d) keys/values;
     ``key_padding`` (B, Tk) is True where a key takes no part."""
+    if query.dtype == torch.bfloat16 and query.device.type == "cpu":
+        # bfloat16 inference: the CPU's bfloat16 attention kernel is about twice slower than float32 (measured
+        # with torch 2.13), and attention is a small part of the work, so only the projections stay bfloat16.
+        with torch.autocast("cpu", enabled=False):
+            return attend(query.float(), key.float(), value.float(), key_padding, n_heads, dropout).bfloat16()
     batch, t_q, width = query.shape
 
     def heads(x: Tensor) -> Tensor:  # (B, T, d) -> (B, heads, T, d / heads)
@@ -200,8 +206,11 @@ class STSN(nn.Module):
         dropout: float = 0.1,
         max_pair_entities: int = 100,
         attention_window: Optional[int] = 128,
+        inference_precision: str = "float32",
     ):
         super().__init__()
+        if inference_precision not in PRECISIONS:
+            raise ValueError(f"inference_precision must be one of {PRECISIONS}, not {inference_precision!r}")
         if n_layers < 0:
             raise ValueError(f"n_layers must be >= 0, not {n_layers}")
         if interaction not in INTERACTIONS:
@@ -215,6 +224,7 @@ class STSN(nn.Module):
         self.dropout_rate = dropout
         self.max_pair_entities = max_pair_entities
         self.attention_window = attention_window
+        self.inference_precision = inference_precision
         self.is_built = False
 
     def build(self, input_width: int, n_entity_labels: int, n_relation_labels: int, n_tags: int) -> "STSN":
@@ -329,8 +339,15 @@ class STSN(nn.Module):
         entity mask (B, S), pairs (B, P, 2) indexing the spans with a validity mask (B, P), and relation
         probabilities (B, P, R). At most ``max_pair_entities`` entities per document (the highest-scoring)
         enter the pairs, which bounds the number of pairs on long documents.
+
+        With ``inference_precision`` "bfloat16" the encoder part (projections and stacked layers, nearly all the
+        arithmetic) runs under bfloat16 autocast: about twice faster on CPUs with native bfloat16 (AVX512-BF16,
+        AMX) and on GPUs, much slower on CPUs without it. The weights stay float32; the decoders run in float32.
         """
-        h_l, h_e, h_r = self.encode(tokens, lengths)
+        bf16 = self.inference_precision == "bfloat16"
+        with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=bf16):
+            encoded = self.encode(tokens, lengths)
+        h_l, h_e, h_r = (h.float() if h is not None else None for h in encoded)
         tag_probs = self._tag_logits(h_l, tokens).softmax(-1)
         batch = tokens.shape[0]
         spans = enumerate_spans(tokens.shape[1], self.max_span_width, tokens.device)

@@ -223,3 +223,25 @@ def test_factored_span_logits_equal_the_decoder_on_concatenated_representations(
     with torch.no_grad():
         direct = model.span_decoder(model.span_representations(h_e, spans))
         assert torch.allclose(model.span_logits_factored(h_e, spans), direct, atol=1e-5)
+
+
+def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float32():
+    torch.manual_seed(0)
+    model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(16, 3, 2, 5).eval()
+    x, lengths = torch.randn(2, 9, 16), torch.tensor([9, 5])
+    dtypes = []
+    model.layers[0].entity_unit.ffn.register_forward_hook(lambda mod, args, out: dtypes.append(out.dtype))
+    with torch.no_grad():
+        reference = model(x, lengths)
+        model.inference_precision = "bfloat16"
+        low = model(x, lengths)
+    assert dtypes == [torch.float32, torch.bfloat16]
+    assert all(out.dtype == ref.dtype for out, ref in zip(low, reference))
+    valid = low[1][..., 1] <= lengths[:, None]
+    diff = (low[2] - reference[2]).abs().max(-1).values[valid]
+    assert 0 < diff.max() < 0.05  # really computed in another precision, and close
+
+
+def test_unknown_inference_precision_is_refused():
+    with pytest.raises(ValueError, match="inference_precision"):
+        STSN(inference_precision="float16")
