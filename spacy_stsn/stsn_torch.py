@@ -341,8 +341,8 @@ class STSN(nn.Module):
         enter the pairs, which bounds the number of pairs on long documents.
 
         With ``inference_precision`` "bfloat16" the encoder part (projections and stacked layers, nearly all the
-        arithmetic) runs under bfloat16 autocast: about twice faster on CPUs with native bfloat16 (AVX512-BF16,
-        AMX) and on GPUs, much slower on CPUs without it. The weights stay float32; the decoders run in float32.
+        arithmetic) runs under bfloat16 autocast: its matrix products are about twice as fast on CPUs with native
+        bfloat16 (AVX512-BF16, AMX); CPUs without it emulate them. Weights stay float32; the decoders too.
         """
         bf16 = self.inference_precision == "bfloat16"
         with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=bf16):
