@@ -106,9 +106,9 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
         layer.forward = timer.wrap(f"attention layer {i}", layer.forward)
     if module.tag_decoder is not None:
         module.tag_decoder.forward = timer.wrap("tag decoder", module.tag_decoder.forward)
-    module.span_representations = timer.wrap("span representations", module.span_representations)
-    module.span_decoder.forward = timer.wrap("span decoder", module.span_decoder.forward)
-    module.relation_logits = timer.wrap("pair classification (relation_logits)", module.relation_logits)
+    module.span_linear = timer.wrap("span parts (per token)", module.span_linear)
+    module.span_logits_factored = timer.wrap("span decoder", module.span_logits_factored)
+    module.relation_logits_factored = timer.wrap("pair classification", module.relation_logits_factored)
     stsn_torch.range_max = timer.wrap("context max-pool (range_max)", stsn_torch.range_max)
     stsn_torch.enumerate_spans = timer.wrap("enumerate_spans", stsn_torch.enumerate_spans)
 

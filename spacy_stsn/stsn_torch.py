@@ -271,29 +271,58 @@ class STSN(nn.Module):
             dim=-1,
         )
 
-    def span_logits_factored(self, h_e: Tensor, spans: Tensor) -> Tensor:
-        """Inference-time Eq. 12 logits without building Eq. 11's (B, S, 2d + w) representations: the decoder is
-        linear in [head; tail; width], so it is applied to each token once and the three parts are summed per
-        span. The same numbers as ``span_decoder(span_representations(...))`` without dropout, for about a
-        tenth of the work (S is 10 T)."""
-        d = h_e.shape[-1]
-        weight = self.span_decoder.weight
-        per_token = h_e @ torch.cat([weight[:, :d], weight[:, d : 2 * d]]).T  # (B, T, 2 (E + 1))
+    def span_linear(self, hidden: Tensor, weight: Tensor, spans: Tensor) -> Tensor:
+        """``weight`` (out, 2d + w) times Eq. 11's [H_head; H_tail; W_width] of spans (B, S, 2), (B, S, out),
+        without building the (B, S, 2d + w) representations: the product is linear in the three parts, so it is
+        applied to each token (and width) once and the parts are summed per span."""
+        d = hidden.shape[-1]
+        per_token = hidden @ torch.cat([weight[:, :d], weight[:, d : 2 * d]]).T  # (B, T, 2 out)
         head, tail = per_token.split(weight.shape[0], dim=-1)
-        per_width = self.width_embedding.weight @ weight[:, 2 * d :].T + self.span_decoder.bias
-        batch_idx = torch.arange(h_e.shape[0], device=h_e.device)[:, None]
+        per_width = self.width_embedding.weight @ weight[:, 2 * d :].T
+        batch_idx = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
         starts, ends = spans[..., 0], spans[..., 1]
         widths = (ends - starts).clamp(1, self.max_span_width)
         return head[batch_idx, starts] + tail[batch_idx, (ends - 1).clamp(min=0)] + per_width[widths]
+
+    def span_logits_factored(self, h_e: Tensor, spans: Tensor) -> Tensor:
+        """Inference-time Eq. 12 logits: the same numbers as ``span_decoder(span_representations(...))`` without
+        dropout, for about a tenth of the work (S is 10 T)."""
+        return self.span_linear(h_e, self.span_decoder.weight, spans) + self.span_decoder.bias
+
+    @staticmethod
+    def context_bounds(head_spans: Tensor, tail_spans: Tensor) -> Tuple[Tensor, Tensor]:
+        """The context between two arguments, as SpERT: [end of the first, start of the second)."""
+        before = head_spans[..., 1] <= tail_spans[..., 0]
+        ctx_start = torch.where(before, head_spans[..., 1], tail_spans[..., 1])
+        ctx_end = torch.where(before, tail_spans[..., 0], head_spans[..., 0])
+        return ctx_start, ctx_end
+
+    def relation_logits_factored(
+        self, h_r: Tensor, entity_spans: Tensor, head: Tensor, tail: Tensor, table: Optional[Tensor] = None
+    ) -> Tensor:
+        """Inference-time Eq. 15 logits (B, P, R) for the pairs (head[i], tail[i]) of ``entity_spans`` (B, k, 2):
+        the decoder is linear in [head; tail; context], so the argument parts are computed once per entity
+        (k <= max_pair_entities) rather than once per pair (k (k - 1)); only the context max-pool is per pair,
+        in chunks of about PAIR_CHUNK rows so that a long document cannot blow up memory."""
+        weight = self.relation_decoder.weight
+        width = 2 * h_r.shape[-1] + self.width_dim
+        as_head = self.span_linear(h_r, weight[:, :width], entity_spans)
+        as_tail = self.span_linear(h_r, weight[:, width : 2 * width], entity_spans)
+        ctx_start, ctx_end = self.context_bounds(entity_spans[:, head], entity_spans[:, tail])
+        step = max(1, PAIR_CHUNK // max(h_r.shape[0], 1))
+        context = torch.cat(
+            [h_r.new_zeros(h_r.shape[0], 0, h_r.shape[-1])]
+            + [range_max(h_r, ctx_start[:, i : i + step], ctx_end[:, i : i + step], table)
+               for i in range(0, head.shape[0], step)],
+            dim=1,
+        )
+        return as_head[:, head] + as_tail[:, tail] + context @ weight[:, 2 * width :].T + self.relation_decoder.bias
 
     def relation_logits(
         self, h_r: Tensor, head_spans: Tensor, tail_spans: Tensor, table: Optional[Tensor] = None
     ) -> Tensor:
         """Eq. 15-16 before the sigmoid, for argument spans (B, P, 2) of [start, end) offsets."""
-        # Context between the two arguments, as SpERT: [end of the first, start of the second).
-        before = head_spans[..., 1] <= tail_spans[..., 0]
-        ctx_start = torch.where(before, head_spans[..., 1], tail_spans[..., 1])
-        ctx_end = torch.where(before, tail_spans[..., 0], head_spans[..., 0])
+        ctx_start, ctx_end = self.context_bounds(head_spans, tail_spans)
         rel = torch.cat(
             [
                 self.span_representations(h_r, head_spans),
@@ -367,15 +396,7 @@ class STSN(nn.Module):
         head, tail = head[off_diagonal], tail[off_diagonal]
         pairs = torch.stack([entities[:, head], entities[:, tail]], dim=-1)
         pair_valid = entity_valid[:, head] & entity_valid[:, tail]
-        # Pairs are classified in chunks of about PAIR_CHUNK rows (as SpERT does), so an untrained model that
-        # calls every span an entity, or a long document, cannot blow up memory.
-        head_spans, tail_spans = self.gather_pairs(spans, pairs)
-        table = max_table(h_r) if pairs.shape[1] else None
-        step = max(1, PAIR_CHUNK // max(batch, 1))
-        rel_probs = torch.cat(
-            [tokens.new_zeros(batch, 0, self.relation_decoder.out_features)]
-            + [self.relation_logits(h_r, head_spans[:, i : i + step], tail_spans[:, i : i + step], table).sigmoid()
-               for i in range(0, pairs.shape[1], step)],
-            dim=1,
-        )
+        entity_spans = spans[torch.arange(batch, device=tokens.device)[:, None], entities]  # (B, k, 2)
+        table = max_table(h_r) if head.shape[0] else None
+        rel_probs = self.relation_logits_factored(h_r, entity_spans, head, tail, table).sigmoid()
         return tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs

@@ -245,3 +245,19 @@ def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float
 def test_unknown_inference_precision_is_refused():
     with pytest.raises(ValueError, match="inference_precision"):
         STSN(inference_precision="float16")
+
+
+def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_representations(monkeypatch):
+    """Inference scores each pair from per-entity parts plus a per-pair context; training's relation_logits
+    concatenates [head; tail; context] per pair. Same numbers, in any chunking."""
+    torch.manual_seed(0)
+    model = STSN(n_layers=1, n_heads=2, max_span_width=4).build(8, 3, 2, 5).eval()
+    h_r = torch.randn(2, 12, 8)
+    # nested, adjacent (empty context), far apart, and a one-token span, in both orders
+    entity_spans = torch.tensor([[[0, 2], [2, 3], [5, 9], [10, 11]], [[1, 4], [4, 5], [6, 7], [0, 1]]])
+    head, tail = (idx.reshape(-1) for idx in torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij"))
+    with torch.no_grad():
+        direct = model.relation_logits(h_r, entity_spans[:, head], entity_spans[:, tail])
+        assert torch.allclose(model.relation_logits_factored(h_r, entity_spans, head, tail), direct, atol=1e-5)
+        monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
+        assert torch.allclose(model.relation_logits_factored(h_r, entity_spans, head, tail), direct, atol=1e-5)
