@@ -17,7 +17,6 @@ import json
 import math
 import random
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -42,6 +41,9 @@ from bench_common import (  # noqa: E402
     warn_if_busy,
     write_json,
 )
+from profile_inference import StageTimer  # noqa: E402
+
+from spacy_stsn.stsn_torch import PRECISIONS  # noqa: E402
 
 MODES = {"transformer": ["transformer"], "transformer+stsn": None}  # None: every component enabled
 
@@ -66,21 +68,21 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     batch_size = job["batch_size"]
     # the stsn component's own time inside each pass: a share measured within the same passes, which the
     # machine's drift between the two subprocesses cannot distort
-    in_stsn = [0.0]
+    timer = StageTimer()
     if enable is None:
         stsn = nlp.get_pipe("stsn")
         for name in ("predict", "set_annotations"):
-            setattr(stsn, name, _accumulating(getattr(stsn, name), in_stsn))
+            setattr(stsn, name, timer.wrap(name, getattr(stsn, name)))
     list(nlp.pipe(make_docs(nlp.vocab, words[: job["warmup_docs"]]), batch_size=batch_size))
     times: List[float] = []
     stsn_times: List[float] = []
     docs: List[Any] = []
     for _ in range(job["repeats"]):
         fresh = make_docs(nlp.vocab, words)
-        in_stsn[0] = 0.0
+        before = sum(timer.seconds.values())
         elapsed, docs = time_call(lambda: list(nlp.pipe(fresh, batch_size=batch_size)))
         times.append(elapsed)
-        stsn_times.append(in_stsn[0])
+        stsn_times.append(sum(timer.seconds.values()) - before)
     if selection is not None:
         selection.restore()
     n_docs, n_tokens = len(docs), sum(len(doc) for doc in docs)
@@ -99,17 +101,6 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
         result["n_entities"] = sum(len(doc.spans["stsn"]) if "stsn" in doc.spans else 0 for doc in docs)
         result["n_relations"] = sum(len(doc._.relations) for doc in docs)
     return result
-
-
-def _accumulating(func: Any, total: List[float]) -> Any:
-    """``func`` that adds its wall-clock seconds to ``total[0]``."""
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            total[0] += time.perf_counter() - start
-    return timed
 
 
 def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
@@ -221,7 +212,7 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--warmup-docs", type=int, default=64, help="documents run once before timing")
     parser.add_argument("--sort-by-length", action="store_true",
                         help="feed the documents to nlp.pipe shortest first (batches of similar lengths)")
-    parser.add_argument("--inference-precision", choices=("float32", "bfloat16"), default=None,
+    parser.add_argument("--inference-precision", choices=PRECISIONS, default=None,
                         help="override the stsn head's inference precision (default: the pipeline's config)")
     parser.add_argument("--train-corpus", help=".spacy training corpus; omit to skip the training benchmark")
     parser.add_argument("--train-steps", type=int, default=50, help="timed nlp.update steps")

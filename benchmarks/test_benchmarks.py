@@ -7,7 +7,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import markdown_table, peak_rss_mib, reset_peak_rss, rss_mib  # noqa: E402
 from profile_inference import StageTimer, pyspy_summary  # noqa: E402
 from scaling import long_document, n_candidate_spans  # noqa: E402
-from speed import _accumulating  # noqa: E402
 
 
 def test_candidate_spans_match_enumeration() -> None:
@@ -51,18 +50,3 @@ def test_memory_probes_report_positive_values() -> None:
 def test_markdown_table_shape() -> None:
     assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
 
-
-def test_accumulating_wrapper_adds_every_call_and_keeps_results_and_errors() -> None:
-    import pytest
-
-    total = [0.0]
-    double = _accumulating(lambda x: 2 * x, total)
-    assert double(3) == 6 and total[0] > 0
-    first = total[0]
-
-    def fails() -> None:
-        raise ValueError("bad doc")
-
-    with pytest.raises(ValueError, match="bad doc"):
-        _accumulating(fails, total)()
-    assert double(4) == 8 and total[0] > first

@@ -10,6 +10,7 @@ from .stsn_torch import PRECISIONS
 PRECISION_HELP = ("run the stsn head's stacked layers in this precision (default: the pipeline's config); "
                   "bfloat16 made the head about 1.35x faster on an AVX512-BF16 CPU (see benchmarks/README.md)")
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacy_stsn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
