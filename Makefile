@@ -23,4 +23,4 @@ main: install
 	$(VENV)/bin/spacy project run all . $(VARS)
 
 test: install
-	$(PY) -m pytest tests benchmarks -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests benchmarks scripts -q $(PYTEST_ARGS)

@@ -14,11 +14,13 @@ Nothing is tuned on test. Prints a table (mean ± std of NER, RE, RE+ micro and 
     python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0   # 20 epochs of train+dev (1,153 / 4)
 """
 import argparse
+import sys
 from pathlib import Path
 
-from spacy_stsn.experiments import add_grid_arguments, provenance, run_grid, write_summary
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))  # the grid runner is a project script, not part of the package
+
+from experiments import add_grid_arguments, provenance, run_grid, write_summary  # noqa: E402
 VARIANTS = {
     "STSN (3 layers, bi)": {"components.stsn.model.n_layers": 3},
     "baseline (n_layers = 0)": {"components.stsn.model.n_layers": 0},

@@ -7,7 +7,7 @@ Every run has the same budget; the best model on dev is evaluated on test.
 import argparse
 from pathlib import Path
 
-from spacy_stsn.experiments import add_grid_arguments, provenance, run_grid, write_summary
+from experiments import add_grid_arguments, provenance, run_grid, write_summary
 
 VARIANTS = {
     **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from spacy_stsn.evaluate import summary_line
-from spacy_stsn.experiments import f1s, provenance, run_once, schedule_overrides, write_summary
+from experiments import f1s, provenance, run_once, schedule_overrides, write_summary
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Entities (overlaps included) live in a span group, ``doc.spans[spans_key]``, with their scores in
 ``group.attrs["scores"]`` as spaCy's ``spancat`` does; ``doc.ents`` holds a non-overlapping subset chosen by
-:func:`select_non_overlapping`. Relations are plain, msgpack-serialisable dicts in ``doc._.relations``::
+:func:`spacy_stsn.decoding.select_non_overlapping`. Relations are plain, msgpack-serialisable dicts in ``doc._.relations``::
 
     {"head": [start, end], "head_label": "Peop",
      "tail": [start, end], "tail_label": "Loc", "label": "Live_In", "score": 0.97}
@@ -15,7 +15,11 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 
 from spacy.tokens import Doc, Span, Token
 
+from .decoding import select_non_overlapping
+
 DEFAULT_SPANS_KEY = "stsn"
+# doc.user_data key of the relation types a converted corpus marks symmetric (read by the component's initialize)
+SYMMETRIC_KEY = "symmetric_relations"
 # The key spaCy itself uses for an extension attribute's value, so DocBin and to_bytes keep it.
 _REL_KEY = ("._.", "relations", None, None)
 _TAGS_KEY = ("._.", "stsn_tags", None, None)
@@ -127,31 +131,6 @@ def register_extensions() -> None:
         Doc.set_extension("stsn_tags", getter=_get_tags, setter=_set_tags)
     if not Token.has_extension("stsn_tag"):
         Token.set_extension("stsn_tag", getter=_get_token_tag)
-
-
-def select_non_overlapping(
-    spans: Sequence[Tuple[int, int]], scores: Optional[Sequence[float]] = None
-) -> List[int]:
-    """Indices of a non-overlapping subset of ``spans`` for ``doc.ents``, in document order.
-
-    The rule is greedy and deterministic: highest score first, then the longer span, then the earlier
-    one; a span is kept if it shares no token with a span already kept. For gold data (no scores) this
-    keeps the outer entity of a nesting, e.g. "Codeine intoxication" over "Codeine".
-    """
-    if scores is None:
-        scores = [1.0] * len(spans)
-    order = sorted(
-        range(len(spans)), key=lambda i: (-scores[i], -(spans[i][1] - spans[i][0]), spans[i][0], spans[i][1])
-    )
-    taken: set = set()
-    kept = []
-    for i in order:
-        start, end = spans[i]
-        if any(t in taken for t in range(start, end)):
-            continue
-        taken.update(range(start, end))
-        kept.append(i)
-    return sorted(kept, key=lambda i: (spans[i][0], spans[i][1]))
 
 
 def set_entities(

@@ -20,7 +20,14 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
-from .annotations import DEFAULT_SPANS_KEY, get_entities, make_relation, relation_arguments, set_entities
+from .annotations import (
+    DEFAULT_SPANS_KEY,
+    SYMMETRIC_KEY,
+    get_entities,
+    make_relation,
+    relation_arguments,
+    set_entities,
+)
 
 
 def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
@@ -29,6 +36,14 @@ def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
     if not isinstance(types, dict) or not all(isinstance(types.get(k), dict) for k in ("entities", "relations")):
         raise ValueError(f"{path}: not a SpERT types file (expected objects 'entities' and 'relations')")
     return list(types["entities"]), list(types["relations"])
+
+
+def load_symmetric(path: Union[str, Path]) -> List[str]:
+    """Relation types a SpERT types file marks ``"symmetric": true`` (argument order carries no meaning)."""
+    _, relations = load_types(path)
+    described = srsly.read_json(path)["relations"]
+    return sorted(label for label in relations if isinstance(described[label], dict)
+                  and described[label].get("symmetric") is True)
 
 
 def _where(source: str, index: int, record: Any) -> str:
@@ -103,16 +118,20 @@ def spert_to_docs(
     relation_labels: Optional[Sequence[str]] = None,
     spans_key: str = DEFAULT_SPANS_KEY,
     source: str = "<records>",
+    symmetric: Sequence[str] = (),
 ) -> Iterator[Doc]:
     """One Doc per record, with entities in ``doc.spans[spans_key]`` and ``doc.ents`` and relations in
     ``doc._.relations``. Label lists, when given, reject labels outside them; ``source`` names the input
-    in error messages."""
+    in error messages; ``symmetric`` relation types are recorded in ``doc.user_data[SYMMETRIC_KEY]``, which
+    the component reads at initialize."""
     for index, record in enumerate(records):
         _check_record(record, _where(source, index, record), entity_labels, relation_labels)
         tokens = record["tokens"]
         doc = Doc(vocab, words=tokens, spaces=[True] * (len(tokens) - 1) + [False])
         if record.get("orig_id") is not None:
             doc.user_data["orig_id"] = record["orig_id"]
+        if symmetric:
+            doc.user_data[SYMMETRIC_KEY] = list(symmetric)
         spans = [(e["start"], e["end"], e["type"]) for e in record.get("entities", [])]
         set_entities(doc, spans, spans_key=spans_key)
         relations = []
@@ -201,7 +220,9 @@ def convert_file(
     if not isinstance(records, list):
         raise ValueError(f"{input_path}: expected a JSON list of documents, got {type(records).__name__}")
     entity_labels, relation_labels = load_types(types_path) if types_path else (None, None)
-    docs = list(spert_to_docs(records, Vocab(), entity_labels, relation_labels, spans_key, str(input_path)))
+    symmetric = load_symmetric(types_path) if types_path else []
+    docs = list(spert_to_docs(records, Vocab(), entity_labels, relation_labels, spans_key, str(input_path),
+                              symmetric))
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with cached_msgpack_extensions():

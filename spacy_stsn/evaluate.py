@@ -44,10 +44,11 @@ def evaluate(
     nlp, stsn = load_pipeline(model, gpu_id, inference_precision)
     examples = load_examples(nlp, corpus)
     speed = predict(nlp, examples)
-    scores = score_relations(examples, spans_key=stsn.spans_key)
+    scores = score_relations(examples, spans_key=stsn.spans_key, symmetric_labels=stsn.symmetric_labels)
     return {"model": str(model), "corpus": str(corpus), "n_docs": len(examples), "sents_per_sec": speed,
             "inference_precision": torch_module(stsn.model).inference_precision,
-            "scores": scores, "breakdowns": breakdowns(examples, spans_key=stsn.spans_key)}
+            "scores": scores, "breakdowns": breakdowns(examples, spans_key=stsn.spans_key,
+                                                            symmetric_labels=stsn.symmetric_labels)}
 
 
 def markdown(result: Dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, get_torch_defau
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints3d
 
-from .stsn_torch import STSN
+from .stsn_torch import STSN, Extraction
 
 
 @dataclass
@@ -103,6 +103,17 @@ def torch_module(model: Model) -> STSN:
     return model.get_ref("head").shims[0]._model
 
 
+def set_head_dropout(model: Model, rate: Optional[float]) -> None:
+    """Set the torch head's dropout (``None``: the architecture's ``dropout``); Thinc's ``set_dropout_rate``
+    only reaches Thinc layers."""
+    torch_module(model).set_dropout(rate)
+
+
+def set_overlap_threshold(model: Model, threshold: float) -> None:
+    """The overlap policy of the head's entity selection (see :meth:`STSN.entities`)."""
+    torch_module(model).overlap_threshold = threshold
+
+
 def build_head(model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int) -> None:
     """Create the label-dependent parameters; also called before loading weights from disk."""
     module = torch_module(model)
@@ -171,6 +182,8 @@ def _convert_inputs(model: Model, X: Tuple, is_train: bool) -> Tuple[ArgsKwargs,
 def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Tuple, Callable]:
     _, outputs = inputs_outputs
     arrays = tuple(torch2xp(out.detach()) for out in outputs)
+    if isinstance(outputs, Extraction):
+        arrays = Extraction(*arrays)
 
     def backprop(d_outputs: Tuple) -> ArgsKwargs:
         pairs = [(out, xp2torch(d)) for out, d in zip(outputs, d_outputs) if out.requires_grad and d.size]

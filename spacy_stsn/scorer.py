@@ -12,6 +12,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .annotations import DEFAULT_SPANS_KEY, get_entities
+from .decoding import relation_key
 from .metrics import (
     Item,
     Offsets,
@@ -79,28 +80,36 @@ def _predicted_to_reference(example: Example) -> SpanMap:
     return to_reference
 
 
-def doc_items(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, to_reference: SpanMap = _identity) -> DocItems:
-    """Entities (the span group ``spans_key``, overlaps included, else ``doc.ents``) and relations of a doc."""
+def doc_items(
+    doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, to_reference: SpanMap = _identity, symmetric: Sequence[str] = ()
+) -> DocItems:
+    """Entities (the span group ``spans_key``, overlaps included, else ``doc.ents``) and relations of a doc; a
+    relation of a ``symmetric`` type is put in canonical order, so it matches whichever order it comes in."""
     entities = {entity_item(*to_reference(s, e), label) for s, e, label in get_entities(doc, spans_key)}
     relations, strict = set(), set()
     for rel in doc._.relations:
-        head, tail = to_reference(*rel["head"]), to_reference(*rel["tail"])
-        relations.add(relation_item(head, tail, rel["label"]))
-        strict.add(strict_relation_item(head, rel["head_label"], tail, rel["tail_label"], rel["label"]))
+        head, head_label, tail, tail_label, label = relation_key(rel, symmetric)
+        head, tail = to_reference(*head), to_reference(*tail)
+        relations.add(relation_item(head, tail, label))
+        strict.add(strict_relation_item(head, head_label, tail, tail_label, label))
     return DocItems(entities, relations, strict)
 
 
-def example_items(example: Example, spans_key: str = DEFAULT_SPANS_KEY) -> Tuple[DocItems, DocItems]:
+def example_items(
+    example: Example, spans_key: str = DEFAULT_SPANS_KEY, symmetric: Sequence[str] = ()
+) -> Tuple[DocItems, DocItems]:
     """Gold and predicted items of an example, both in the reference's token offsets."""
-    gold = doc_items(example.reference, spans_key)
-    pred = doc_items(example.predicted, spans_key, _predicted_to_reference(example))
+    gold = doc_items(example.reference, spans_key, symmetric=symmetric)
+    pred = doc_items(example.predicted, spans_key, _predicted_to_reference(example), symmetric)
     return gold, pred
 
 
-def _corpus_items(examples: Iterable[Example], spans_key: str) -> Tuple[List[DocItems], List[DocItems], List[int]]:
+def _corpus_items(
+    examples: Iterable[Example], spans_key: str, symmetric: Sequence[str] = ()
+) -> Tuple[List[DocItems], List[DocItems], List[int]]:
     gold, pred, lengths = [], [], []
     for eg in examples:
-        g, p = example_items(eg, spans_key)
+        g, p = example_items(eg, spans_key, symmetric)
         gold.append(g)
         pred.append(p)
         lengths.append(len(eg.reference))
@@ -120,15 +129,17 @@ def score_relations(
     spans_key: str = DEFAULT_SPANS_KEY,
     entity_labels: Optional[Sequence[str]] = None,
     relation_labels: Optional[Sequence[str]] = None,
+    symmetric_labels: Sequence[str] = (),
     **kwargs: Any,
 ) -> Dict[str, Any]:
-    """NER (``ents_*``), RE (``rel_*``) and RE+ (``rel_strict_*``) scores as floats in [0, 1].
+    """NER (``ents_*``), RE (``rel_*``) and RE+ (``rel_strict_*``) scores as floats in [0, 1]; relations of
+    ``symmetric_labels`` types match in either argument order.
 
     Each task has micro ``_p/_r/_f``, ``_macro_p/_r/_f`` and ``_per_type`` (type -> ``{"p", "r", "f"}``). Macro
     averages over the types seen in gold or predictions plus ``entity_labels`` / ``relation_labels`` if given.
     Other keyword arguments (spaCy passes scorer settings such as ``nlp``) are ignored, as spaCy's scorers do.
     """
-    gold, pred, _ = _corpus_items(examples, spans_key)
+    gold, pred, _ = _corpus_items(examples, spans_key, symmetric_labels)
     labels = {"entities": entity_labels, "relations": relation_labels, "strict_relations": relation_labels}
     scores: Dict[str, Any] = {}
     for field, prefix in _TASKS:
@@ -137,14 +148,14 @@ def score_relations(
 
 
 def breakdowns(
-    examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY
+    examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY, symmetric_labels: Sequence[str] = ()
 ) -> Dict[str, Dict[str, Dict[str, float]]]:
     """The paper's Figure 5 (NER F1 by entity length) and Figure 6 (F1 by text length), as micro F1 per bucket.
 
     ``{"entity length": {"NER": {bucket: f}}, "sentence length": {"NER": ..., "RE": ..., "RE+": ...}}``; lengths
     are counted in reference tokens (Figure 6 plots NER and RE+; RE is there for completeness).
     """
-    gold, pred, lengths = _corpus_items(examples, spans_key)
+    gold, pred, lengths = _corpus_items(examples, spans_key, symmetric_labels)
     by_task = {task: (_column(gold, field), _column(pred, field))
                for task, field in (("NER", "entities"), ("RE", "relations"), ("RE+", "strict_relations"))}
     return {

@@ -5,14 +5,29 @@ projects them to H_L^0, H_E^0, H_R^0, runs N stacked attention layers (Eq. 4; ea
 Figure 3) and decodes token tags (Eq. 8), spans (Eq. 11-12) and relations (Eq. 15-16). Everything is batched:
 spans and pairs are index tensors and representations are gathered, never built in Python loops.
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from .span_selection import greedy_non_overlapping, select_pair_entities
+
 INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
 PRECISIONS = ("float32", "bfloat16")
 PAIR_CHUNK = 4096
+
+
+class Extraction(NamedTuple):
+    """What :meth:`STSN.extract` returns for a padded batch of B documents (S candidate spans, P pairs); the
+    Thinc wrapper hands the same fields back as arrays of its ops."""
+
+    tag_probs: Tensor  # (B, T, l) tagging decoder's distribution per token (l = 0 without tagging decoder)
+    spans: Tensor  # (B, S, 2) candidate [start, end) offsets
+    span_probs: Tensor  # (B, S, E + 1) span decoder's distribution, index 0 = NoneEntity
+    is_entity: Tensor  # (B, S) kept entities, after the overlap policy
+    pairs: Tensor  # (B, P, 2) head and tail indices into ``spans``
+    pair_valid: Tensor  # (B, P) whether both arguments are kept entities
+    rel_probs: Tensor  # (B, P, R) relation decoder's sigmoid per type
 
 
 class Packing:
@@ -207,6 +222,7 @@ class STSN(nn.Module):
         max_pair_entities: int = 100,
         attention_window: Optional[int] = 128,
         inference_precision: str = "float32",
+        overlap_threshold: float = 0.0,
     ):
         super().__init__()
         if inference_precision not in PRECISIONS:
@@ -225,6 +241,9 @@ class STSN(nn.Module):
         self.max_pair_entities = max_pair_entities
         self.attention_window = attention_window
         self.inference_precision = inference_precision
+        # a span that overlaps a better-ranked entity is kept only if its score reaches this: 0 keeps every
+        # overlap (the paper), > 1 keeps none (flat); set by the component's overlap policy
+        self.overlap_threshold = overlap_threshold
         self.is_built = False
 
     def build(self, input_width: int, n_entity_labels: int, n_relation_labels: int, n_tags: int) -> "STSN":
@@ -250,6 +269,16 @@ class STSN(nn.Module):
         self.dropout = nn.Dropout(self.dropout_rate)
         self.is_built = True
         return self
+
+    def set_dropout(self, rate: Optional[float]) -> None:
+        """Dropout for the next passes (spaCy's ``[training] dropout`` reaches here through ``update(drop=)``);
+        ``None`` restores the rate the module was built with."""
+        rate = self.dropout_rate if rate is None else rate
+        for module in self.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = rate
+            elif isinstance(module, nn.MultiheadAttention):
+                module.dropout = rate
 
     def encode(self, tokens: Tensor, lengths: Tensor) -> Tuple[Optional[Tensor], Tensor, Tensor]:
         """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d), zero at padding)."""
@@ -360,13 +389,11 @@ class STSN(nn.Module):
             return tokens.new_zeros(tokens.shape[0], tokens.shape[1], 0)
         return self.tag_decoder(self.dropout(h_l))
 
-    def extract(self, tokens: Tensor, lengths: Tensor) -> Tuple[Tensor, ...]:
-        """Inference: classify every span up to ``max_span_width`` tokens, keep those predicted as entities,
-        and score every ordered pair of them.
+    def extract(self, tokens: Tensor, lengths: Tensor) -> Extraction:
+        """Inference: classify every span up to ``max_span_width`` tokens, keep those predicted as entities
+        (under the overlap policy, :meth:`entities`), and score every ordered pair of them.
 
-        Returns tag probabilities (B, T, l), candidate spans (B, S, 2), span probabilities (B, S, E+1), the
-        entity mask (B, S), pairs (B, P, 2) indexing the spans with a validity mask (B, P), and relation
-        probabilities (B, P, R). At most ``max_pair_entities`` entities per document (the highest-scoring)
+        At most ``max_pair_entities`` entities per document (the highest-scoring, :func:`select_pair_entities`)
         enter the pairs, which bounds the number of pairs on long documents.
 
         With ``inference_precision`` "bfloat16" the encoder part (projections and stacked layers, nearly all the
@@ -384,11 +411,9 @@ class STSN(nn.Module):
         span_valid = spans[..., 1] <= lengths[:, None]
         span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
         entity_prob = span_probs[..., 1:].max(-1).values
-        is_entity = span_valid & (span_probs[..., 0] < entity_prob)
-        score = torch.where(is_entity, entity_prob, torch.full_like(entity_prob, -1.0))
+        is_entity = self.entities(spans, entity_prob, span_valid & (span_probs[..., 0] < entity_prob))
         k = min(self.max_pair_entities, int(is_entity.sum(-1).max()) if batch else 0)
-        top_score, entities = score.topk(k, dim=-1)
-        entity_valid = top_score >= 0
+        entities, entity_valid = select_pair_entities(entity_prob, is_entity, k)
         head, tail = torch.meshgrid(
             torch.arange(k, device=tokens.device), torch.arange(k, device=tokens.device), indexing="ij"
         )
@@ -399,4 +424,13 @@ class STSN(nn.Module):
         entity_spans = spans[torch.arange(batch, device=tokens.device)[:, None], entities]  # (B, k, 2)
         table = max_table(h_r) if head.shape[0] else None
         rel_probs = self.relation_logits_factored(h_r, entity_spans, head, tail, table).sigmoid()
-        return tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs
+        return Extraction(tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs)
+
+    def entities(self, spans: Tensor, score: Tensor, candidate: Tensor) -> Tensor:
+        """The overlap policy on the span decoder's candidates (B, S): every candidate when
+        ``overlap_threshold`` is 0 (the paper), else the flat rule's winners plus the overlapping candidates
+        whose score reaches ``overlap_threshold`` (none when it exceeds 1)."""
+        if self.overlap_threshold <= 0.0:
+            return candidate
+        flat = greedy_non_overlapping(spans[..., 0], spans[..., 1], score, candidate, self.max_span_width)
+        return flat | (candidate & (score >= self.overlap_threshold))

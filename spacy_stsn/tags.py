@@ -59,3 +59,9 @@ def decode_tags(tags: Sequence[str]) -> List[Span3]:
                 open_.append([i, label])
                 continuing.discard(label)
     return sorted(spans)
+
+
+def decode_doc_tags(doc) -> List[Span3]:
+    """Entities read off a doc's predicted token tags (``doc._.stsn_tags``): the tagging decoder's own view,
+    for inspection; the component's entities always come from the span decoder."""
+    return decode_tags(doc._.stsn_tags or [])

@@ -122,14 +122,22 @@ def test_initialize_without_entities_is_an_error():
         nlp.initialize(lambda: [example])
 
 
-def test_length_buckets_bound_padding_and_keep_every_item():
-    from spacy_stsn.pipe import length_buckets
-
-    lengths = [30, 2, 31, 3, 100, 4]
-    groups = length_buckets(list(range(6)), lengths, 64)
-    assert sorted(i for g in groups for i in g) == list(range(6))
-    assert all(len(g) * max(lengths[i] for i in g) <= 64 or len(g) == 1 for g in groups)
-    assert [4] in groups and [0, 2] in groups and [1, 3, 5] in groups  # similar lengths together
+def test_pipe_predicts_sub_batches_of_similar_length_within_max_batch_items(trained, conll04_records,
+                                                                            monkeypatch):
+    """``pipe`` groups docs by length (``max_batch_items`` padded positions, a longer doc alone), ``predict``
+    gets each group whole, and every doc comes back annotated, in order."""
+    nlp, _, _ = trained
+    stsn = nlp.get_pipe("stsn")
+    monkeypatch.setitem(stsn.cfg, "max_batch_items", 64)
+    calls = []
+    predict = stsn.predict
+    monkeypatch.setattr(stsn, "predict", lambda docs: calls.append([len(d) for d in docs]) or predict(docs))
+    texts = [" ".join(r["tokens"][:n]) for r, n in zip(conll04_records, [30, 2, 31, 3, 100, 4])]
+    docs = list(nlp.pipe(texts))
+    assert [d.text for d in docs] == texts
+    assert sorted(n for call in calls for n in call) == sorted(len(d) for d in docs)
+    assert all(len(call) * max(call) <= 64 or len(call) == 1 for call in calls)
+    assert len(calls) < len(texts)  # short docs were batched together
 
 
 def test_predictions_do_not_depend_on_the_batch(trained, conll04_records):

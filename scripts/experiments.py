@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .evaluate import TASKS, evaluate, summary_line
+from spacy_stsn.evaluate import TASKS, evaluate, summary_line
 
 METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from spacy_stsn import experiments
-from spacy_stsn.experiments import (METRICS, dev_curve, markdown_table, run_grid, summarize, train_and_evaluate,
+import experiments
+from experiments import (METRICS, dev_curve, markdown_table, run_grid, summarize, train_and_evaluate,
                                     write_summary)
 
 

@@ -1,0 +1,170 @@
+"""Everything between the network's outputs and the annotations on a ``Doc``: pure functions, no spaCy.
+
+The rules, in the order they apply (the device-side steps are in :mod:`spacy_stsn.span_selection`):
+
+1. **Entities.** A span is a candidate when the span decoder prefers an entity label over NoneEntity (Eq. 12).
+   The *overlap policy* (the component's ``overlaps``) then decides what is kept, on the device and before
+   relation candidates are built:
+
+   * ``"nested"`` (the paper): every candidate is kept, overlaps included; with ``nested_threshold`` > 0 a
+     candidate that overlaps a better-ranked one is kept only if its score reaches that threshold;
+   * ``"flat"``: the greedy non-overlapping rule below; ``doc.spans[spans_key]`` and ``doc.ents`` then hold
+     the same set;
+   * ``"auto"`` is resolved once, at ``initialize``, from the training data (:func:`resolve_overlaps`).
+
+2. **doc.ents** is the non-overlapping subset of the kept entities under the greedy rule
+   (:func:`select_non_overlapping`): highest score first, then the longer span, then the earlier one.
+3. **Pairs.** At most ``max_pair_entities`` kept entities per document (the highest-scoring) are paired.
+4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold`` (the paper's alpha).
+   A relation of a symmetric type is put in canonical order (the argument that starts first, then ends first,
+   is the head) and the two orders of one pair collapse into one relation with the higher score.
+5. **Tags.** The tagging decoder's most likely tag per token, for inspection (entities are never read from
+   the tags; :func:`spacy_stsn.tags.decode_tags` reads them back if wanted).
+"""
+from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy
+
+OVERLAP_POLICIES = ("auto", "flat", "nested")
+Offsets = Tuple[int, int]
+Span3 = Tuple[int, int, str]
+# head, head_label, tail, tail_label, label, score
+RelationTuple = Tuple[Offsets, str, Offsets, str, str, float]
+
+
+class DocPrediction(NamedTuple):
+    """One document's decoded annotations."""
+
+    entities: List[Span3]  # every kept entity, in document order
+    scores: List[float]  # the entity label's probability, per entity
+    relations: List[RelationTuple]
+    tags: Optional[List[str]]
+
+
+def resolve_overlaps(setting: str, data_overlaps: bool) -> str:
+    """The concrete policy for ``overlaps = setting``: ``auto`` is flat when no training document has
+    overlapping entities (then the model has never been taught an overlap, and every one it predicts is an
+    error), nested when some do, so the paper's overlap capability is kept where the data needs it."""
+    if setting not in OVERLAP_POLICIES:
+        raise ValueError(f"overlaps must be one of {OVERLAP_POLICIES}, not {setting!r}")
+    if setting == "auto":
+        return "nested" if data_overlaps else "flat"
+    return setting
+
+
+def overlap_threshold(policy: str, nested_threshold: float) -> float:
+    """The head's ``overlap_threshold`` for a resolved policy: a candidate that overlaps a better-ranked one
+    is kept only if its score reaches it (2.0: never, i.e. flat)."""
+    if policy == "flat":
+        return 2.0
+    if policy == "nested":
+        return nested_threshold
+    raise ValueError(f"overlap policy {policy!r} is not resolved (flat or nested)")
+
+
+def select_non_overlapping(spans: Sequence[Offsets], scores: Optional[Sequence[float]] = None) -> List[int]:
+    """Indices of a non-overlapping subset of ``spans`` for ``doc.ents``, in document order.
+
+    The rule is greedy and deterministic: highest score first, then the longer span, then the earlier
+    one; a span is kept if it shares no token with a span already kept. For gold data (no scores) this
+    keeps the outer entity of a nesting, e.g. "Codeine intoxication" over "Codeine". The flat overlap policy
+    applies the same rule on the device (:func:`spacy_stsn.span_selection.greedy_non_overlapping`).
+    """
+    if scores is None:
+        scores = [1.0] * len(spans)
+    order = sorted(
+        range(len(spans)), key=lambda i: (-scores[i], -(spans[i][1] - spans[i][0]), spans[i][0], spans[i][1])
+    )
+    taken: set = set()
+    kept = []
+    for i in order:
+        start, end = spans[i]
+        if any(t in taken for t in range(start, end)):
+            continue
+        taken.update(range(start, end))
+        kept.append(i)
+    return sorted(kept, key=lambda i: (spans[i][0], spans[i][1]))
+
+
+def canonical_order(head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray) -> numpy.ndarray:
+    """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric relation (``symmetric``
+    (N,) bool) whose tail starts first, or starts together with the head and ends first."""
+    tail_first = (tail[:, 0] < head[:, 0]) | ((tail[:, 0] == head[:, 0]) & (tail[:, 1] < head[:, 1]))
+    return symmetric & tail_first
+
+
+def decode_relations(
+    outputs: Any, relation_labels: Sequence[str], threshold: float, symmetric: Collection[str]
+) -> Tuple[numpy.ndarray, ...]:
+    """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head span index, tail offsets,
+    tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins)."""
+    b, p, r = numpy.nonzero((outputs.rel_probs >= threshold) & outputs.pair_valid[..., None])
+    score = outputs.rel_probs[b, p, r]
+    head_idx, tail_idx = outputs.pairs[b, p, 0], outputs.pairs[b, p, 1]
+    head, tail = outputs.spans[b, head_idx], outputs.spans[b, tail_idx]
+    is_symmetric = numpy.isin(r, [i for i, label in enumerate(relation_labels) if label in symmetric])
+    swap = canonical_order(head, tail, is_symmetric)
+    head, tail = numpy.where(swap[:, None], tail, head), numpy.where(swap[:, None], head, tail)
+    head_idx, tail_idx = numpy.where(swap, tail_idx, head_idx), numpy.where(swap, head_idx, tail_idx)
+    if swap.any():  # both orders of a symmetric pair may have passed: keep the better one
+        order = numpy.lexsort((-score, r, tail_idx, head_idx, b))
+        key = numpy.stack([b, head_idx, tail_idx, r], -1)[order]
+        first = numpy.ones(len(order), dtype=bool)
+        first[1:] = (key[1:] != key[:-1]).any(-1)
+        keep = numpy.sort(order[first])
+        b, head, head_idx, tail, tail_idx, r, score = (x[keep] for x in (b, head, head_idx, tail, tail_idx, r, score))
+    return b, head, head_idx, tail, tail_idx, r, score
+
+
+def decode_batch(
+    outputs: Any,
+    n_docs: int,
+    entity_labels: Sequence[str],
+    relation_labels: Sequence[str],
+    tag_labels: Sequence[str],
+    lengths: Sequence[int],
+    threshold: float,
+    symmetric: Collection[str] = (),
+) -> List[DocPrediction]:
+    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for ``n_docs``
+    documents of ``lengths`` tokens; see the module docstring for the rules."""
+    label_ids = outputs.span_probs[..., 1:].argmax(-1)
+    label_scores = outputs.span_probs[..., 1:].max(-1)
+    ent_b, ent_s = numpy.nonzero(outputs.is_entity)
+    ent_bounds = numpy.searchsorted(ent_b, numpy.arange(n_docs + 1))
+    rel_b, head, head_idx, tail, tail_idx, rel_r, rel_score = decode_relations(
+        outputs, relation_labels, threshold, symmetric
+    )
+    rel_bounds = numpy.searchsorted(rel_b, numpy.arange(n_docs + 1))
+    tag_ids = outputs.tag_probs.argmax(-1) if outputs.tag_probs.shape[-1] else None
+    entity_label = numpy.asarray(entity_labels, dtype=object)
+    predictions = []
+    for row in range(n_docs):
+        cols = ent_s[ent_bounds[row] : ent_bounds[row + 1]]
+        offsets = outputs.spans[row, cols].tolist()
+        labels = entity_label[label_ids[row, cols]].tolist()
+        entities = sorted(zip((s for s, _ in offsets), (e for _, e in offsets), labels,
+                              label_scores[row, cols].tolist()))
+        spans = [(s, e, label) for s, e, label, _ in entities]
+        scores = [score for *_, score in entities]
+        lo, hi = rel_bounds[row], rel_bounds[row + 1]
+        relations = [
+            (tuple(h), entity_label[label_ids[row, hi_]], tuple(t), entity_label[label_ids[row, ti_]],
+             relation_labels[r], s)
+            for h, hi_, t, ti_, r, s in zip(head[lo:hi].tolist(), head_idx[lo:hi].tolist(), tail[lo:hi].tolist(),
+                                            tail_idx[lo:hi].tolist(), rel_r[lo:hi].tolist(),
+                                            rel_score[lo:hi].tolist())
+        ]
+        tags = [tag_labels[t] for t in tag_ids[row, : lengths[row]].tolist()] if tag_ids is not None else None
+        predictions.append(DocPrediction(spans, scores, relations, tags))
+    return predictions
+
+
+def relation_key(rel: Dict[str, Any], symmetric: Collection[str]) -> Tuple[Offsets, str, Offsets, str, str]:
+    """A stored relation's (head, head_label, tail, tail_label, label) with a symmetric one in canonical
+    order, so that two annotations of the same symmetric fact compare equal (used by the scorer)."""
+    head, tail = tuple(rel["head"]), tuple(rel["tail"])
+    head_label, tail_label = rel["head_label"], rel["tail_label"]
+    if rel["label"] in symmetric and (tail[0], tail[1]) < (head[0], head[1]):
+        head, tail, head_label, tail_label = tail, head, tail_label, head_label
+    return head, head_label, tail, tail_label, rel["label"]

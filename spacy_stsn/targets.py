@@ -1,0 +1,211 @@
+"""Training targets and losses of STSN: what the network should output for a batch of gold examples.
+
+Pure functions of the examples and the component's label sets (as coref's ``create_gold_scores``): the
+component calls :func:`make_targets` in ``update`` and :func:`stsn_loss` in ``get_loss``. Per document the
+candidates are the gold spans plus up to ``neg_entity_samples`` random non-entity spans, and the gold-related
+entity pairs plus up to ``neg_relation_samples`` unrelated gold-entity pairs (the paper's section 4.1.4, as
+SpERT samples them). Relations of a symmetric type are put in one canonical order (the argument that starts
+first is the head), so the reversed pair is a negative and the model learns to predict one order only.
+"""
+import warnings
+from dataclasses import dataclass
+from typing import Any, Collection, Dict, List, Sequence, Tuple
+
+import numpy
+from spacy.training import Example
+
+from .annotations import doc_name, get_entities
+from .model import Candidates
+from .tags import encode_tags
+
+Span3 = Tuple[int, int, str]
+
+
+@dataclass
+class TargetSettings:
+    """What the targets depend on besides the examples: the component's labels and sampling settings."""
+
+    entity_labels: Sequence[str]
+    relation_labels: Sequence[str]
+    tag_labels: Sequence[str]
+    symmetric_labels: Collection[str]
+    spans_key: str
+    tag_scheme: str
+    max_span_width: int
+    neg_entity_samples: int
+    neg_relation_samples: int
+    name: str = "stsn"
+
+
+@dataclass
+class Targets:
+    """Training candidates and their gold labels for a batch of non-empty docs."""
+
+    candidates: Candidates
+    span_labels: numpy.ndarray  # (B, S) int, 0 = NoneEntity, -1 = padding
+    pair_labels: numpy.ndarray  # (B, P, R) multi-hot
+    pair_mask: numpy.ndarray  # (B, P) bool
+    tag_labels: numpy.ndarray  # (B, T) int, -1 = ignored
+
+
+def make_targets(examples: Sequence[Example], settings: TargetSettings, xp: Any = numpy) -> Targets:
+    """Candidates and labels for ``examples`` (non-empty docs), padded into batch arrays; the candidates are
+    moved to ``xp`` (the model's array module), the labels stay on the host until the loss."""
+    entity_ids = {label: i + 1 for i, label in enumerate(settings.entity_labels)}
+    rel_ids = {label: i for i, label in enumerate(settings.relation_labels)}
+    tag_ids = {tag: i for i, tag in enumerate(settings.tag_labels)}
+    per_doc = [doc_targets(i, eg, settings, entity_ids, rel_ids, tag_ids) for i, eg in enumerate(examples)]
+    n_spans = max(len(d[0]) for d in per_doc)
+    n_pairs = max(1, max(len(d[2]) for d in per_doc))
+    n_tokens = max(len(eg.predicted) for eg in examples)
+    batch = len(per_doc)
+    spans = numpy.zeros((batch, n_spans, 2), dtype="int32")
+    span_labels = numpy.full((batch, n_spans), -1, dtype="int32")
+    pairs = numpy.zeros((batch, n_pairs, 2), dtype="int32")
+    pair_labels = numpy.zeros((batch, n_pairs, len(rel_ids)), dtype="float32")
+    pair_mask = numpy.zeros((batch, n_pairs), dtype=bool)
+    tag_labels = numpy.full((batch, n_tokens), -1, dtype="int32")
+    for b, (doc_spans, doc_span_labels, doc_pairs, doc_pair_labels, doc_tags) in enumerate(per_doc):
+        spans[b, : len(doc_spans)] = doc_spans
+        span_labels[b, : len(doc_spans)] = doc_span_labels
+        pairs[b, : len(doc_pairs)] = doc_pairs
+        pair_labels[b, : len(doc_pairs)] = doc_pair_labels
+        pair_mask[b, : len(doc_pairs)] = True
+        tag_labels[b, : len(doc_tags)] = doc_tags
+    return Targets(Candidates(xp.asarray(spans), xp.asarray(pairs)), span_labels, pair_labels, pair_mask,
+                   tag_labels)
+
+
+def doc_targets(index: int, eg: Example, settings: TargetSettings, entity_ids: Dict[str, int],
+                rel_ids: Dict[str, int], tag_ids: Dict[str, int]) -> Tuple[numpy.ndarray, ...]:
+    """One document's spans, span labels, pairs, pair labels and tags (see :func:`make_targets`)."""
+    doc = eg.predicted
+    gold = aligned_entities(eg, settings.spans_key)
+    for start, end, label in gold:
+        if label not in entity_ids:
+            raise ValueError(f"[{settings.name}] {doc_name(eg.reference, index)}: entity label {label!r} "
+                             f"at [{start}, {end}) is not one of the model's labels {list(entity_ids)}")
+    position = {(s, e): i for i, (s, e, _) in enumerate(gold)}
+    gold_spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64").reshape(-1, 2)
+    # Negative spans: a random sample of all spans up to max_span_width that are not gold entities.
+    width = settings.max_span_width
+    starts = numpy.repeat(numpy.arange(len(doc)), width)
+    ends = starts + numpy.tile(numpy.arange(1, width + 1), len(doc))
+    inside = ends <= len(doc)
+    starts, ends = starts[inside], ends[inside]
+    is_gold = numpy.isin(starts * (len(doc) + 1) + ends, gold_spans[:, 0] * (len(doc) + 1) + gold_spans[:, 1])
+    negatives = numpy.flatnonzero(~is_gold)
+    n_neg = min(settings.neg_entity_samples, len(negatives))
+    negatives = numpy.random.choice(negatives, n_neg, replace=False) if n_neg else negatives[:0]
+    doc_spans = numpy.concatenate([gold_spans, numpy.stack([starts[negatives], ends[negatives]], -1)])
+    doc_span_labels = numpy.asarray([entity_ids[label] for _, _, label in gold] + [0] * n_neg, dtype="int32")
+    # Positive pairs: gold relations (multi-hot over relation types); negatives: other gold-entity pairs.
+    positive: Dict[Tuple[int, int], numpy.ndarray] = {}
+    for rel in aligned_relations(eg):
+        head, tail = position.get(tuple(rel["head"])), position.get(tuple(rel["tail"]))
+        if head is None or tail is None:
+            missing = rel["head"] if head is None else rel["tail"]
+            raise ValueError(f"[{settings.name}] {doc_name(eg.reference, index)}: relation {rel['label']!r} "
+                             f"points at [{missing[0]}, {missing[1]}), which is not an entity in "
+                             f"doc.spans[{settings.spans_key!r}]")
+        if rel["label"] not in rel_ids:
+            raise ValueError(f"[{settings.name}] {doc_name(eg.reference, index)}: relation label "
+                             f"{rel['label']!r} is not one of the model's labels {list(rel_ids)}")
+        if rel["label"] in settings.symmetric_labels and gold[tail][:2] < gold[head][:2]:
+            head, tail = tail, head
+        positive.setdefault((head, tail), numpy.zeros(len(rel_ids), dtype="float32"))[rel_ids[rel["label"]]] = 1
+    n_gold = len(gold)
+    all_pairs = numpy.stack(numpy.meshgrid(numpy.arange(n_gold), numpy.arange(n_gold), indexing="ij"), -1)
+    all_pairs = all_pairs.reshape(-1, 2)
+    all_pairs = all_pairs[all_pairs[:, 0] != all_pairs[:, 1]]
+    pos_pairs = numpy.asarray(list(positive), dtype="int64").reshape(-1, 2)
+    is_pos = numpy.isin(all_pairs[:, 0] * (n_gold + 1) + all_pairs[:, 1],
+                        pos_pairs[:, 0] * (n_gold + 1) + pos_pairs[:, 1])
+    neg_pairs = all_pairs[~is_pos]
+    n_neg_pairs = min(settings.neg_relation_samples, len(neg_pairs))
+    if n_neg_pairs < len(neg_pairs):
+        neg_pairs = neg_pairs[numpy.random.choice(len(neg_pairs), n_neg_pairs, replace=False)]
+    doc_pairs = numpy.concatenate([pos_pairs, neg_pairs])
+    doc_pair_labels = numpy.zeros((len(doc_pairs), len(rel_ids)), dtype="float32")
+    if positive:
+        doc_pair_labels[: len(positive)] = numpy.stack(list(positive.values()))
+    tags, _ = encode_tags(len(doc), gold, settings.tag_scheme)
+    doc_tags = numpy.asarray([tag_ids.get(tag, -1) for tag in tags], dtype="int32")
+    return doc_spans, doc_span_labels, doc_pairs, doc_pair_labels, doc_tags
+
+
+def stsn_loss(ops: Any, outputs: Tuple, targets: Targets) -> Tuple[float, Tuple]:
+    """Eq. 18: cross-entropy for tags and spans, binary cross-entropy for relations (Eq. 9, 13, 17), and their
+    gradients with respect to the logits ``outputs = (tag_logits, span_logits, rel_logits)``. The loss is read
+    back from the device once, as a single number."""
+    tag_logits, span_logits, rel_logits = outputs
+    xp = ops.xp
+    tag_loss, d_tags = softmax_cross_entropy(ops, tag_logits, xp.asarray(targets.tag_labels))
+    span_loss, d_spans = softmax_cross_entropy(ops, span_logits, xp.asarray(targets.span_labels))
+    mask = xp.asarray(targets.pair_mask, dtype="float32")[..., None]
+    probs = ops.sigmoid(rel_logits)
+    y = xp.asarray(targets.pair_labels, dtype="float32")
+    n_pairs = xp.maximum(mask.sum(), 1).astype("float32")
+    eps = 1e-7
+    rel_loss = -((y * xp.log(probs + eps) + (1 - y) * xp.log(1 - probs + eps)) * mask).sum() / n_pairs
+    d_rels = ((probs - y) * mask / n_pairs).astype("float32")
+    return float(tag_loss + span_loss + rel_loss), (d_tags, d_spans, d_rels)
+
+
+def softmax_cross_entropy(ops: Any, logits: Any, labels: Any) -> Tuple[Any, Any]:
+    """Mean cross-entropy over positions whose label is >= 0 (a device scalar), and its gradient w.r.t.
+    ``logits``."""
+    xp = ops.xp
+    if logits.shape[-1] == 0:
+        return xp.zeros((), dtype="float32"), xp.zeros(logits.shape, dtype="float32")
+    valid = labels >= 0
+    n = xp.maximum(valid.sum(), 1).astype("float32")
+    probs = ops.softmax(logits, axis=-1)
+    gold = xp.eye(logits.shape[-1], dtype="float32")[xp.where(valid, labels, 0)] * valid[..., None]
+    loss = -(xp.log(probs + 1e-9) * gold).sum() / n
+    return loss, ((probs - gold) * valid[..., None] / n).astype("float32")
+
+
+def has_overlap(spans: Sequence[Span3]) -> bool:
+    """Whether any two of the entities share a token."""
+    ordered = sorted((s, e) for s, e, _ in spans)
+    return any(ordered[i][1] > ordered[i + 1][0] for i in range(len(ordered) - 1))
+
+
+def same_tokens(eg: Example) -> bool:
+    """Whether the predicted and the reference doc have the same tokens (the gold_preproc case)."""
+    x, y = eg.predicted, eg.reference
+    return len(x) == len(y) and x.text == y.text and bool((x.to_array("IDX") == y.to_array("IDX")).all())
+
+
+def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
+    """Gold entities in the predicted doc's tokens; entities that do not align to tokens are left out with
+    a warning (the tokenizer, not the data, decides where tokens start)."""
+    gold = get_entities(eg.reference, spans_key)
+    if same_tokens(eg):
+        return gold
+    ref = eg.reference
+    out = []
+    for start, end, label in gold:
+        aligned = eg.get_aligned_spans_y2x([ref[start:end]], allow_overlap=True)
+        if aligned:
+            out.append((aligned[0].start, aligned[0].end, label))
+        else:
+            warnings.warn(f"{doc_name(ref)}: entity {ref[start:end].text!r} ({label}) does not align with "
+                          f"the predicted tokenization and is ignored; train with gold_preproc = true")
+    return out
+
+
+def aligned_relations(eg: Example) -> List[Dict[str, Any]]:
+    """Gold relations in the predicted doc's tokens; a relation whose argument does not align is left out
+    (its entity was already reported by :func:`aligned_entities`)."""
+    relations = eg.reference._.relations
+    if same_tokens(eg):
+        return relations
+    ref = eg.reference
+    out = []
+    for rel in relations:
+        moved = [eg.get_aligned_spans_y2x([ref[s:e]], allow_overlap=True) for s, e in (rel["head"], rel["tail"])]
+        if all(moved):
+            out.append(dict(rel, head=[moved[0][0].start, moved[0][0].end], tail=[moved[1][0].start, moved[1][0].end]))
+    return out
