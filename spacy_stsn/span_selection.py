@@ -28,42 +28,63 @@ def ranks(starts: Tensor, ends: Tensor, scores: Tensor) -> Tensor:
 
 
 def greedy_non_overlapping(
-    starts: Tensor, ends: Tensor, scores: Tensor, candidate: Tensor, max_width: int
+    starts: Tensor, ends: Tensor, scores: Tensor, candidate: Tensor, max_width: int, max_rounds: int = 16
 ) -> Tensor:
-    """Keep-mask (B, K) of the flat rule over candidate spans [starts, ends) (B, K), which must be sorted by
-    (start, end) within each row (:func:`spacy_stsn.stsn_torch.enumerate_spans` order); ``candidate`` masks the
-    spans that take part.
+    """Keep-mask (B, S) of the flat rule over spans [starts, ends) (B, S), which must be sorted by (start, end)
+    within each row (:func:`spacy_stsn.stsn_torch.enumerate_spans` order); ``candidate`` masks the spans that
+    take part.
 
-    Greedy selection is sequential by nature; here it is the fixed point of "kept = candidate and not
+    Only the candidates are compared (gathered in the same order, K per row, a few per sentence once a model
+    is trained). Spans of at most ``max_width`` tokens overlap only spans whose start lies within
+    ``max_width`` tokens, i.e. within ``2 * max_width ** 2`` positions in this order, so each span is compared
+    with a band of neighbours, not with all K: time and memory grow linearly with K.
+
+    Greedy selection is sequential by nature. It is computed as the fixed point of "kept = candidate and not
     overlapped by a kept span of better rank", which is unique (by induction on rank) and is reached after as
-    many rounds as the longest chain of better-ranked overlaps, a handful in practice. Spans of at most
-    ``max_width`` tokens can only overlap spans whose start lies within ``max_width`` tokens, i.e. within
-    ``2 * max_width ** 2`` positions in this order, so each round compares a band of neighbours, not all pairs:
-    time and memory grow linearly with the number of spans. Each round's convergence check reads one flag
-    from the device.
+    many rounds as the longest chain of better-ranked overlaps: a handful for a trained model's predictions,
+    each round one flag read from the device. A longer chain (scores that fall monotonically along a run of
+    overlapping candidates, as an untrained model's may) would take up to K rounds; after ``max_rounds`` the
+    rule is finished rank by rank instead, which is exact in K small steps.
     """
-    n = starts.shape[-1]
-    if n == 0:
-        return candidate.clone()
-    band = min(n - 1, 2 * max_width * max_width)
-    offsets = torch.arange(-band, band + 1, device=starts.device)
-    neighbour = torch.arange(n, device=starts.device)[:, None] + offsets  # (K, 2 band + 1)
-    inside = (neighbour >= 0) & (neighbour < n)
-    neighbour = neighbour.clamp(0, n - 1)
+    k = int(candidate.sum(-1).max()) if candidate.numel() else 0
+    keep = torch.zeros_like(candidate)
+    if k == 0:
+        return keep
+    # the candidates first, in span order (a stable sort of "not a candidate")
+    index = torch.sort((~candidate).to(torch.int8), dim=-1, stable=True).indices[:, :k]
+    c_starts, c_ends, c_scores, c_cand = (x.gather(-1, index) for x in (starts, ends, scores, candidate))
+    band = min(k - 1, 2 * max_width * max_width)
+    neighbour = torch.arange(k, device=starts.device)[:, None] + torch.arange(-band, band + 1, device=starts.device)
+    inside = (neighbour >= 0) & (neighbour < k)
+    neighbour = neighbour.clamp(0, k - 1)  # (K, 2 band + 1)
 
-    def gather(x: Tensor) -> Tensor:  # (B, K) -> (B, K, 2 band + 1): each span's neighbours
+    def gather(x: Tensor) -> Tensor:  # (B, K) -> (B, K, 2 band + 1): each candidate's neighbours
         return x[:, neighbour]
 
-    rank = ranks(starts, ends, scores)
-    overlaps = (gather(starts) < ends[..., None]) & (starts[..., None] < gather(ends))
-    beaten_by = inside & overlaps & gather(candidate) & (gather(rank) < rank[..., None])
-    keep = candidate
-    for _ in range(n):
-        new = candidate & ~(beaten_by & gather(keep)).any(-1)
-        if torch.equal(new, keep):
+    rank = ranks(c_starts, c_ends, c_scores.masked_fill(~c_cand, -1.0))
+    overlaps = (gather(c_starts) < c_ends[..., None]) & (c_starts[..., None] < gather(c_ends))
+    beaten_by = inside & overlaps & gather(c_cand) & (gather(rank) < rank[..., None])
+    kept = c_cand
+    for _ in range(max_rounds):
+        new = c_cand & ~(beaten_by & gather(kept)).any(-1)
+        if torch.equal(new, kept):
             break
-        keep = new
-    return keep
+        kept = new
+    else:
+        kept = _greedy_by_rank(rank, beaten_by, neighbour, c_cand)
+    return keep.scatter(-1, index, kept & c_cand)
+
+
+def _greedy_by_rank(rank: Tensor, beaten_by: Tensor, neighbour: Tensor, candidate: Tensor) -> Tensor:
+    """The flat rule decided one rank at a time (all rows at once): exact whatever the chains' length."""
+    order = torch.argsort(rank, dim=-1)
+    rows = torch.arange(rank.shape[0], device=rank.device)
+    kept = torch.zeros_like(candidate)
+    for r in range(rank.shape[-1]):
+        node = order[:, r]
+        blocked = (beaten_by[rows, node] & kept[rows[:, None], neighbour[node]]).any(-1)
+        kept[rows, node] = candidate[rows, node] & ~blocked
+    return kept
 
 
 def select_pair_entities(score: Tensor, is_entity: Tensor, k: int) -> Tuple[Tensor, Tensor]:
