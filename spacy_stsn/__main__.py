@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract = sub.add_parser("extract", help="text or JSONL in, JSONL with entities and relations out (resumable)")
     extract.add_argument("model")
     extract.add_argument("input", type=Path, help="plain text (one document a line) or JSONL ({'text': ...})")
-    extract.add_argument("-o", "--output", type=Path, required=True)
+    extract.add_argument("-o", "--output", type=Path, required=True, help="JSONL file, or folder for brat")
+    extract.add_argument("--output-format", choices=("jsonl", "brat"), default="jsonl",
+                         help="brat: OUTPUT/NAME.txt + .ann per document (NAME: the input's id or line)")
     extract.add_argument("--format", choices=("auto", "text", "jsonl"), default="auto",
                          help="auto: JSONL for .jsonl/.json files, else text")
     extract.add_argument("--text-key", default="text")
@@ -82,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             extract(args.model, args.input, args.output, fmt=args.format, text_key=args.text_key,
                     batch_size=args.batch_size, n_process=args.n_process, tags=args.tags, resume=not args.restart,
-                    inference_precision=args.inference_precision)
+                    inference_precision=args.inference_precision, output_format=args.output_format)
             if args.html is not None:
                 write_html(args.model, args.input, args.format, args.text_key, args.html, args.html_docs)
         elif args.command == "show":

@@ -1,4 +1,4 @@
-"""brat standoff in and out: a synthetic corpus round trip, each malformed line kind."""
+"""brat standoff in and out: a synthetic corpus round trip, each malformed line kind, extract to brat."""
 import json
 from pathlib import Path
 
@@ -9,6 +9,7 @@ from spacy.vocab import Vocab
 from spacy_stsn.__main__ import main
 from spacy_stsn.annotations import set_entities
 from spacy_stsn.brat import brat_to_docs, docs_to_brat, load_brat_types
+from spacy_stsn.extract import extract
 
 CONF = """# a brat annotation.conf
 [entities]
@@ -247,3 +248,48 @@ def test_writing_refuses_what_brat_cannot_hold(tmp_path):
     set_entities(docs[0], [(0, 1, "Two words")])
     with pytest.raises(ValueError, match=r"orig_id=ok #0 .*the label 'Two words' cannot be a brat type"):
         docs_to_brat(docs, tmp_path / "out")
+
+
+def test_extract_writes_brat_that_convert_reads_back(trained, tmp_path, capsys):
+    nlp, model_dir, _ = trained
+    texts = ["John Smith lives in Boston .", "Mary Jones works for Acme Corp. in Rome .\nShe lives in Rome .",
+             "", "Rome is in Italy ."]
+    source = tmp_path / "in.jsonl"
+    records = [{"text": t, "id": f"doc-{i}"} for i, t in enumerate(texts)]
+    del records[2]["id"]  # named by its line number
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "brat"
+    assert main(["extract", str(model_dir), str(source), "-o", str(out), "--output-format", "brat",
+                 "--batch-size", "2"]) == 0
+    names = ["doc-0", "doc-1", "000003", "doc-3"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{s}" for n in names for s in ("ann", "txt"))
+
+    docs, summary = brat_to_docs(out, nlp)
+    by_name = {doc.user_data["orig_id"]: doc for doc in docs}
+    assert sum(summary["skipped"].values()) == summary["expanded_entities"] == 0
+    expected = [nlp(t) for t in texts]
+    for name, want in zip(names, expected):
+        got = by_name[name]
+        assert got.text == want.text
+        assert [(e.start, e.end, e.label_) for e in got.spans["stsn"]] == sorted(
+            (e.start, e.end, e.label_) for e in want.spans["stsn"])
+        assert sorted(json.dumps(dict(r, score=1.0), sort_keys=True) for r in got._.relations) == sorted(
+            json.dumps(dict(r, score=1.0), sort_keys=True) for r in want._.relations)
+    assert any(doc._.relations for doc in docs), "the trained pipeline should predict relations"
+
+    # resumable: a rerun continues at the first document without its .ann
+    (out / "000003.ann").unlink()
+    (out / "doc-3.txt").write_text("stale")
+    assert extract(str(model_dir), source, out, output_format="brat", progress=None) == 2
+    assert (out / "doc-3.txt").read_text() == texts[3] and (out / "000003.ann").read_text() == ""
+    assert extract(str(model_dir), source, out, output_format="brat", progress=None) == 0
+    assert extract(str(model_dir), source, out, output_format="brat", progress=None, resume=False) == 4
+
+    source.write_text("".join(json.dumps(r) + "\n" for r in records[:2] + records[:1]))
+    with pytest.raises(ValueError, match=r"in\.jsonl:3: the id 'doc-0' was already used on line 1"):
+        extract(str(model_dir), source, tmp_path / "dup", output_format="brat", progress=None)
+    assert sorted(p.name for p in (tmp_path / "dup").iterdir()) == ["doc-0.ann", "doc-0.txt", "doc-1.ann",
+                                                                    "doc-1.txt"]
+    source.write_text(json.dumps({"text": "x", "id": "/etc/x"}) + "\n")
+    with pytest.raises(ValueError, match=r"in\.jsonl:1: '/etc/x' cannot name a brat document"):
+        extract(str(model_dir), source, tmp_path / "abs", output_format="brat", progress=None)
