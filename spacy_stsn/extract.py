@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
@@ -117,7 +117,7 @@ def extract(
     nlp, stsn = load_pipeline(model, inference_precision=inference_precision)
     if output_format == "brat":
         resumed = read_inputs(input_path, fmt, text_key, 0) if resume else None
-        writer: Any = BratWriter(output_path, input_path, stsn.spans_key, resumed)
+        writer: Union[BratWriter, JsonlWriter] = BratWriter(output_path, input_path, stsn.spans_key, resumed)
     else:
         writer = JsonlWriter(output_path, stsn.spans_key, tags, resume)
     done = writer.done

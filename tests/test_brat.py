@@ -276,6 +276,9 @@ def test_extract_writes_brat_that_convert_reads_back(trained, tmp_path, capsys):
         assert sorted(json.dumps(dict(r, score=1.0), sort_keys=True) for r in got._.relations) == sorted(
             json.dumps(dict(r, score=1.0), sort_keys=True) for r in want._.relations)
     assert any(doc._.relations for doc in docs), "the trained pipeline should predict relations"
+    # the command line, with the pipeline's own tokenizer
+    assert main(["convert", str(out), str(tmp_path / "back.spacy"), "--model", str(model_dir)]) == 0
+    assert f'"documents": 4, "tokens": {sum(len(d) for d in expected)}' in capsys.readouterr().out
 
     # resumable: a rerun continues at the first document without its .ann
     (out / "000003.ann").unlink()
