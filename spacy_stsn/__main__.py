@@ -15,10 +15,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacy_stsn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    convert = sub.add_parser("convert", help="SpERT JSON -> .spacy (DocBin with relations and span groups)")
-    convert.add_argument("input", type=Path)
+    convert = sub.add_parser("convert", help="SpERT JSON or a brat folder -> .spacy (relations, span groups)")
+    convert.add_argument("input", type=Path, help="a SpERT JSON file, or a folder of brat .txt + .ann files")
     convert.add_argument("output", type=Path)
-    convert.add_argument("--types", type=Path, default=None, help="SpERT types file: reject unknown labels")
+    convert.add_argument("--format", choices=("auto", "spert", "brat"), default="auto",
+                         help="auto: brat for a folder, else SpERT")
+    convert.add_argument("--types", type=Path, default=None,
+                         help="reject unknown labels: a SpERT types file, or (brat) an annotation.conf")
+    convert.add_argument("--lang", default="en", help="brat: tokenise with a blank pipeline of this language")
+    convert.add_argument("--model", default=None, help="brat: tokenise with this pipeline's tokenizer")
     convert.add_argument("--spans-key", default="stsn")
 
     evaluate = sub.add_parser("evaluate", help="NER/RE/RE+ metrics, per type and by length, of a pipeline")
@@ -36,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract = sub.add_parser("extract", help="text or JSONL in, JSONL with entities and relations out (resumable)")
     extract.add_argument("model")
     extract.add_argument("input", type=Path, help="plain text (one document a line) or JSONL ({'text': ...})")
-    extract.add_argument("-o", "--output", type=Path, required=True)
+    extract.add_argument("-o", "--output", type=Path, required=True, help="JSONL file, or folder for brat")
+    extract.add_argument("--output-format", choices=("jsonl", "brat"), default="jsonl",
+                         help="brat: OUTPUT/NAME.txt + .ann per document (NAME: the input's id or line)")
     extract.add_argument("--format", choices=("auto", "text", "jsonl"), default="auto",
                          help="auto: JSONL for .jsonl/.json files, else text")
     extract.add_argument("--text-key", default="text")
@@ -55,9 +62,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "convert":
-            from .convert import convert_file
+            if args.format == "brat" or (args.format == "auto" and args.input.is_dir()):
+                from .brat import convert_brat
 
-            stats = convert_file(args.input, args.output, args.types, args.spans_key)
+                stats = convert_brat(args.input, args.output, args.types, args.lang, args.model,
+                                     args.spans_key)
+            else:
+                from .convert import convert_file
+
+                stats = convert_file(args.input, args.output, args.types, args.spans_key)
             print(f"{args.input} -> {args.output}: {json.dumps(stats)}")
         elif args.command == "evaluate":
             from .evaluate import evaluate, markdown, summary_line, write_report
@@ -71,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             extract(args.model, args.input, args.output, fmt=args.format, text_key=args.text_key,
                     batch_size=args.batch_size, n_process=args.n_process, tags=args.tags, resume=not args.restart,
-                    inference_precision=args.inference_precision)
+                    inference_precision=args.inference_precision, output_format=args.output_format)
             if args.html is not None:
                 write_html(args.model, args.input, args.format, args.text_key, args.html, args.html_docs)
         elif args.command == "show":

@@ -223,6 +223,12 @@ def convert_file(
     symmetric = load_symmetric(types_path) if types_path else []
     docs = list(spert_to_docs(records, Vocab(), entity_labels, relation_labels, spans_key, str(input_path),
                               symmetric))
+    return write_docbin(docs, output_path, spans_key)
+
+
+def write_docbin(docs: Sequence[Doc], output_path: Union[str, Path], spans_key: str = DEFAULT_SPANS_KEY
+                 ) -> Dict[str, Any]:
+    """Write docs as a ``.spacy`` DocBin (user data kept: relations too) and return their statistics."""
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with cached_msgpack_extensions():

@@ -1,4 +1,5 @@
-"""Batch extraction for people who do not write Python: text or JSONL in, JSONL out, streamed and resumable.
+"""Batch extraction for people who do not write Python: text or JSONL in, JSONL (or brat) out, streamed and
+resumable.
 
 Input is read line by line and output is written and flushed batch by batch, so memory does not grow with the
 file and a crash loses at most the batch in flight: run the same command again and it continues after the
@@ -8,11 +9,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
 from .annotations import DEFAULT_SPANS_KEY, get_entities, relation_arguments
+from .brat import BratWriter
 from .loading import load_pipeline
 
 
@@ -70,6 +72,29 @@ def completed_lines(path: Path) -> int:
     return data[:complete].count(b"\n")
 
 
+class JsonlWriter:
+    """One JSON line per document, appended after the complete lines already in the file (or over them)."""
+
+    def __init__(self, path: Path, spans_key: str, tags: bool, resume: bool) -> None:
+        self.path, self.spans_key, self.tags, self.resume = path, spans_key, tags, resume
+        self.done = completed_lines(path) if resume else 0
+
+    def __enter__(self) -> "JsonlWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.out = self.path.open("a" if self.resume else "w", encoding="utf8")
+        return self
+
+    def write(self, doc: Doc, meta: Dict[str, Any]) -> None:
+        record = {"text": doc.text, **meta, **doc_to_record(doc, self.spans_key, self.tags)}
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.out.close()
+
+
 def extract(
     model: str,
     input_path: Path,
@@ -83,22 +108,29 @@ def extract(
     resume: bool = True,
     progress: Optional[IO[str]] = sys.stderr,
     inference_precision: Optional[str] = None,
+    output_format: str = "jsonl",
 ) -> int:
-    """Extract from every input line into ``output_path``; returns the number of documents written now."""
+    """Extract from every input line into ``output_path``: a JSONL file, or a folder for
+    ``output_format="brat"`` (see :class:`spacy_stsn.brat.BratWriter`). Returns the documents written now."""
+    if output_format == "brat" and tags:
+        raise ValueError("tags are written to JSONL output only (brat has no place for them)")
     nlp, stsn = load_pipeline(model, inference_precision=inference_precision)
-    done = completed_lines(output_path) if resume else 0
+    if output_format == "brat":
+        resumed = read_inputs(input_path, fmt, text_key, 0) if resume else None
+        writer: Union[BratWriter, JsonlWriter] = BratWriter(output_path, input_path, stsn.spans_key, resumed)
+    else:
+        writer = JsonlWriter(output_path, stsn.spans_key, tags, resume)
+    done = writer.done
     failure: List[ValueError] = []
     inputs = _until_error(read_inputs(input_path, fmt, text_key, done), failure)
     written, start = 0, time.perf_counter()
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    with output_path.open("a" if resume else "w", encoding="utf8") as out:
+    with writer:
         docs = nlp.pipe(inputs, as_tuples=True, batch_size=batch_size, n_process=n_process)
         for doc, meta in docs:
-            record = {"text": doc.text, **meta, **doc_to_record(doc, stsn.spans_key, tags)}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            writer.write(doc, meta)
             written += 1
             if written % batch_size == 0:
-                out.flush()
+                writer.flush()
                 if progress is not None:
                     rate = written / (time.perf_counter() - start)
                     progress.write(f"\r{done + written} documents ({rate:.1f} docs/s)")
