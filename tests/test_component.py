@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import spacy
+import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
@@ -152,3 +153,63 @@ def test_predictions_do_not_depend_on_the_batch(trained, conll04_records):
     together = annotations(nlp.pipe(texts, batch_size=64))
     one_by_one = annotations(nlp(t) for t in texts)
     assert together == one_by_one and any(rels for _, rels, _ in together)
+
+
+def test_update_honours_the_dropout_rate(conll04_records):
+    """``[training] dropout`` reaches the torch head: with the seed fixed, one update's loss differs between
+    drop=0.0 and drop=0.9 and is the same for the same rate; no rate keeps the architecture's dropout."""
+    from thinc.api import fix_random_seed
+
+    from spacy_stsn.convert import spert_to_docs
+    from spacy_stsn.model import torch_module
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("stsn", config={"model": {"hidden_width": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.3}})
+    examples = [Example(nlp.make_doc(d.text), d) for d in spert_to_docs(conll04_records[:4], nlp.vocab)]
+    fix_random_seed(0)
+    nlp.initialize(lambda: examples)
+    stsn = nlp.get_pipe("stsn")
+    state = stsn.model.to_bytes()
+
+    def loss(drop):
+        stsn.model.from_bytes(state)
+        fix_random_seed(1)
+        return stsn.update(examples, drop=drop)["stsn"]
+
+    assert loss(0.0) == loss(0.0)
+    assert loss(0.9) == loss(0.9)
+    assert loss(0.0) != loss(0.9)
+    module = torch_module(stsn.model)
+    stsn.update(examples)
+    assert {m.p for m in module.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
+    stsn.update(examples, drop=0.5)
+    assert {m.p for m in module.modules() if isinstance(m, torch.nn.Dropout)} == {0.5}
+    assert all(m.dropout == 0.5 for m in module.modules() if isinstance(m, torch.nn.MultiheadAttention))
+
+
+def test_overlap_policy_is_resolved_from_the_data_saved_and_can_be_changed_at_load(trained, tmp_path,
+                                                                                  conll04_records):
+    """auto: nested for data with overlaps (the trained fixture has ADE's), flat for data without; flat gives
+    the span group and doc.ents the same entities and pairs only those; the setting can be changed at load."""
+    nlp, model_dir, _ = trained
+    assert nlp.get_pipe("stsn").overlaps == "nested"
+    flat = spacy.load(model_dir, config={"components.stsn.overlaps": "flat"})
+    assert flat.get_pipe("stsn").overlaps == "flat"
+    texts = [" ".join(r["tokens"]) for r in conll04_records[:10]] + ["Codeine intoxication in a man ."]
+    for doc in flat.pipe(texts):
+        assert [(s.start, s.end, s.label_) for s in doc.spans["stsn"]] == \
+            [(e.start, e.end, e.label_) for e in doc.ents]
+        ents = {(e.start, e.end) for e in doc.ents}
+        assert all(tuple(r["head"]) in ents and tuple(r["tail"]) in ents for r in doc._.relations)
+
+    blank = spacy.blank("en")
+    blank.add_pipe("stsn", config={"model": {"hidden_width": 32, "n_layers": 1, "n_heads": 2}})
+    from spacy_stsn.convert import spert_to_docs
+
+    examples = [Example(blank.make_doc(d.text), d) for d in spert_to_docs(conll04_records[:4], blank.vocab)]
+    blank.initialize(lambda: examples)
+    assert blank.get_pipe("stsn").overlaps == "flat" and blank.get_pipe("stsn").cfg["data_overlaps"] is False
+    blank.to_disk(tmp_path / "flat")
+    assert spacy.load(tmp_path / "flat").get_pipe("stsn").overlaps == "flat"
+    nested = spacy.load(tmp_path / "flat", config={"components.stsn.overlaps": "nested"}).get_pipe("stsn")
+    assert nested.overlaps == "nested"
