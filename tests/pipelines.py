@@ -122,7 +122,7 @@ dev_corpus = "corpora.dev"
 size = 4
 
 [training.optimizer]
-@optimizers = "Adam.v1"
+@optimizers = "{optimizer}"
 learn_rate = {learn_rate}
 
 [training.score_weights]
@@ -141,13 +141,14 @@ def _write_corpus(tmp_path: Path, records) -> Path:
 
 
 def train_pipeline(tmp_path: Path, records, tok2vec: str, steps: int, learn_rate: float, extra: str = "",
-                   pipeline: str = '["stsn"]'):
+                   pipeline: str = '["stsn"]', optimizer: str = "Adam.v1"):
     """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train`` does."""
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
 
     corpus = _write_corpus(tmp_path, records)
-    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline) + extra
+    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline,
+                               optimizer=optimizer) + extra
     config = Config().from_str(text, overrides={"paths.train": str(corpus), "paths.dev": str(corpus)})
     config = spacy.util.load_model_from_config(config, auto_fill=True).config  # spaCy's defaults, as fill-config
     nlp = init_nlp(config)
