@@ -14,8 +14,8 @@ spaCy's training loop drives an optimizer in two phases, and :class:`TorchAdamW`
    unchanged.
 2. ``optimizer.step_schedules()``, called once after every step, applies the collected step: one
    ``clip_grad_norm_`` over all collected gradients (foreach, no host sync), one multi-tensor AdamW step
-   (``fused`` on CPU and CUDA) with one parameter group per ``lr_scale`` (``lr = learn_rate * lr_scale``), then
-   it advances the schedules as thinc's optimizer does.
+   (``fused`` on CPU and CUDA) with one parameter group per ``lr_scale`` (``lr = learn_rate * lr_scale``),
+   then it advances the schedules as thinc's optimizer does.
 
 Outside spaCy's loop, call :meth:`TorchAdamW.step_schedules` (or :meth:`TorchAdamW.step`) after each
 ``nlp.update(..., sgd=optimizer)``. A tensor handed over twice before a step (an update loop that never calls
@@ -25,17 +25,18 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from thinc.api import Optimizer, registry
+from thinc.api import Optimizer, get_array_module, registry
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq, KeyT
 from thinc.types import FloatsXd
 
 
 @dataclass
 class _Slot:
-    """One parameter tensor: a torch view of the pipeline's weights, and the buffer its gradient is copied to."""
+    """One parameter tensor: a torch view of the pipeline's weights, and the buffer its gradient goes to."""
 
     param: torch.Tensor
     grad: torch.Tensor
+    grad_xp: FloatsXd  # the same memory as ``grad``, as numpy or cupy
     lr_scale: float
     address: int
 
@@ -84,9 +85,9 @@ class TorchAdamW(Optimizer):
         if slot is None or slot.address != _address(weights) or slot.lr_scale != lr_scale \
                 or tuple(slot.param.shape) != tuple(weights.shape):
             slot = self._new_slot(key, weights, lr_scale)
-        grad = _as_tensor(gradient)
-        slot.grad.copy_(grad.reshape(slot.grad.shape))
-        grad.zero_()
+        # numpy/cupy rather than torch: on CPU a single-threaded memcpy/memset, no OpenMP region per tensor
+        slot.grad_xp[...] = gradient.reshape(slot.grad_xp.shape)
+        gradient.fill(0)
         self._pending[key] = slot
         self.nr_update[key] += 1
         return weights, gradient
@@ -121,7 +122,9 @@ class TorchAdamW(Optimizer):
         may replace its weights, e.g. when loaded): the AdamW state moves over when the shape is the same."""
         param = _as_tensor(weights)
         old = self._slots.get(key)
-        slot = _Slot(param=param, grad=torch.zeros_like(param), lr_scale=lr_scale, address=_address(weights))
+        grad_xp = get_array_module(weights).zeros_like(weights)
+        slot = _Slot(param=param, grad=_as_tensor(grad_xp), grad_xp=grad_xp, lr_scale=lr_scale,
+                     address=_address(weights))
         if old is not None and self._torch is not None:
             group = self._groups[old.lr_scale]["params"]
             group[:] = [p for p in group if p is not old.param]  # by identity: == on tensors is elementwise
@@ -150,8 +153,8 @@ class TorchAdamW(Optimizer):
             devices = {slot.param.device.type for slot in self._slots.values()}
             fused = devices <= {"cpu", "cuda"} or None
             groups = [{"params": params, "lr_scale": scale} for scale, params in by_scale.items()]
-            self._torch = torch.optim.AdamW(groups, lr=self.learn_rate, betas=(self.b1, self.b2), eps=self.eps,
-                                            weight_decay=self.L2, fused=fused)
+            self._torch = torch.optim.AdamW(groups, lr=self.learn_rate, betas=(self.b1, self.b2),
+                                            eps=self.eps, weight_decay=self.L2, fused=fused)
             self._groups = {group["lr_scale"]: group for group in self._torch.param_groups}
         return self._torch
 

@@ -19,7 +19,7 @@ HEAD_SCALE = 10.0
 
 def tiny_model():
     """A thinc model with parameters of all three kinds spaCy's loop hands over: a plain PyTorchShim (as
-    spacy-transformers' HFShim), the STSN head's ScaledPyTorchShim (its own lr scale) and a thinc-native layer."""
+    spacy-transformers' HFShim), the STSN head's ScaledPyTorchShim (own lr scale), a thinc-native layer."""
     torch.manual_seed(0)
     encoder = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
     head = torch.nn.Linear(3, 2)
@@ -46,7 +46,8 @@ def native_tensors(native):
 def test_steps_equal_torch_adamw_after_a_global_clip():
     model, encoder, head, native = tiny_model()
     rates = [0.01, 0.004, 0.002]
-    optimizer = registry.resolve({"o": {"@optimizers": "spacy_stsn.AdamW.v1", "learn_rate": rates, **SETTINGS}})["o"]
+    config = {"@optimizers": "spacy_stsn.AdamW.v1", "learn_rate": rates, **SETTINGS}
+    optimizer = registry.resolve({"o": config})["o"]
     assert isinstance(optimizer, TorchAdamW)
     # the reference: the same initial weights, torch's own AdamW with one group per lr scale
     ref_encoder, ref_head = copy.deepcopy(encoder), copy.deepcopy(head)
