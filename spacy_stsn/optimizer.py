@@ -11,7 +11,8 @@ spaCy's training loop drives an optimizer in two phases, and :class:`TorchAdamW`
    parameter tensor (thinc's shims hand over torch parameters as numpy/cupy views of the same memory, and
    thinc-native layers their own arrays). Here that only *collects*: a torch view of the weights is kept, the
    gradient is copied into a persistent buffer (the caller zeroes it right after) and the weights are returned
-   unchanged.
+   unchanged. The STSN head's shim hands over its torch parameters themselves instead
+   (:meth:`TorchAdamW.update_torch_parameters`): no conversion, no copy.
 2. ``optimizer.step_schedules()``, called once after every step, applies the collected step: one
    ``clip_grad_norm_`` over all collected gradients (foreach, no host sync), one multi-tensor AdamW step
    (``fused`` on CPU and CUDA) with one parameter group per ``lr_scale`` (``lr = learn_rate * lr_scale``),
@@ -22,7 +23,7 @@ Outside spaCy's loop, call :meth:`TorchAdamW.step_schedules` (or :meth:`TorchAda
 ``step_schedules``) first applies the pending step, so no gradient is lost or applied twice.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 from thinc.api import Optimizer, get_array_module, registry
@@ -35,10 +36,10 @@ class _Slot:
     """One parameter tensor: a torch view of the pipeline's weights, and the buffer its gradient goes to."""
 
     param: torch.Tensor
-    grad: torch.Tensor
-    grad_xp: FloatsXd  # the same memory as ``grad``, as numpy or cupy
+    grad: Optional[torch.Tensor]
+    grad_xp: Optional[FloatsXd]  # the same memory as ``grad``, as numpy or cupy (None: a torch parameter's own)
     lr_scale: float
-    address: int
+    address: Optional[int]
 
 
 def _address(array: FloatsXd) -> int:
@@ -92,12 +93,33 @@ class TorchAdamW(Optimizer):
         self.nr_update[key] += 1
         return weights, gradient
 
+    def update_torch_parameters(self, shim_id: int, parameters: Iterable[Tuple[str, torch.nn.Parameter]], *,
+                                lr_scale: float = 1.0) -> None:
+        """The path for a shim that hands over its torch parameters themselves (the STSN head's
+        ``ScaledPyTorchShim``): no numpy/cupy conversion and no copy: the optimizer takes each gradient tensor
+        and leaves ``param.grad`` None, so the next backward pass writes a fresh one (nothing to zero)."""
+        for name, param in parameters:
+            if param.grad is None:
+                continue
+            key = (shim_id, name)
+            if key in self._pending:
+                self.step()
+            slot = self._slots.get(key)
+            if slot is None or slot.param is not param or slot.lr_scale != lr_scale:
+                slot = self._register(key, _Slot(param=param, grad=None, grad_xp=None, lr_scale=lr_scale,
+                                                 address=None))
+            slot.grad, param.grad = param.grad, None
+            self._pending[key] = slot
+            self.nr_update[key] += 1
+
     def step(self) -> None:
         """Apply the collected gradients: one global-norm clip, one AdamW step. Nothing to do if none."""
         if not self._pending:
             return
         slots = list(self._pending.values())
         self._pending = {}
+        # a torch parameter may hold a newer gradient (a backward pass ran before this step): it is kept
+        newer = [slot.param.grad for slot in slots]
         for slot in slots:
             slot.param.grad = slot.grad
         if self.grad_clip:
@@ -107,8 +129,10 @@ class TorchAdamW(Optimizer):
             group.update(lr=self.learn_rate * group["lr_scale"], betas=(self.b1, self.b2), eps=self.eps,
                          weight_decay=self.L2)
         adamw.step()
-        for slot in slots:
-            slot.param.grad = None
+        for slot, grad in zip(slots, newer):
+            slot.param.grad = grad
+            if slot.grad_xp is None:
+                slot.grad = None  # the parameter's own gradient tensor: not kept past its step
 
     def step_schedules(self) -> None:
         """spaCy's loop calls this once after every ``finish_update`` round: apply the step, with the
@@ -120,19 +144,21 @@ class TorchAdamW(Optimizer):
     def _new_slot(self, key: KeyT, weights: FloatsXd, lr_scale: float) -> _Slot:
         """A slot for a tensor seen for the first time, or whose memory, shape or lr_scale changed (a layer
         may replace its weights, e.g. when loaded): the AdamW state moves over when the shape is the same."""
-        param = _as_tensor(weights)
-        old = self._slots.get(key)
         grad_xp = get_array_module(weights).zeros_like(weights)
-        slot = _Slot(param=param, grad=_as_tensor(grad_xp), grad_xp=grad_xp, lr_scale=lr_scale,
-                     address=_address(weights))
+        return self._register(key, _Slot(param=_as_tensor(weights), grad=_as_tensor(grad_xp), grad_xp=grad_xp,
+                                         lr_scale=lr_scale, address=_address(weights)))
+
+    def _register(self, key: KeyT, slot: _Slot) -> _Slot:
+        """Put a new slot in the AdamW parameter groups, in place of the key's old one if any."""
+        old = self._slots.get(key)
         if old is not None and self._torch is not None:
             group = self._groups[old.lr_scale]["params"]
             group[:] = [p for p in group if p is not old.param]  # by identity: == on tensors is elementwise
             state = self._torch.state.pop(old.param, None)
-            if state is not None and old.param.shape == param.shape:
-                self._torch.state[param] = state
+            if state is not None and old.param.shape == slot.param.shape:
+                self._torch.state[slot.param] = state
         if self._torch is not None:
-            self._add_to_group(param, lr_scale)
+            self._add_to_group(slot.param, slot.lr_scale)
         self._slots[key] = slot
         return slot
 

@@ -70,8 +70,9 @@ def test_steps_equal_torch_adamw_after_a_global_clip():
         reference.step()
 
         model.finish_update(optimizer)  # what spaCy's loop does: every component's finish_update ...
-        for p in list(encoder.parameters()) + list(head.parameters()):
+        for p in encoder.parameters():
             assert not p.grad.any()  # gradients are zeroed, as thinc's optimizers leave them
+        assert all(p.grad is None for p in head.parameters())  # the head's were taken over
         assert not any(native.get_grad(name).any() for name in native.param_names)
         optimizer.step_schedules()  # ... then one step_schedules
         for mine, ref in zip(list(encoder.parameters()) + list(head.parameters()) + native_tensors(native),
@@ -103,6 +104,24 @@ def test_a_second_gradient_before_the_step_applies_the_first():
     numpy.testing.assert_allclose(weights, -0.1, rtol=1e-5)  # Adam's first step: lr * sign(g)
     optimizer.step()
     numpy.testing.assert_allclose(weights, -0.2, rtol=1e-5)
+
+
+def test_a_newer_torch_gradient_survives_a_late_step():
+    """The head's shim hands its parameters over; when their next backward pass runs before the step (no
+    step_schedules), the step uses the collected gradient and leaves the newer one for the next step."""
+    head = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(head.weight)
+    shim = ScaledPyTorchShim(head)
+    optimizer = make_torch_adamw(0.1, L2=0.0, grad_clip=0.0)
+    head.weight.grad = torch.ones(1, 2)
+    shim.finish_update(optimizer)
+    head.weight.grad = -torch.ones(1, 2)  # the next backward pass
+    assert torch.equal(head.weight.detach(), torch.zeros(1, 2))
+    shim.finish_update(optimizer)  # applies the pending step with the first gradient
+    torch.testing.assert_close(head.weight.detach(), torch.full((1, 2), -0.1))
+    assert head.weight.grad is None
+    optimizer.step_schedules()  # the second gradient, -1: Adam moves back up
+    assert (head.weight.detach() > -0.1).all()
 
 
 def test_moved_weights_keep_their_adam_state():
