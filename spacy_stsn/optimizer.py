@@ -37,7 +37,7 @@ class _Slot:
 
     param: torch.Tensor
     grad: Optional[torch.Tensor]
-    grad_xp: Optional[FloatsXd]  # the same memory as ``grad``, as numpy or cupy (None: a torch parameter's own)
+    grad_xp: Optional[FloatsXd]  # ``grad``'s memory as numpy or cupy (None: a torch parameter's own)
     lr_scale: float
     address: Optional[int]
 
