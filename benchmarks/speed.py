@@ -4,8 +4,8 @@ Inference: sentences/s and word pieces/s through ``nlp.pipe`` for the transforme
 transformer + stsn; the difference is the STSN head's share of the pipeline time, and the stsn component's
 own time is also clocked inside the transformer + stsn passes (a share that drift between the two runs cannot
 distort). Training: seconds per
-update step of ``nlp.update`` with the pipeline's own optimizer (its ``[training.optimizer]``), extrapolated to
-one epoch of the training corpus. Each of the three measurements runs in its own subprocess, so its peak RSS
+step of spaCy's loop (``nlp.update(sgd=False)``, ``finish_update``, ``step_schedules``) with the pipeline's own
+optimizer (its ``[training.optimizer]``), extrapolated to one epoch of the training corpus. Each of the three measurements runs in its own subprocess, so its peak RSS
 is its own.
 
 Optimizers (``--compare-optimizers``): two pipelines built from the same config with the same seed (the same
@@ -141,8 +141,9 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
-    """Time ``steps`` calls of ``nlp.update`` on batches of ``batch`` training docs, after ``warmup`` steps,
-    with the optimizer and dropout of the pipeline's own training config (as ``spacy train`` builds them)."""
+    """Time ``steps`` training steps as spaCy's loop takes them (:func:`train_step`) on batches of ``batch``
+    training docs, after ``warmup`` steps, with the optimizer and dropout of the pipeline's own training config
+    (as ``spacy train`` builds them)."""
     import spacy
     from spacy.util import registry
 
@@ -155,6 +156,7 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     optimizer = registry.resolve({"optimizer": training["optimizer"]})["optimizer"]
     dropout = float(training.get("dropout", 0.1))
     batches, n_train = training_batches(nlp, job)
+    size = job["batch"]
     reset_peak_rss()  # after loading, before the first update: the optimizer's state is counted
     times: List[float] = []
     for i, batch in enumerate(batches):

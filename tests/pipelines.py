@@ -122,7 +122,7 @@ dev_corpus = "corpora.dev"
 size = 4
 
 [training.optimizer]
-@optimizers = "{optimizer}"
+@optimizers = "Adam.v1"
 learn_rate = {learn_rate}
 
 [training.score_weights]
@@ -147,9 +147,9 @@ def train_pipeline(tmp_path: Path, records, tok2vec: str, steps: int, learn_rate
     from spacy.training.loop import train
 
     corpus = _write_corpus(tmp_path, records)
-    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline,
-                               optimizer=optimizer) + extra
-    config = Config().from_str(text, overrides={"paths.train": str(corpus), "paths.dev": str(corpus)})
+    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline) + extra
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "training.optimizer.@optimizers": optimizer}
+    config = Config().from_str(text, overrides=overrides)
     config = spacy.util.load_model_from_config(config, auto_fill=True).config  # spaCy's defaults, as fill-config
     nlp = init_nlp(config)
     out = tmp_path / "output"
