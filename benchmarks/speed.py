@@ -4,21 +4,33 @@ Inference: sentences/s and word pieces/s through ``nlp.pipe`` for the transforme
 transformer + stsn; the difference is the STSN head's share of the pipeline time, and the stsn component's
 own time is also clocked inside the transformer + stsn passes (a share that drift between the two runs cannot
 distort). Training: seconds per
-update step of ``nlp.update`` with the pipeline's own optimizer (its ``[training.optimizer]``), extrapolated to
-one epoch of the training corpus. Each of the three measurements runs in its own subprocess, so its peak RSS
+step of spaCy's loop (``nlp.update(sgd=False)``, ``finish_update``, ``step_schedules``) with the pipeline's own
+optimizer (its ``[training.optimizer]``), extrapolated to one epoch of the training corpus. Each of the three measurements runs in its own subprocess, so its peak RSS
 is its own.
+
+Optimizers (``--compare-optimizers``): two pipelines built from the same config with the same seed (the same
+initial weights), one with thinc's ``Adam.v1``, one with ``spacy_stsn.AdamW.v1``, trained by steps of spaCy's
+own loop (``nlp.update(sgd=False)``, every component's ``finish_update``, ``step_schedules``) interleaved on
+the same batches (A B, then B A), so drift of a shared machine hits both alike; then a cProfile of the
+optimizer phase (``finish_update`` + ``step_schedules``) of a few more steps of each.
+
+``--gpu-id N`` runs every measurement on GPU N (``spacy.require_gpu``; clocks stop after
+``torch.cuda.synchronize()``).
 
     python benchmarks/speed.py training/conll04/model-best corpus/conll04/test.spacy \
         --train-corpus corpus/conll04/train.spacy
+    python benchmarks/speed.py --compare-optimizers --train-corpus corpus/conll04/train.spacy
 """
 import argparse
+import cProfile
 import os
 import json
 import math
+import pstats
 import random
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -46,6 +58,30 @@ from profile_inference import StageTimer  # noqa: E402
 from spacy_stsn.stsn_torch import PRECISIONS  # noqa: E402
 
 MODES = {"transformer": ["transformer"], "transformer+stsn": None}  # None: every component enabled
+OPTIMIZERS = ("Adam.v1", "spacy_stsn.AdamW.v1")  # thinc's (per tensor); torch's AdamW after a global clip
+
+
+def use_device(job: Dict[str, Any]) -> Callable[[], None]:
+    """Put spaCy/thinc/torch on the job's GPU (``gpu_id`` >= 0) and return what makes a clock honest there:
+    a device synchronisation (nothing on CPU)."""
+    import torch
+
+    if job.get("torch_threads"):
+        torch.set_num_threads(job["torch_threads"])
+    if job.get("gpu_id", -1) < 0:
+        return lambda: None
+    import spacy
+
+    spacy.require_gpu(job["gpu_id"])
+    return torch.cuda.synchronize
+
+
+def device_info(job: Dict[str, Any]) -> Dict[str, Any]:
+    import torch
+
+    if job.get("gpu_id", -1) < 0:
+        return {"device": "cpu", "torch_threads": torch.get_num_threads()}
+    return {"device": f"cuda:{job['gpu_id']}", "gpu": torch.cuda.get_device_name(job["gpu_id"])}
 
 
 # -- workers (each runs in a fresh interpreter) ------------------------------------------------------
@@ -56,6 +92,7 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     import spacy_stsn  # noqa: F401
     from spacy_stsn.loading import PRECISION_KEY
 
+    sync = use_device(job)
     words = corpus_words(Path(job["corpus"]))
     if job.get("sort_by_length"):  # similar lengths in a batch: less padding in the encoder and the head
         words.sort(key=lambda ws: len(ws[0]))
@@ -80,7 +117,7 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     for _ in range(job["repeats"]):
         fresh = make_docs(nlp.vocab, words)
         before = sum(timer.seconds.values())
-        elapsed, docs = time_call(lambda: list(nlp.pipe(fresh, batch_size=batch_size)))
+        elapsed, docs = time_call(lambda: [list(nlp.pipe(fresh, batch_size=batch_size)), sync()][0])
         times.append(elapsed)
         stsn_times.append(sum(timer.seconds.values()) - before)
     if selection is not None:
@@ -93,7 +130,7 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
         "median_s": t, "n_docs": n_docs, "n_tokens": n_tokens, "n_wordpieces": pieces,
         "sents_per_s": n_docs / t, "tokens_per_s": n_tokens / t, "wordpieces_per_s": pieces / t,
         "rss_after_load_mib": rss_loaded, "peak_rss_mib": peak_rss_mib(),
-        "lifetime_peak_rss_mib": lifetime_peak_rss_mib(),
+        "lifetime_peak_rss_mib": lifetime_peak_rss_mib(), **device_info(job),
     }
     if enable is None:
         result["stsn_times_s"] = stsn_times
@@ -104,30 +141,26 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
-    """Time ``steps`` calls of ``nlp.update`` on batches of ``batch`` training docs, after ``warmup`` steps,
-    with the optimizer and dropout of the pipeline's own training config (as ``spacy train`` builds them)."""
+    """Time ``steps`` training steps as spaCy's loop takes them (:func:`train_step`) on batches of ``batch``
+    training docs, after ``warmup`` steps, with the optimizer and dropout of the pipeline's own training config
+    (as ``spacy train`` builds them)."""
     import spacy
-    from spacy.training import Corpus
     from spacy.util import registry
 
     import spacy_stsn  # noqa: F401
 
+    sync = use_device(job)
     nlp = spacy.load(job["model"])
     rss_loaded = rss_mib()
     training = nlp.config["training"]
     optimizer = registry.resolve({"optimizer": training["optimizer"]})["optimizer"]
     dropout = float(training.get("dropout", 0.1))
-    examples = list(Corpus(job["corpus"], gold_preproc=True)(nlp))
-    n_train = len(examples)
-    random.Random(0).shuffle(examples)
+    batches, n_train = training_batches(nlp, job)
     size = job["batch"]
-    needed = (job["warmup"] + job["steps"]) * size
-    pool = (examples * math.ceil(needed / n_train))[:needed]
-    batches = [pool[i : i + size] for i in range(0, needed, size)]
     reset_peak_rss()  # after loading, before the first update: the optimizer's state is counted
     times: List[float] = []
     for i, batch in enumerate(batches):
-        elapsed, _ = time_call(lambda: nlp.update(batch, drop=dropout, sgd=optimizer, losses={}))
+        elapsed, _ = time_call(lambda: train_step(nlp, optimizer, batch, dropout, sync))
         if i >= job["warmup"]:
             times.append(elapsed)
     mean = sum(times) / len(times)
@@ -139,12 +172,134 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
         "docs_per_s": size / mean, "dropout": dropout,
         "optimizer": {k: v for k, v in training["optimizer"].items() if not isinstance(v, dict)},
         "rss_after_load_mib": rss_loaded, "peak_rss_mib": peak_rss_mib(),
-        "lifetime_peak_rss_mib": lifetime_peak_rss_mib(),
+        "lifetime_peak_rss_mib": lifetime_peak_rss_mib(), **device_info(job),
+    }
+
+
+def training_batches(nlp: Any, job: Dict[str, Any]):
+    """``warmup + steps`` batches of ``batch`` training examples (shuffled with seed 0, cycled if needed)."""
+    from spacy.training import Corpus
+
+    examples = list(Corpus(job["corpus"], gold_preproc=True)(nlp))
+    n_train = len(examples)
+    random.Random(0).shuffle(examples)
+    size = job["batch"]
+    needed = (job["warmup"] + job["steps"]) * size
+    pool = (examples * math.ceil(needed / n_train))[:needed]
+    return [pool[i : i + size] for i in range(0, needed, size)], n_train
+
+
+def train_step(nlp: Any, optimizer: Any, batch: List[Any], dropout: float, sync: Callable[[], None],
+               losses: Dict[str, float] = None) -> float:
+    """One step as spaCy's loop takes it (``spacy.training.loop.train_while_improving``): forward and
+    backward, then the optimizer phase; returns the optimizer phase's seconds."""
+    nlp.update(batch, drop=dropout, sgd=False, losses={} if losses is None else losses)
+    sync()
+    elapsed, _ = time_call(lambda: [optimizer_phase(nlp, optimizer), sync()])
+    return elapsed
+
+
+def optimizer_phase(nlp: Any, optimizer: Any) -> None:
+    for _, proc in nlp.pipeline:
+        if getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+            proc.finish_update(optimizer)
+    optimizer.step_schedules()
+
+
+def optimizers_worker(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Thinc's ``Adam.v1`` against ``spacy_stsn.AdamW.v1`` on the same pipeline, steps interleaved."""
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config, registry
+
+    import spacy_stsn  # noqa: F401
+
+    sync = use_device(job)
+    overrides = {"paths.train": job["corpus"], "paths.dev": job["corpus"], **job.get("overrides", {})}
+    runs = []
+    for name in OPTIMIZERS:
+        config = load_config(job["config"], overrides={**overrides, "training.optimizer.@optimizers": name},
+                             interpolate=False)
+        nlp = init_nlp(config)  # the config's seed: both pipelines start from the same weights
+        optimizer = registry.resolve({"o": config.interpolate()["training"]["optimizer"]})["o"]
+        runs.append({"name": name, "nlp": nlp, "optimizer": optimizer, "times": [], "optimizer_times": [],
+                     "losses": []})
+    dropout = float(config["training"]["dropout"])
+    batches, n_train = training_batches(runs[0]["nlp"], job)
+    profile_from = job["warmup"] + job["steps"] - job["profile_steps"]
+    for i, batch in enumerate(batches):
+        for run in runs if i % 2 == 0 else runs[::-1]:
+            if i >= profile_from:  # the optimizer phase alone, under cProfile
+                run["nlp"].update(batch, drop=dropout, sgd=False)
+                sync()
+                profile = run.setdefault("profile", cProfile.Profile())
+                profile.runcall(optimizer_phase, run["nlp"], run["optimizer"])
+                sync()
+                continue
+            losses: Dict[str, float] = {}
+            elapsed, optimizer_s = time_call(
+                lambda: train_step(run["nlp"], run["optimizer"], batch, dropout, sync, losses))
+            if i >= job["warmup"]:
+                run["times"].append(elapsed)
+                run["optimizer_times"].append(optimizer_s)
+                run["losses"].append(sum(losses.values()))
+    results = []
+    for run in runs:
+        times, opt = run["times"], run["optimizer_times"]
+        results.append({
+            "optimizer": run["name"], "timed_steps": len(times), "step_times_s": times,
+            "mean_step_s": sum(times) / len(times), "median_step_s": median(times),
+            "optimizer_phase_s": opt, "median_optimizer_phase_s": median(opt),
+            "mean_loss": sum(run["losses"]) / len(run["losses"]),
+            "profile": profile_summary(run.get("profile"), job["profile_steps"], job["profile_top"]),
+        })
+    thinc, torch_adamw = results
+    return {
+        "config": job["config"], "overrides": overrides, "batch": job["batch"], "warmup_steps": job["warmup"],
+        "n_train_docs": n_train, "dropout": dropout, "runs": results,
+        "median_ratio": torch_adamw["median_step_s"] / thinc["median_step_s"],
+        "median_paired_ratio": median([b / a for a, b in
+                                       zip(thinc["step_times_s"], torch_adamw["step_times_s"])]),
+        "rss_peak_both_mib": peak_rss_mib(), **device_info(job),
+    }
+
+
+# functions of the optimizer phase whose calls per step show the per-tensor work: cProfile's (file, name)
+PROFILE_COUNTS = {
+    "thinc Optimizer.__call__": [("optimizers.py", "__call__")],
+    "thinc Adam kernel (ops.adam)": [("numpy_ops.pyx", "adam"), ("cupy_ops.py", "adam")],
+    "per-tensor clip (ops.clip_gradient)": [("ops.py", "clip_gradient"), ("cupy_ops.py", "clip_gradient")],
+    "torch2xp": [("util.py", "torch2xp")], "xp2torch": [("util.py", "xp2torch")],
+    "TorchAdamW.__call__ (collect)": [("optimizer.py", "__call__")],
+    "TorchAdamW.step": [("optimizer.py", "step")],
+    "clip_grad_norm_": [("clip_grad.py", "clip_grad_norm_")],
+    "torch's fused AdamW kernel": [("~", "<built-in method torch._fused_adamw_>")],
+}
+
+
+def profile_summary(profile: Any, steps: int, top: int) -> Dict[str, Any]:
+    """Per step: the optimizer phase's time, the calls of the functions above, and the top functions by
+    self time (cProfile of the optimizer phase only)."""
+    if profile is None:
+        return {}
+    # {(file, line, name): (primitive calls, calls, self s, cumulative s, callers)}
+    stats = pstats.Stats(profile).stats
+    total = sum(entry[2] for entry in stats.values())
+    counts = {}
+    for label in PROFILE_COUNTS:
+        match = [entry for key, entry in stats.items()
+                 if any(key[0].endswith(file) and key[2] == name for file, name in PROFILE_COUNTS[label])]
+        counts[label] = {"calls_per_step": sum(e[1] for e in match) / steps,
+                         "cumulative_s_per_step": sum(e[3] for e in match) / steps}
+    ranked = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    return {
+        "steps": steps, "phase_s_per_step": total / steps, "counts": counts,
+        "top_self": [{"function": f"{Path(key[0]).name}:{key[2]}", "calls_per_step": entry[1] / steps,
+                      "self_s_per_step": entry[2] / steps} for key, entry in ranked],
     }
 
 
 # -- parent ------------------------------------------------------------------------------------------
-def markdown(result: Dict[str, Any]) -> str:
+def inference_markdown(result: Dict[str, Any]) -> List[str]:
     rows = []
     for run in result["inference"]:
         if "error" in run:
@@ -178,6 +333,57 @@ def markdown(result: Dict[str, Any]) -> str:
                   "`set_annotations`): " + ", ".join(f"{h:.2f} s of {t:.2f} s" for h, t in
                                                      zip(full["stsn_times_s"], full["times_s"]))
                   + f"; median share **{100 * full['stsn_share_in_pass']:.1f} %**."]
+    return parts
+
+
+def optimizers_markdown(result: Dict[str, Any]) -> List[str]:
+    comparison = result["optimizers"]
+    if "error" in comparison:
+        return ["", f"Optimizers: failed: {comparison['error']}"]
+    runs = comparison["runs"]
+    parts = [
+        "", f"Training steps of `{comparison['config']}` on {comparison['device']}"
+        + (f" ({comparison['gpu']})" if "gpu" in comparison
+           else f" ({comparison['torch_threads']} torch threads)")
+        + f", batches of {comparison['batch']} docs, dropout {comparison['dropout']}, spaCy's loop step "
+        f"(`nlp.update(sgd=False)`, `finish_update`, `step_schedules`), {runs[0]['timed_steps']} steps of "
+        f"each optimizer timed after {comparison['warmup_steps']} warm-up steps, interleaved on the same "
+        f"batches "
+        f"(others' cores {fmt(comparison.get('other_busy_cores'), 2)}):", "",
+        markdown_table(
+            ["optimizer", "median s/step", "mean s/step", "median optimizer phase s", "mean loss per step"],
+            [[f"`{r['optimizer']}`", fmt(r["median_step_s"], 3), fmt(r["mean_step_s"], 3),
+              fmt(r["median_optimizer_phase_s"], 3), fmt(r["mean_loss"], 2)] for r in runs]),
+        "", f"`spacy_stsn.AdamW.v1` / `Adam.v1`: ratio of medians **{comparison['median_ratio']:.3f}**, "
+        f"median of the per-batch ratios **{comparison['median_paired_ratio']:.3f}** (below 1: faster).",
+    ]
+    profiles = [r["profile"] for r in runs]
+    if all(profiles):
+        labels = list(profiles[0]["counts"])
+        parts += [
+            "", f"cProfile of the optimizer phase alone ({profiles[0]['steps']} more steps of each), "
+            "per step:",
+            "",
+            markdown_table(
+                ["", *(f"`{r['optimizer']}`" for r in runs)],
+                [["optimizer phase s (under cProfile)", *(fmt(p["phase_s_per_step"], 3) for p in profiles)]]
+                + [[label, *(f"{p['counts'][label]['calls_per_step']:.0f} calls, "
+                             f"{p['counts'][label]['cumulative_s_per_step']:.3f} s" for p in profiles)]
+                   for label in labels]),
+        ]
+        for run in runs:
+            parts += ["", f"Top functions by self time in the optimizer phase, `{run['optimizer']}`:", "",
+                      markdown_table(["function", "calls/step", "self s/step"],
+                                     [[f"`{t['function']}`", f"{t['calls_per_step']:.0f}",
+                                       fmt(t["self_s_per_step"], 4)] for t in run["profile"]["top_self"]])]
+    return parts
+
+
+def markdown(result: Dict[str, Any]) -> str:
+    parts = inference_markdown(result) if result["inference"] else []
+    if result.get("optimizers") is not None:
+        parts += optimizers_markdown(result)
+    job = result["args"]
     train = result.get("training")
     if train is not None:
         if "error" in train:
@@ -218,6 +424,18 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("--train-steps", type=int, default=50, help="timed nlp.update steps")
     parser.add_argument("--train-warmup", type=int, default=5, help="untimed nlp.update steps first")
     parser.add_argument("--train-batch", type=int, default=4, help="docs per update (the config's batcher)")
+    parser.add_argument("--compare-optimizers", action="store_true",
+                        help="time thinc's Adam.v1 against spacy_stsn.AdamW.v1 on --config "
+                        "(needs --train-corpus)")
+    parser.add_argument("--config", default="configs/conll04.cfg", help="config of the optimizer comparison")
+    parser.add_argument("--encoder", help="paths.encoder of the comparison (default: the config's)")
+    parser.add_argument("--profile-steps", type=int, default=5,
+                        help="more steps of each optimizer with the optimizer phase under cProfile")
+    parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on (spacy.require_gpu); -1: CPU")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads in the workers "
+                        "(0: torch's default); 1 is steadier when other processes share the cores")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="measure again (at most this often) when others used over 0.3 cores meanwhile")
     parser.add_argument("--output", type=Path, default=RESULTS / "speed.json")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per worker")
     parser.add_argument("--max-wait", type=float, default=900,
@@ -226,31 +444,46 @@ def main(argv: List[str] = None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         job = json.loads(args.worker)
-        report_from_worker(inference_worker(job) if job["kind"] == "inference" else training_worker(job))
+        workers = {"inference": inference_worker, "training": training_worker,
+                   "optimizers": optimizers_worker}
+        report_from_worker(workers[job["kind"]](job))
         return
-    if not args.model or not args.corpus:
-        parser.error("MODEL and CORPUS are required")
+    if (not args.model or not args.corpus) and not args.compare_optimizers:
+        parser.error("MODEL and CORPUS are required (or --compare-optimizers alone)")
+    if args.compare_optimizers and not args.train_corpus:
+        parser.error("--compare-optimizers needs --train-corpus")
     script = Path(__file__).resolve()
     warn_if_busy()
     info = machine_info()
     inference = []
-    for mode in MODES:
+    for mode in MODES if args.model and args.corpus else ():
         job = {"kind": "inference", "model": args.model, "corpus": args.corpus, "mode": mode,
                "batch_size": args.batch_size, "repeats": args.repeats, "warmup_docs": args.warmup_docs,
-               "sort_by_length": args.sort_by_length, "inference_precision": args.inference_precision}
-        inference.append(run_quiet(script, job, args.timeout, args.max_wait))
+               "sort_by_length": args.sort_by_length, "inference_precision": args.inference_precision,
+               "gpu_id": args.gpu_id, "torch_threads": args.torch_threads}
+        inference.append(run_quiet(script, job, args.timeout, args.max_wait, args.retries))
     result: Dict[str, Any] = {"machine": info, "args": {k: str(v) for k, v in vars(args).items() if k != "worker"},
-                              "inference": inference, "head_share": None, "training": None}
+                              "inference": inference, "head_share": None, "training": None,
+                              "optimizers": None}
     result["args"].update(batch_size=args.batch_size, repeats=args.repeats, warmup_docs=args.warmup_docs,
                           sort_by_length=args.sort_by_length, inference_precision=args.inference_precision)
-    trf, full = inference
-    if "error" not in trf and "error" not in full:
+    if inference and "error" not in inference[0] and "error" not in inference[1]:
+        trf, full = inference
         result["full_s"], result["head_s"] = full["median_s"], full["median_s"] - trf["median_s"]
         result["head_share"] = result["head_s"] / full["median_s"]
-    if args.train_corpus:
+    if args.train_corpus and args.model:
         job = {"kind": "training", "model": args.model, "corpus": args.train_corpus, "steps": args.train_steps,
-               "warmup": args.train_warmup, "batch": args.train_batch}
-        result["training"] = run_quiet(script, job, args.timeout, args.max_wait)
+               "warmup": args.train_warmup, "batch": args.train_batch, "gpu_id": args.gpu_id,
+               "torch_threads": args.torch_threads}
+        result["training"] = run_quiet(script, job, args.timeout, args.max_wait, args.retries)
+    if args.compare_optimizers:
+        job = {"kind": "optimizers", "config": args.config, "corpus": args.train_corpus,
+               "steps": args.train_steps, "warmup": args.train_warmup, "batch": args.train_batch,
+               "gpu_id": args.gpu_id,
+               "torch_threads": args.torch_threads, "profile_steps": args.profile_steps, "profile_top": 8,
+               "overrides": {"paths.encoder": args.encoder} if args.encoder else {}}
+        job["steps"] += args.profile_steps  # the profiled steps come after the timed ones
+        result["optimizers"] = run_quiet(script, job, args.timeout, args.max_wait, args.retries)
     result["loadavg_end_1_5_15min"] = list(os.getloadavg())
     write_json(args.output, result)
     print(markdown(result))

@@ -90,6 +90,10 @@ class ScaledPyTorchShim(PyTorchShim):
         self.learn_rate_scale = learn_rate_scale
 
     def finish_update(self, optimizer: Optimizer) -> None:
+        update_torch = getattr(optimizer, "update_torch_parameters", None)
+        if update_torch is not None:  # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
+            update_torch(self.id, self._model.named_parameters(), lr_scale=self.learn_rate_scale)
+            return
         for name, param in self._model.named_parameters():
             if param.grad is not None:
                 data, _ = optimizer(
