@@ -95,7 +95,7 @@ def test_dataset_api_and_parquet_in_and_out(trained, local_ray, tmp_path, conll0
     one Parquet file out, in order, the other columns kept."""
     import ray.data
 
-    from spacy_stsn.ray_extract import extract_dataset
+    from spacy_stsn import extract_dataset  # imported on first use
 
     _, model_dir, _ = trained
     texts = _texts(conll04_records, 20)
