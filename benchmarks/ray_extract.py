@@ -28,8 +28,9 @@ from bench_common import (  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll04" / "conll04_test.json"
 
 
-def actor_peaks(stop: threading.Event, peaks: Dict[int, float], interval: float = 0.2) -> None:
-    """Record the peak RSS (VmHWM, MiB) of every Ray map actor process until ``stop`` is set."""
+def actor_peaks(stop: threading.Event, peaks: Dict[int, float], threads: Dict[int, str],
+                interval: float = 0.2) -> None:
+    """Record the peak RSS (VmHWM, MiB) and OMP_NUM_THREADS of every Ray map actor until ``stop`` is set."""
     while not stop.is_set():
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
@@ -37,6 +38,10 @@ def actor_peaks(stop: threading.Event, peaks: Dict[int, float], interval: float 
             try:
                 if not (proc / "cmdline").read_bytes().startswith(b"ray::MapWorker"):
                     continue
+                if int(proc.name) not in threads:
+                    environ = (proc / "environ").read_bytes().split(b"\0")
+                    threads[int(proc.name)] = next((e.split(b"=", 1)[1].decode() for e in environ
+                                                    if e.startswith(b"OMP_NUM_THREADS=")), "unset")
                 for line in (proc / "status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         peaks[int(proc.name)] = max(peaks.get(int(proc.name), 0.0), int(line.split()[1]) / 1024)
@@ -55,6 +60,9 @@ def worker(job: Dict[str, Any]) -> None:
 
         from spacy_stsn.extract import extract
 
+        if job["threads"]:
+            torch.set_num_threads(job["threads"])
+
         n = extract(job["model"], source, output, batch_size=job["batch_size"], resume=False, progress=None)
         result.update(torch_threads=torch.get_num_threads(), model_process_peak_rss_mib=lifetime_peak_rss_mib())
     else:
@@ -65,8 +73,9 @@ def worker(job: Dict[str, Any]) -> None:
         ray.init(num_cpus=job["ray_cpus"], include_dashboard=False, log_to_driver=False)
         result["ray_init_s"] = time.perf_counter() - start
         peaks: Dict[int, float] = {}
+        threads: Dict[int, str] = {}
         stop = threading.Event()
-        sampler = threading.Thread(target=actor_peaks, args=(stop, peaks), daemon=True)
+        sampler = threading.Thread(target=actor_peaks, args=(stop, peaks, threads), daemon=True)
         sampler.start()
         n = extract_on_ray(job["model"], source, output, workers=job["workers"],
                            cpus_per_worker=job["cpus_per_worker"], batch_size=job["batch_size"], progress=None)
@@ -74,6 +83,7 @@ def worker(job: Dict[str, Any]) -> None:
         sampler.join()
         ray.shutdown()
         result.update(actors_seen=len(peaks), model_process_peak_rss_mib=max(peaks.values(), default=None),
+                      torch_threads=",".join(sorted(set(threads.values()))),
                       driver_peak_rss_mib=lifetime_peak_rss_mib())
     wall = time.perf_counter() - start
     digest = hashlib.sha256(output.read_bytes()).hexdigest()[:16]
@@ -81,11 +91,13 @@ def worker(job: Dict[str, Any]) -> None:
                         "output_sha256": digest})
 
 
-RUNS = [  # (label, mode, workers, cpus per worker)
-    ("local `extract` (torch's 2 threads)", "local", 0, 0),
-    ("`--ray --workers 1` (1 CPU)", "ray", 1, 1),
+RUNS = [  # (label, mode, workers, CPUs per worker or the local command's torch threads: 0 = torch's default)
+    ("local `extract`", "local", 0, 0),
+    ("local `extract`, 1 torch thread", "local", 0, 1),
+    ("`--ray --workers 1`", "ray", 1, 1),
     ("`--ray --workers 1 --cpus-per-worker 2`", "ray", 1, 2),
-    ("`--ray --workers 2` (1 CPU each)", "ray", 2, 1),
+    ("`--ray --workers 2`", "ray", 2, 1),
+    ("local `extract` (again, for drift)", "local", 0, 0),
 ]
 
 
@@ -116,7 +128,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"running {label} ...", file=sys.stderr, flush=True)
             job = {"mode": mode, "model": str(args.model), "input": str(source),
                    "output": str(Path(tmp) / f"{mode}{workers}x{cpus}.jsonl"), "batch_size": args.batch_size,
-                   "workers": workers, "cpus_per_worker": cpus, "ray_cpus": args.ray_cpus}
+                   "workers": workers, "cpus_per_worker": cpus, "threads": cpus, "ray_cpus": args.ray_cpus}
             busy_before = busy_cores(1.0)
             result = run_worker(Path(__file__), job, timeout=3600)
             result.update(label=label, busy_cores_before=busy_before)
@@ -124,13 +136,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             if "error" in result:
                 print(json.dumps(result, indent=2), file=sys.stderr)
                 continue
-            rows.append([label, fmt(result["wall_s"]), fmt(result["docs_per_s"]),
+            rows.append([label, result.get("torch_threads"), fmt(result["wall_s"]), fmt(result["docs_per_s"]),
                          fmt(result.get("ray_init_s")), fmt(result["model_process_peak_rss_mib"], 0),
                          fmt(result.get("driver_peak_rss_mib"), 0), fmt(busy_before, 2),
                          result["output_sha256"]])
     local = results[0].get("output_sha256")
     identical = all(r.get("output_sha256") == local for r in results)
-    header = ["run", "wall s", "documents/s", "ray.init s", "peak RSS per model process MiB",
+    header = ["run", "torch threads per model process", "wall s", "documents/s", "ray.init s", "peak RSS per model process MiB",
               "driver peak RSS MiB", "machine busy cores before", "output sha256"]
     table = markdown_table(header, rows)
     print(f"{args.docs} documents (CoNLL04 test, {n_sentences} sentences repeated), batch size "
