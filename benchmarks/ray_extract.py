@@ -28,9 +28,8 @@ from bench_common import (  # noqa: E402
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll04" / "conll04_test.json"
 
 
-def actor_peaks(stop: threading.Event, peaks: Dict[int, float], threads: Dict[int, str],
-                interval: float = 0.2) -> None:
-    """Record the peak RSS (VmHWM, MiB) and OMP_NUM_THREADS of every Ray map actor until ``stop`` is set."""
+def actor_peaks(stop: threading.Event, peaks: Dict[int, float], interval: float = 0.2) -> None:
+    """Record the peak RSS (VmHWM, MiB) of every Ray map actor process until ``stop`` is set."""
     while not stop.is_set():
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
@@ -38,13 +37,10 @@ def actor_peaks(stop: threading.Event, peaks: Dict[int, float], threads: Dict[in
             try:
                 if not (proc / "cmdline").read_bytes().startswith(b"ray::MapWorker"):
                     continue
-                if int(proc.name) not in threads:
-                    environ = (proc / "environ").read_bytes().split(b"\0")
-                    threads[int(proc.name)] = next((e.split(b"=", 1)[1].decode() for e in environ
-                                                    if e.startswith(b"OMP_NUM_THREADS=")), "unset")
                 for line in (proc / "status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
-                        peaks[int(proc.name)] = max(peaks.get(int(proc.name), 0.0), int(line.split()[1]) / 1024)
+                        pid, mib = int(proc.name), int(line.split()[1]) / 1024
+                        peaks[pid] = max(peaks.get(pid, 0.0), mib)
             except OSError:
                 continue
         stop.wait(interval)
@@ -64,7 +60,8 @@ def worker(job: Dict[str, Any]) -> None:
             torch.set_num_threads(job["threads"])
 
         n = extract(job["model"], source, output, batch_size=job["batch_size"], resume=False, progress=None)
-        result.update(torch_threads=torch.get_num_threads(), model_process_peak_rss_mib=lifetime_peak_rss_mib())
+        result.update(torch_threads=torch.get_num_threads(),
+                      model_process_peak_rss_mib=lifetime_peak_rss_mib())
     else:
         import ray
 
@@ -73,17 +70,18 @@ def worker(job: Dict[str, Any]) -> None:
         ray.init(num_cpus=job["ray_cpus"], include_dashboard=False, log_to_driver=False)
         result["ray_init_s"] = time.perf_counter() - start
         peaks: Dict[int, float] = {}
-        threads: Dict[int, str] = {}
         stop = threading.Event()
-        sampler = threading.Thread(target=actor_peaks, args=(stop, peaks, threads), daemon=True)
+        sampler = threading.Thread(target=actor_peaks, args=(stop, peaks), daemon=True)
         sampler.start()
         n = extract_on_ray(job["model"], source, output, workers=job["workers"],
-                           cpus_per_worker=job["cpus_per_worker"], batch_size=job["batch_size"], progress=None)
+                           cpus_per_worker=job["cpus_per_worker"], batch_size=job["batch_size"],
+                           progress=None)
         stop.set()
         sampler.join()
         ray.shutdown()
         result.update(actors_seen=len(peaks), model_process_peak_rss_mib=max(peaks.values(), default=None),
-                      torch_threads=",".join(sorted(set(threads.values()))),
+                      # Ray sets OMP_NUM_THREADS = the actor's num_cpus, which torch follows
+                      torch_threads=job["cpus_per_worker"],
                       driver_peak_rss_mib=lifetime_peak_rss_mib())
     wall = time.perf_counter() - start
     digest = hashlib.sha256(output.read_bytes()).hexdigest()[:16]
@@ -108,7 +106,8 @@ def write_input(path: Path, n_docs: int) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="training/conll04_cpu/model-last")
     parser.add_argument("--docs", type=int, default=2880)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -142,7 +141,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                          result["output_sha256"]])
     local = results[0].get("output_sha256")
     identical = all(r.get("output_sha256") == local for r in results)
-    header = ["run", "torch threads per model process", "wall s", "documents/s", "ray.init s", "peak RSS per model process MiB",
+    header = ["run", "torch threads per model process", "wall s", "documents/s", "ray.init s",
+              "peak RSS per model process MiB",
               "driver peak RSS MiB", "machine busy cores before", "output sha256"]
     table = markdown_table(header, rows)
     print(f"{args.docs} documents (CoNLL04 test, {n_sentences} sentences repeated), batch size "

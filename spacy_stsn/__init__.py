@@ -6,8 +6,8 @@ __all__ = ["DEFAULT_SPANS_KEY", "Relation", "get_entities", "register_extensions
 
 
 def __getattr__(name: str):
-    """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray is an optional extra and
-    importing ``spacy_stsn`` must not import it."""
+    """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray is an optional extra
+    and importing ``spacy_stsn`` must not import it."""
     if name == "extract_dataset":
         from .ray_extract import extract_dataset
 

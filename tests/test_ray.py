@@ -75,8 +75,8 @@ def test_jsonl_passthrough_and_a_bad_line(trained, local_ray, tmp_path, conll04_
     assert [r["id"] for r in map(json.loads, on_ray.splitlines())] == list(range(len(rows)))
     # into Parquet: the JSON fields become columns
     output = tmp_path / "out.parquet"
-    assert main(["extract", str(model_dir), str(source), "-o", str(output), "--text-key", "body", "--batch-size",
-                 "4", "--ray"]) == 0
+    assert main(["extract", str(model_dir), str(source), "-o", str(output), "--text-key", "body",
+                 "--batch-size", "4", "--ray"]) == 0
     assert pq.read_table(output).to_pylist() == [json.loads(line) for line in local.splitlines()]
 
     bad = tmp_path / "bad.jsonl"
