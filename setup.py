@@ -22,6 +22,10 @@ setup(
         # `wheel` builds offline, where `build` would fetch setuptools into an isolated environment first
         "wheel",
     ],
+    extras_require={
+        # `python -m spacy_stsn extract --ray` and spacy_stsn.ray_extract (corpus-scale extraction on Ray Data)
+        "ray": ["ray[data]>=2.60,<3"],
+    },
     entry_points={
         "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],
         "spacy_architectures": ["spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"],

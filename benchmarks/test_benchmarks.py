@@ -6,6 +6,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import markdown_table, peak_rss_mib, reset_peak_rss, rss_mib  # noqa: E402
 from profile_inference import StageTimer, pyspy_summary  # noqa: E402
+from ray_extract import write_input  # noqa: E402
 from scaling import long_document, n_candidate_spans  # noqa: E402
 
 
@@ -50,3 +51,10 @@ def test_memory_probes_report_positive_values() -> None:
 def test_markdown_table_shape() -> None:
     assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
 
+
+
+def test_ray_benchmark_input_repeats_the_test_sentences(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    n_sentences = write_input(source, 700)
+    lines = source.read_text(encoding="utf8").splitlines()
+    assert len(lines) == 700 and n_sentences < 700 and lines[n_sentences] == lines[0] != lines[1]

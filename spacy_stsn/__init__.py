@@ -3,3 +3,13 @@ from .annotations import DEFAULT_SPANS_KEY, Relation, get_entities, register_ext
 
 __version__ = "0.1.0"
 __all__ = ["DEFAULT_SPANS_KEY", "Relation", "get_entities", "register_extensions", "set_entities"]
+
+
+def __getattr__(name: str):
+    """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray is an optional extra
+    and importing ``spacy_stsn`` must not import it."""
+    if name == "extract_dataset":
+        from .ray_extract import extract_dataset
+
+        return extract_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also render the first --html-docs documents with displaCy to this file")
     extract.add_argument("--html-docs", type=int, default=20)
     extract.add_argument("--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    ray = extract.add_argument_group("Ray", "run on a Ray cluster with Ray Data (pip install spacy-stsn[ray]): "
+                                     "INPUT may also be a folder of text/JSONL files or Parquet, OUTPUT .parquet; "
+                                     "OUTPUT is written from scratch")
+    ray.add_argument("--ray", action="store_true", help="extract with a pool of Ray actors")
+    ray.add_argument("--address", default=None, help="the cluster to join (default: start a local Ray instance)")
+    ray.add_argument("--workers", type=int, default=1, help="actors, each with its own copy of the model")
+    ray.add_argument("--cpus-per-worker", type=float, default=1)
+    ray.add_argument("--gpus-per-worker", type=float, default=0)
     return parser
 
 
@@ -79,6 +87,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
+        elif args.command == "extract" and args.ray:
+            from .ray_extract import extract_on_ray  # Ray is imported only here
+
+            extract_on_ray(args.model, args.input, args.output, address=args.address, workers=args.workers,
+                           cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+                           fmt=args.format, text_key=args.text_key, batch_size=args.batch_size, tags=args.tags,
+                           inference_precision=args.inference_precision)
         elif args.command == "extract":
             from .extract import extract
 

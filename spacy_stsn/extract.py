@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.tokens import Doc
 
@@ -38,26 +38,42 @@ def doc_to_record(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, tags: bool = Fal
     return record
 
 
+def output_line(text: str, meta: Dict[str, Any], record: Dict[str, Any]) -> str:
+    """One output JSON line: the text, the input's other fields, then the annotations of :func:`doc_to_record`."""
+    return json.dumps({"text": text, **meta, **record}, ensure_ascii=False) + "\n"
+
+
+def input_format(path: Path, fmt: str = "auto") -> str:
+    """``text`` or ``jsonl``: ``auto`` means JSONL for .jsonl/.json files, else text."""
+    if fmt == "auto":
+        return "jsonl" if path.suffix in (".jsonl", ".json") else "text"
+    return fmt
+
+
 def read_inputs(path: Path, fmt: str, text_key: str, skip: int) -> Iterator[Tuple[str, Dict[str, Any]]]:
     """(text, passthrough fields) per input line, after the first ``skip`` lines."""
-    if fmt == "auto":
-        fmt = "jsonl" if path.suffix in (".jsonl", ".json") else "text"
     with path.open(encoding="utf8") as handle:
-        for number, line in enumerate(handle, 1):
-            if number <= skip:
-                continue
-            line = line.rstrip("\n").rstrip("\r")
-            if fmt == "text":
-                yield line, {}
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not a JSON object ({err.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get(text_key), str):
-                raise ValueError(f"{path}:{number}: expected an object with a string field {text_key!r}")
-            meta = {k: v for k, v in record.items() if k != text_key}
-            yield record[text_key], meta
+        yield from parse_lines(handle, path, input_format(path, fmt), text_key, skip)
+
+
+def parse_lines(lines: Iterable[str], name: Any, fmt: str, text_key: str,
+                skip: int = 0) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """:func:`read_inputs` over an open text stream; errors name the input ``name`` and the line number."""
+    for number, line in enumerate(lines, 1):
+        if number <= skip:
+            continue
+        line = line.rstrip("\n").rstrip("\r")
+        if fmt == "text":
+            yield line, {}
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{name}:{number}: not a JSON object ({err.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get(text_key), str):
+            raise ValueError(f"{name}:{number}: expected an object with a string field {text_key!r}")
+        meta = {k: v for k, v in record.items() if k != text_key}
+        yield record[text_key], meta
 
 
 def completed_lines(path: Path) -> int:
@@ -85,8 +101,7 @@ class JsonlWriter:
         return self
 
     def write(self, doc: Doc, meta: Dict[str, Any]) -> None:
-        record = {"text": doc.text, **meta, **doc_to_record(doc, self.spans_key, self.tags)}
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.write(output_line(doc.text, meta, doc_to_record(doc, self.spans_key, self.tags)))
 
     def flush(self) -> None:
         self.out.flush()

@@ -22,7 +22,12 @@ def load_pipeline(
         nlp = spacy.load(model, config=overrides)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{model}: could not load the pipeline: {err}") from err
+    return nlp, stsn_component(nlp, model)
+
+
+def stsn_component(nlp: Language, name: str) -> STSNComponent:
+    """The pipeline's stsn component; ``ValueError`` naming the pipeline ``name`` if it has none."""
     stsn = next((pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None)
     if stsn is None:
-        raise ValueError(f"{model}: the pipeline {nlp.pipe_names} has no stsn component")
-    return nlp, stsn
+        raise ValueError(f"{name}: the pipeline {nlp.pipe_names} has no stsn component")
+    return stsn
