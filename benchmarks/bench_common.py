@@ -256,3 +256,17 @@ def write_json(path: Path, data: Dict[str, Any]) -> None:
 
 def fmt(value: Optional[float], digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def write_results(stem: str, title: str, columns: Sequence[str], rows: Dict[str, Dict[str, Any]],
+                  meta: Dict[str, Any]) -> str:
+    """A table of named rows (one value per column) printed by the caller and written as
+    ``benchmarks/results/{stem}.md`` and ``.json``, with ``meta`` and :func:`machine_info` as provenance."""
+    table = markdown_table([""] + list(columns),
+                           [[name] + [fmt(values[c]) if isinstance(values[c], float) or values[c] is None
+                                      else values[c] for c in columns] for name, values in rows.items()])
+    text = f"{title}\n\n{table}\n"
+    results = REPO / "benchmarks" / "results"
+    write_json(results / f"{stem}.json", {"meta": {**meta, "machine": machine_info()}, "rows": rows})
+    (results / f"{stem}.md").write_text(text, encoding="utf8")
+    return text

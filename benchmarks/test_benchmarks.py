@@ -58,3 +58,31 @@ def test_ray_benchmark_input_repeats_the_test_sentences(tmp_path: Path) -> None:
     n_sentences = write_input(source, 700)
     lines = source.read_text(encoding="utf8").splitlines()
     assert len(lines) == 700 and n_sentences < 700 and lines[n_sentences] == lines[0] != lines[1]
+
+
+def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
+    import spacy
+    from spacy.tokens import Doc
+    from spacy.training import Example
+
+    from decoding import overlap_recall, post_hoc
+    from spacy_stsn.annotations import make_relation, set_entities
+
+    vocab = spacy.blank("en").vocab
+    doc = Doc(vocab, words=["Codeine", "intoxication", "in", "Rome"])
+    # nested predictions: the outer AE (0.6) and the inner Drug (0.9); the tags agree with the outer one only
+    set_entities(doc, [(0, 2, "AE"), (0, 1, "Drug"), (3, 4, "Loc")], [0.6, 0.9, 0.8])
+    doc._.stsn_tags = ["B-AE", "I-AE", "O", "B-Loc"]
+    doc._.relations = [make_relation((0, 2), "AE", (0, 1), "Drug", "Adverse-Effect", 0.9),
+                       make_relation((0, 1), "Drug", (3, 4), "Loc", "In", 0.5)]
+    by_score = post_hoc(doc, "stsn", lambda span, score, agrees: (score,), veto=False)
+    assert [(s.start, s.end) for s in by_score.spans["stsn"]] == [(0, 1), (3, 4)]
+    assert [r["label"] for r in by_score._.relations] == ["In"]
+    by_tags = post_hoc(doc, "stsn", lambda span, score, agrees: (agrees, score), veto=False)
+    assert [(s.start, s.end) for s in by_tags.spans["stsn"]] == [(0, 2), (3, 4)] and by_tags._.relations == []
+    vetoed = post_hoc(doc, "stsn", lambda span, score, agrees: (score,), veto=True)
+    assert [(s.start, s.end) for s in vetoed.spans["stsn"]] == [(0, 2), (3, 4)]
+    gold = Doc(vocab, words=[t.text for t in doc])
+    set_entities(gold, [(0, 2, "AE"), (0, 1, "Drug"), (3, 4, "Loc")])
+    assert overlap_recall([Example(by_score, gold)], "stsn") == (1, 2)
+    assert overlap_recall([Example(doc, gold)], "stsn") == (2, 2)

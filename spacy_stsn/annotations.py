@@ -138,16 +138,30 @@ def set_entities(
     spans: Sequence[Tuple[int, int, str]],
     scores: Optional[Sequence[float]] = None,
     spans_key: str = DEFAULT_SPANS_KEY,
+    ents: bool = True,
 ) -> None:
-    """Write entities to ``doc.spans[spans_key]`` (all, with scores) and to ``doc.ents`` (non-overlapping)."""
+    """Write entities to ``doc.spans[spans_key]`` (all, with scores) and, unless ``ents`` is False, to
+    ``doc.ents`` (non-overlapping)."""
     order = sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], spans[i][2]))
     spans = [spans[i] for i in order]
     scores = [1.0] * len(spans) if scores is None else [float(scores[i]) for i in order]
     group = [Span(doc, s, e, label=label) for s, e, label in spans]
     doc.spans[spans_key] = group
     doc.spans[spans_key].attrs["scores"] = scores
-    keep = select_non_overlapping([(s, e) for s, e, _ in spans], scores)
-    doc.set_ents([group[i] for i in keep], default="outside")
+    if ents:
+        keep = select_non_overlapping([(s, e) for s, e, _ in spans], scores)
+        doc.set_ents([group[i] for i in keep], default="outside")
+
+
+def given_entities(doc: Doc, spans_key: Optional[str], component: str = "stsn") -> List[Tuple[int, int, str]]:
+    """Entities an upstream component put on ``doc``, in order: the span group ``spans_key``, or ``doc.ents``
+    when it is None; a missing span group raises ``ValueError`` naming the document."""
+    if spans_key is not None and spans_key not in doc.spans:
+        raise ValueError(f"[{component}] {doc_name(doc)} has no span group {spans_key!r} for the given entities "
+                         f"(entities = \"given\", given_spans_key = {spans_key!r}); is the upstream component in "
+                         f"the pipeline, before {component!r}?")
+    spans = doc.spans[spans_key] if spans_key is not None else doc.ents
+    return sorted((span.start, span.end, span.label_) for span in spans)
 
 
 def get_entities(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY) -> List[Tuple[int, int, str]]:

@@ -125,11 +125,21 @@ def decode_batch(
     lengths: Sequence[int],
     threshold: float,
     symmetric: Collection[str] = (),
+    given_labels: Optional[Sequence[Sequence[str]]] = None,
 ) -> List[DocPrediction]:
     """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for ``n_docs``
-    documents of ``lengths`` tokens; see the module docstring for the rules."""
-    label_ids = outputs.span_probs[..., 1:].argmax(-1)
-    label_scores = outputs.span_probs[..., 1:].max(-1)
+    documents of ``lengths`` tokens; see the module docstring for the rules. With ``given_labels`` (per doc, the
+    labels of the given entities in ``outputs.spans``) the entities are those, with score 1."""
+    if given_labels is None:
+        label_ids = outputs.span_probs[..., 1:].argmax(-1)
+        label_scores = outputs.span_probs[..., 1:].max(-1)
+    else:
+        entity_labels = sorted({label for labels in given_labels for label in labels})
+        index = {label: i for i, label in enumerate(entity_labels)}
+        label_ids = numpy.zeros(outputs.spans.shape[:2], dtype="int64")
+        for row, labels in enumerate(given_labels):
+            label_ids[row, : len(labels)] = [index[label] for label in labels]
+        label_scores = numpy.ones(label_ids.shape, dtype="float32")
     ent_b, ent_s = numpy.nonzero(outputs.is_entity)
     ent_bounds = numpy.searchsorted(ent_b, numpy.arange(n_docs + 1))
     rel_b, head, head_idx, tail, tail_idx, rel_r, rel_score = decode_relations(

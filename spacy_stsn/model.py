@@ -7,7 +7,9 @@ pair candidates chosen by the component (gold + negative samples); ``candidates=
 the module enumerates spans and pairs itself.
 """
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+import numpy
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -21,13 +23,22 @@ from .stsn_torch import STSN, Extraction
 @dataclass
 class Candidates:
     """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and pairs (B, P, 2) of
-    indices into ``spans`` (padding rows point at span 0 and are masked in the loss)."""
+    indices into ``spans`` (padding rows point at span 0 and are masked in the loss). At inference, spans
+    without pairs are given entities (padded with [0, 0)) whose relations are predicted."""
 
     spans: Ints3d
-    pairs: Ints3d
+    pairs: Optional[Ints3d] = None
 
 
 STSNInput = Tuple[List[Doc], Optional[Candidates]]
+
+
+def given_candidates(ops: Any, entities: Sequence[Sequence[Tuple[int, int, str]]]) -> Candidates:
+    """Inference candidates for given entities (per doc, ``(start, end, label)``), padded with [0, 0)."""
+    spans = numpy.zeros((len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32")
+    for row, doc_entities in enumerate(entities):
+        spans[row, : len(doc_entities)] = [(start, end) for start, end, _ in doc_entities]
+    return Candidates(ops.asarray(spans))
 
 
 @registry.architectures("spacy_stsn.STSN.v1")
@@ -155,9 +166,9 @@ def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Cal
     padded = model.ops.pad(vectors)
     lengths_arr = model.ops.asarray1i(lengths)
     head = model.get_ref("head")
-    if candidates is None:
-        outputs = head.predict((padded, lengths_arr, None, None))
-        return outputs, _no_backprop
+    if candidates is None or candidates.pairs is None:  # inference, on the given entities if any
+        given = None if candidates is None else candidates.spans
+        return head.predict((padded, lengths_arr, given, None)), _no_backprop
     outputs, backprop_head = head((padded, lengths_arr, candidates.spans, candidates.pairs), is_train)
 
     def backprop(d_outputs: Tuple) -> List[Doc]:
@@ -175,7 +186,9 @@ def _convert_inputs(model: Model, X: Tuple, is_train: bool) -> Tuple[ArgsKwargs,
     padded, lengths, spans, pairs = X
     args = [xp2torch(padded, requires_grad=is_train), xp2torch(lengths).long()]
     if spans is not None:
-        args += [xp2torch(spans).long(), xp2torch(pairs).long()]
+        args.append(xp2torch(spans).long())
+    if pairs is not None:
+        args.append(xp2torch(pairs).long())
 
     def backprop(d_args: ArgsKwargs) -> Any:
         return torch2xp(d_args.args[0])

@@ -6,7 +6,7 @@ network (:mod:`spacy_stsn.stsn_torch`, wrapped by :mod:`spacy_stsn.model`) score
 :mod:`spacy_stsn.decoding` turns its outputs into the annotations written back in the same representation.
 """
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import srsly
 from spacy import util
@@ -17,12 +17,12 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .annotations import DEFAULT_SPANS_KEY, SYMMETRIC_KEY, get_entities, make_relation, set_entities
-from .decoding import OVERLAP_POLICIES, decode_batch, overlap_threshold, resolve_overlaps
-from .model import build_head, set_head_dropout, set_overlap_threshold, torch_module
+from .annotations import DEFAULT_SPANS_KEY, given_entities, make_relation, set_entities
+from .decoding import decode_batch, overlap_threshold, resolve_overlaps
+from .settings import DEFAULTS, check_settings
+from .model import build_head, given_candidates, set_head_dropout, set_overlap_threshold, torch_module
 from .stsn_torch import Extraction
-from .tags import OUTSIDE, SCHEMES, encode_tags
-from .targets import TargetSettings, Targets, has_overlap, make_targets, stsn_loss
+from .targets import TargetSettings, Targets, label_data, make_targets, stsn_loss
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -65,15 +65,7 @@ LEARNED = ("labels", "input_width", "tag_scheme", "data_overlaps")
     assigns=["doc.ents", "doc.spans", "doc._.relations", "doc._.stsn_tags"],
     default_config={
         "model": DEFAULT_MODEL,
-        "spans_key": DEFAULT_SPANS_KEY,
-        "threshold": 0.4,
-        "tag_scheme": "auto",
-        "overlaps": "auto",
-        "nested_threshold": 0.0,
-        "symmetric_relations": [],
-        "neg_entity_samples": 100,
-        "neg_relation_samples": 100,
-        "max_batch_items": 2048,
+        **DEFAULTS,
         "scorer": {"@scorers": "spacy_stsn.scorer.v1"},
     },
     default_score_weights={
@@ -99,6 +91,8 @@ def make_stsn(
     overlaps: str,
     nested_threshold: float,
     symmetric_relations: List[str],
+    entities: str,
+    given_spans_key: Optional[str],
     neg_entity_samples: int,
     neg_relation_samples: int,
     max_batch_items: int,
@@ -118,6 +112,10 @@ def make_stsn(
         score reaches this (0: every overlap, the paper).
     symmetric_relations (List[str]): relation types whose argument order carries no meaning, added to those
         the training data marks (a SpERT types file's ``"symmetric": true``); put in canonical order.
+    entities (str): "predict" (joint extraction) or "given": at inference, take the entities an upstream
+        component set (``doc.ents``, or the span group ``given_spans_key``) and predict only the relations among
+        them; training is the same either way (gold entities, all three losses).
+    given_spans_key (Optional[str]): the span group holding the given entities; None reads ``doc.ents``.
     neg_entity_samples (int): random non-entity spans per document in training.
     neg_relation_samples (int): random unrelated gold-entity pairs per document in training.
     max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are grouped by length).
@@ -134,6 +132,8 @@ def make_stsn(
         overlaps=overlaps,
         nested_threshold=nested_threshold,
         symmetric_relations=symmetric_relations,
+        entities=entities,
+        given_spans_key=given_spans_key,
         neg_entity_samples=neg_entity_samples,
         neg_relation_samples=neg_relation_samples,
         max_batch_items=max_batch_items,
@@ -145,49 +145,18 @@ class STSNComponent(TrainablePipe):
     """Trainable STSN component; see :func:`make_stsn` for the settings."""
 
     def __init__(
-        self,
-        vocab: Vocab,
-        model: Model,
-        name: str = "stsn",
-        *,
-        spans_key: str = DEFAULT_SPANS_KEY,
-        threshold: float = 0.4,
-        tag_scheme: str = "auto",
-        overlaps: str = "auto",
-        nested_threshold: float = 0.0,
-        symmetric_relations: Sequence[str] = (),
-        neg_entity_samples: int = 100,
-        neg_relation_samples: int = 100,
-        max_batch_items: int = 2048,
-        scorer: Optional[Callable] = None,
+        self, vocab: Vocab, model: Model, name: str = "stsn", *, scorer: Optional[Callable] = None, **settings: Any
     ) -> None:
-        """Create the component (``nlp.add_pipe("stsn")`` calls this through :func:`make_stsn`)."""
-        if tag_scheme not in SCHEMES + ("auto",):
-            raise ValueError(f"tag_scheme must be one of {SCHEMES + ('auto',)}, not {tag_scheme!r}")
-        if overlaps not in OVERLAP_POLICIES:
-            raise ValueError(f"overlaps must be one of {OVERLAP_POLICIES}, not {overlaps!r}")
-        for setting, value in (("threshold", threshold), ("nested_threshold", nested_threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{setting} must be in [0, 1], not {value}")
-        if max_batch_items < 1:
-            raise ValueError(f"max_batch_items must be >= 1, not {max_batch_items}")
+        """Create the component; ``settings`` are the factory's (:func:`make_stsn`), checked and defaulted by
+        :func:`spacy_stsn.settings.check_settings`."""
+        cfg = check_settings(settings)
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "labels": {"entities": [], "relations": [], "tags": [], "symmetric": sorted(symmetric_relations)},
-            "spans_key": spans_key,
-            "threshold": threshold,
-            "tag_scheme": tag_scheme,
-            "overlaps": overlaps,
-            "nested_threshold": nested_threshold,
-            "neg_entity_samples": neg_entity_samples,
-            "neg_relation_samples": neg_relation_samples,
-            "max_batch_items": max_batch_items,
-            "input_width": None,
-            "data_overlaps": None,
-        }
+        symmetric = sorted(cfg.pop("symmetric_relations"))
+        labels = {"entities": [], "relations": [], "tags": [], "symmetric": symmetric}
+        self.cfg: Dict[str, Any] = {"labels": labels, **cfg, "input_width": None, "data_overlaps": None}
 
     # -- labels and settings ---------------------------------------------------------------------
     @property
@@ -254,42 +223,15 @@ class STSNComponent(TrainablePipe):
             optionally ``tags`` and ``symmetric``), instead of the labels found in the examples.
         """
         validate_get_examples(get_examples, f"{self.name}.initialize")
-        entities, relations = set(self.cfg["labels"]["entities"]), set()  # add_label() may have added some
-        symmetric = set(self.cfg["labels"].get("symmetric", ()))
-        overlaps = False
-        sample: List[Doc] = []
         examples = list(get_examples())
-        for eg in examples:
-            ents = get_entities(eg.reference, self.spans_key)
-            entities.update(label for _, _, label in ents)
-            relations.update(rel["label"] for rel in eg.reference._.relations)
-            symmetric.update(eg.reference.user_data.get(SYMMETRIC_KEY, ()))
-            overlaps = overlaps or has_overlap(ents)
-            if len(sample) < 10 and len(eg.predicted):
-                sample.append(eg.predicted)
-        if self.cfg["tag_scheme"] == "auto":
-            self.cfg["tag_scheme"] = "extended_BIO" if overlaps else "BIO"
-        self.cfg["data_overlaps"] = overlaps
-        if labels is not None:
-            entities, relations = set(labels["entities"]), set(labels["relations"])
-            symmetric.update(labels.get("symmetric", ()))
-        tags = {OUTSIDE} | {f"{prefix}-{label}" for label in entities for prefix in "BI"}
-        if labels is not None and labels.get("tags"):
-            tags.update(labels["tags"])
-        elif self.cfg["tag_scheme"] == "extended_BIO":
-            # two-fold tags ("B-AE/B-DRUG") exist only for the combinations the data has
-            for eg in examples:
-                tags.update(encode_tags(len(eg.reference), get_entities(eg.reference, self.spans_key),
-                                        "extended_BIO")[0])
-        if not entities:
+        found, self.cfg["tag_scheme"], self.cfg["data_overlaps"] = label_data(
+            examples, self.spans_key, self.cfg["tag_scheme"], self.cfg["labels"], labels
+        )
+        if not found["entities"]:
             raise ValueError(f"[{self.name}] found no entity labels in the training data (spans_key "
                              f"{self.spans_key!r} or doc.ents); check the corpus and the spans_key setting")
-        self.cfg["labels"] = {
-            "entities": sorted(entities),
-            "relations": sorted(relations),
-            "tags": [OUTSIDE] + sorted(tags - {OUTSIDE}),
-            "symmetric": sorted(symmetric & relations),
-        }
+        self.cfg["labels"] = found
+        sample = [eg.predicted for eg in examples if len(eg.predicted)][:10]
         self.model.attrs["labels"] = self.cfg["labels"]
         self.model.initialize(X=(sample, None))
         self.cfg["input_width"] = torch_module(self.model).dims[0]
@@ -325,17 +267,25 @@ class STSNComponent(TrainablePipe):
             empty).
         """
         docs = [doc for doc in docs if len(doc)]
-        return self.model.predict((docs, None)) if docs else None
+        if not docs:
+            return None
+        if self.cfg["entities"] == "given":
+            given = given_candidates(self.model.ops, [self._given_entities(doc) for doc in docs])
+            return self.model.predict((docs, given))
+        return self.model.predict((docs, None))
 
     def set_annotations(self, docs: Iterable[Doc], predictions: Optional[Extraction]) -> None:
-        """Write entities (span group and ``doc.ents``), relations and tags decoded from ``predictions``.
+        """Write entities (span group and ``doc.ents``), relations and tags decoded from ``predictions``; with
+        given entities, the span group gets them and ``doc.ents`` is left as the upstream component set it.
 
         docs (Iterable[Doc]): the docs given to ``predict``.
         predictions (Optional[Extraction]): what ``predict`` returned for them.
         """
         docs = list(docs)
+        given = self.cfg["entities"] == "given"
+        given_labels = [[label for *_, label in self._given_entities(doc)] for doc in docs if len(doc)]
         for doc in docs:
-            set_entities(doc, [], spans_key=self.spans_key)
+            set_entities(doc, [], spans_key=self.spans_key, ents=not given)
             doc._.relations = []
             doc._.stsn_tags = None
         if predictions is None:
@@ -343,11 +293,15 @@ class STSNComponent(TrainablePipe):
         docs = [doc for doc in docs if len(doc)]
         outputs = Extraction(*(self.model.ops.to_numpy(o) for o in predictions))
         decoded = decode_batch(outputs, len(docs), self.labels, self.relation_labels, self.tag_labels,
-                               [len(doc) for doc in docs], self.cfg["threshold"], self.symmetric_labels)
+                               [len(doc) for doc in docs], self.cfg["threshold"], self.symmetric_labels,
+                               given_labels if given else None)
         for doc, pred in zip(docs, decoded):
-            set_entities(doc, pred.entities, scores=pred.scores, spans_key=self.spans_key)
+            set_entities(doc, pred.entities, scores=pred.scores, spans_key=self.spans_key, ents=not given)
             doc._.relations = [make_relation(*rel) for rel in pred.relations]
             doc._.stsn_tags = pred.tags
+
+    def _given_entities(self, doc: Doc) -> List[Tuple[int, int, str]]:
+        return given_entities(doc, self.cfg["given_spans_key"], self.name)
 
     # -- training --------------------------------------------------------------------------------
     def update(

@@ -375,10 +375,10 @@ class STSN(nn.Module):
         spans: Optional[Tensor] = None,
         pairs: Optional[Tensor] = None,
     ) -> Tuple[Tensor, ...]:
-        """Training (``spans`` given): logits for tags (B, T, l), spans (B, S, E+1), pairs (B, P, R).
-        Inference (``spans`` None): see :meth:`extract`."""
-        if spans is None:
-            return self.extract(tokens, lengths)
+        """Training (``spans`` and ``pairs`` given): logits for tags (B, T, l), spans (B, S, E+1), pairs (B, P, R).
+        Inference (``spans`` None, or ``spans`` given as the entities and ``pairs`` None): see :meth:`extract`."""
+        if pairs is None:
+            return self.extract(tokens, lengths, given=spans)
         h_l, h_e, h_r = self.encode(tokens, lengths)
         tag_logits = self._tag_logits(h_l, tokens)
         span_logits = self.span_decoder(self.dropout(self.span_representations(h_e, spans)))
@@ -389,12 +389,16 @@ class STSN(nn.Module):
             return tokens.new_zeros(tokens.shape[0], tokens.shape[1], 0)
         return self.tag_decoder(self.dropout(h_l))
 
-    def extract(self, tokens: Tensor, lengths: Tensor) -> Extraction:
+    def extract(self, tokens: Tensor, lengths: Tensor, given: Optional[Tensor] = None) -> Extraction:
         """Inference: classify every span up to ``max_span_width`` tokens, keep those predicted as entities
         (under the overlap policy, :meth:`entities`), and score every ordered pair of them.
 
         At most ``max_pair_entities`` entities per document (the highest-scoring, :func:`select_pair_entities`)
         enter the pairs, which bounds the number of pairs on long documents.
+
+        ``given`` (B, k, 2) replaces the predicted entities by entities from elsewhere (an upstream NER, a
+        dictionary), padded with empty [0, 0) spans: the spans are then ``given`` (with the span decoder's opinion
+        of them in ``span_probs``) and only relations are predicted, among the first ``max_pair_entities``.
 
         With ``inference_precision`` "bfloat16" the encoder part (projections and stacked layers, nearly all the
         arithmetic) runs under bfloat16 autocast: its matrix products are about twice as fast on CPUs with native
@@ -406,14 +410,21 @@ class STSN(nn.Module):
         h_l, h_e, h_r = (h.float() if h is not None else None for h in encoded)
         tag_probs = self._tag_logits(h_l, tokens).softmax(-1)
         batch = tokens.shape[0]
-        spans = enumerate_spans(tokens.shape[1], self.max_span_width, tokens.device)
-        spans = spans[None].expand(batch, -1, -1)
-        span_valid = spans[..., 1] <= lengths[:, None]
-        span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
-        entity_prob = span_probs[..., 1:].max(-1).values
-        is_entity = self.entities(spans, entity_prob, span_valid & (span_probs[..., 0] < entity_prob))
-        k = min(self.max_pair_entities, int(is_entity.sum(-1).max()) if batch else 0)
-        entities, entity_valid = select_pair_entities(entity_prob, is_entity, k)
+        if given is None:
+            spans = enumerate_spans(tokens.shape[1], self.max_span_width, tokens.device)
+            spans = spans[None].expand(batch, -1, -1)
+            span_valid = spans[..., 1] <= lengths[:, None]
+            span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
+            entity_prob = span_probs[..., 1:].max(-1).values
+            is_entity = self.entities(spans, entity_prob, span_valid & (span_probs[..., 0] < entity_prob))
+            k = min(self.max_pair_entities, int(is_entity.sum(-1).max()) if batch else 0)
+            entities, entity_valid = select_pair_entities(entity_prob, is_entity, k)
+        else:
+            spans, is_entity = given, given[..., 1] > given[..., 0]
+            span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
+            k = min(self.max_pair_entities, spans.shape[1])
+            entities = torch.arange(k, device=tokens.device).expand(batch, k)
+            entity_valid = is_entity[:, :k]
         head, tail = torch.meshgrid(
             torch.arange(k, device=tokens.device), torch.arange(k, device=tokens.device), indexing="ij"
         )

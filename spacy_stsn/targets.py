@@ -9,16 +9,51 @@ first is the head), so the reversed pair is a negative and the model learns to p
 """
 import warnings
 from dataclasses import dataclass
-from typing import Any, Collection, Dict, List, Sequence, Tuple
+from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.training import Example
 
-from .annotations import doc_name, get_entities
+from .annotations import SYMMETRIC_KEY, doc_name, get_entities
 from .model import Candidates
-from .tags import encode_tags
+from .tags import OUTSIDE, encode_tags
 
 Span3 = Tuple[int, int, str]
+
+
+def label_data(
+    examples: Sequence[Example], spans_key: str, tag_scheme: str, known: Dict[str, List[str]],
+    preset: Optional[Dict[str, List[str]]] = None,
+) -> Tuple[Dict[str, List[str]], str, bool]:
+    """What a component learns from its training examples before training: the label data (entity and relation
+    labels, the relation types the corpus marks symmetric, the token tags), the tag scheme (``auto``:
+    extended_BIO iff some document has overlapping entities) and whether any document has overlapping entities.
+    ``known`` is label data set before (``add_label``, ``symmetric_relations``); ``preset`` is label data from
+    ``spacy init labels``, used instead of the examples' labels."""
+    entities, relations = set(known["entities"]), set()
+    symmetric = set(known.get("symmetric", ()))
+    overlaps = False
+    for eg in examples:
+        ents = get_entities(eg.reference, spans_key)
+        entities.update(label for _, _, label in ents)
+        relations.update(rel["label"] for rel in eg.reference._.relations)
+        symmetric.update(eg.reference.user_data.get(SYMMETRIC_KEY, ()))
+        overlaps = overlaps or has_overlap(ents)
+    if tag_scheme == "auto":
+        tag_scheme = "extended_BIO" if overlaps else "BIO"
+    if preset is not None:
+        entities, relations = set(preset["entities"]), set(preset["relations"])
+        symmetric.update(preset.get("symmetric", ()))
+    tags = {OUTSIDE} | {f"{prefix}-{label}" for label in entities for prefix in "BI"}
+    if preset is not None and preset.get("tags"):
+        tags.update(preset["tags"])
+    elif tag_scheme == "extended_BIO":
+        # two-fold tags ("B-AE/B-DRUG") exist only for the combinations the data has
+        for eg in examples:
+            tags.update(encode_tags(len(eg.reference), get_entities(eg.reference, spans_key), tag_scheme)[0])
+    labels = {"entities": sorted(entities), "relations": sorted(relations),
+              "tags": [OUTSIDE] + sorted(tags - {OUTSIDE}), "symmetric": sorted(symmetric & relations)}
+    return labels, tag_scheme, overlaps
 
 
 @dataclass

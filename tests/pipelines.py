@@ -144,14 +144,15 @@ def _write_corpus(tmp_path: Path, records, types=None) -> Path:
 
 
 def train_pipeline(tmp_path: Path, records, tok2vec: str, steps: int, learn_rate: float, extra: str = "",
-                   pipeline: str = '["stsn"]', optimizer: str = "Adam.v1", types=None):
+                   pipeline: str = '["stsn"]', optimizer: str = "Adam.v1", types=None, overrides=None):
     """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train`` does."""
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
 
     corpus = _write_corpus(tmp_path, records, types)
     text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline) + extra
-    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "training.optimizer.@optimizers": optimizer}
+    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "training.optimizer.@optimizers": optimizer,
+                 **(overrides or {})}
     config = Config().from_str(text, overrides=overrides)
     config = spacy.util.load_model_from_config(config, auto_fill=True).config  # spaCy's defaults, as fill-config
     nlp = init_nlp(config)
