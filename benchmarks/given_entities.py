@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from bench_common import write_results
@@ -23,9 +23,7 @@ def words_only(doc: Doc, with_entities: bool, spans_key: str) -> Doc:
     """A fresh doc with ``doc``'s tokens and, if asked, its gold entities in the span group ``given``."""
     out = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
     if with_entities:
-        out.spans[GIVEN_KEY] = [out[s.start : s.end] for s in doc.spans[spans_key]]
-        for span, gold in zip(out.spans[GIVEN_KEY], doc.spans[spans_key]):
-            span.label_ = gold.label_
+        out.spans[GIVEN_KEY] = [Span(out, s.start, s.end, s.label_) for s in doc.spans[spans_key]]
     return out
 
 

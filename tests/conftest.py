@@ -63,3 +63,18 @@ def trained(tmp_path_factory, conll04_records, ade_overlap_records):
     tmp_path = tmp_path_factory.mktemp("cnn")
     model_dir, corpus = train_pipeline(tmp_path, conll04_records + ade_overlap_records, CNN_TOK2VEC, 600, 0.003)
     return spacy.load(model_dir), model_dir, corpus
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_pipeline(tmp_path_factory, tiny_bert, conll04_records, ade_overlap_records):
+    """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15 sentences."""
+    import spacy
+
+    from pipelines import LISTENER, TRANSFORMER, train_pipeline
+
+    records = conll04_records[:10] + ade_overlap_records[:5]
+    tmp_path = tmp_path_factory.mktemp("tiny-bert-pipeline")
+    model_dir, corpus = train_pipeline(tmp_path, records, LISTENER, 400, 0.002,
+                                       extra=TRANSFORMER.format(name=tiny_bert),
+                                       pipeline='["transformer", "stsn"]')
+    return spacy.load(model_dir), records, corpus

@@ -2,20 +2,19 @@
 dictionary finds the entities, stsn predicts only the relations among them."""
 import pytest
 import spacy
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from pipelines import CNN_TOK2VEC, LISTENER, TRANSFORMER, examples_from_corpus, train_pipeline
+from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy_stsn.scorer import score_relations
 
 
-def test_relations_among_an_entity_rulers_entities(tmp_path, tiny_bert, conll04_records):
+def test_relations_among_an_entity_rulers_entities(tmp_path, tiny_bert_pipeline):
     """["entity_ruler", "transformer", "stsn"]: the ruler's entities are kept as they are (doc.ents untouched,
     copied to the span group) and every relation connects two of them."""
-    records = conll04_records[:10]
-    model_dir, _ = train_pipeline(tmp_path, records, LISTENER, 300, 0.002, extra=TRANSFORMER.format(name=tiny_bert),
-                                  pipeline='["transformer", "stsn"]')
-    nlp = spacy.load(model_dir, config={"components.stsn.entities": "given"})
+    trained, records, _ = tiny_bert_pipeline
+    trained.to_disk(tmp_path / "model")
+    nlp = spacy.load(tmp_path / "model", config={"components.stsn.entities": "given"})
     ruler = nlp.add_pipe("entity_ruler", before="transformer")
     patterns, texts = [], []
     for record in records:
@@ -42,9 +41,7 @@ def test_given_entities_from_a_span_group_reach_the_relation_decoders_upper_boun
                                         "components.stsn.given_spans_key": "gold"})
     examples = examples_from_corpus(nlp, corpus)
     for eg in examples:
-        eg.predicted.spans["gold"] = [eg.predicted[s.start:s.end] for s in eg.reference.spans["stsn"]]
-        for span, gold in zip(eg.predicted.spans["gold"], eg.reference.spans["stsn"]):
-            span.label_ = gold.label_
+        eg.predicted.spans["gold"] = [Span(eg.predicted, s.start, s.end, s.label_) for s in eg.reference.spans["stsn"]]
     predicted = list(nlp.get_pipe("stsn").pipe(eg.predicted for eg in examples))
     scores = score_relations([Example(doc, eg.reference) for doc, eg in zip(predicted, examples)])
     assert scores["ents_f"] == 1.0 and scores["rel_strict_f"] == 1.0

@@ -1,19 +1,7 @@
 """The real transformer path, offline: a tiny random BERT through spacy-transformers and the listener."""
-import pytest
 import spacy
 
-from pipelines import LISTENER, TRANSFORMER, examples_from_corpus, train_pipeline
-
-
-@pytest.fixture(scope="module")
-def tiny_bert_pipeline(tmp_path_factory, tiny_bert, conll04_records, ade_overlap_records):
-    """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15 sentences."""
-    records = conll04_records[:10] + ade_overlap_records[:5]
-    tmp_path = tmp_path_factory.mktemp("tiny-bert-pipeline")
-    model_dir, corpus = train_pipeline(tmp_path, records, LISTENER, 400, 0.002,
-                                       extra=TRANSFORMER.format(name=tiny_bert),
-                                       pipeline='["transformer", "stsn"]')
-    return spacy.load(model_dir), records, corpus
+from pipelines import examples_from_corpus
 
 
 def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert_pipeline):
