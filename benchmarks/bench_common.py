@@ -100,14 +100,16 @@ def run_worker(script: Path, job: Dict[str, Any], timeout: Optional[float] = Non
     """Run ``script --worker JOB_JSON`` in a fresh interpreter and return the JSON it reports.
 
     A worker that crashes, is killed (e.g. out of memory) or times out yields ``{"error": ...}`` instead of
-    stopping the whole benchmark, so one failed length does not lose the others.
+    stopping the whole benchmark, so one failed length does not lose the others. A job with ``"code": DIR``
+    imports ``spacy_stsn`` from that checkout (``PYTHONPATH``), e.g. the code before a change.
     """
     cmd = [sys.executable, str(script), "--worker", json.dumps(job)]
+    env = {**os.environ, "PYTHONPATH": str(Path(job["code"]).resolve())} if job.get("code") else None
     start = time.perf_counter()
     busy0, _ = cpu_seconds()
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
     except subprocess.TimeoutExpired:
         return {"job": job, "error": f"timed out after {timeout} s"}
     wall = time.perf_counter() - start

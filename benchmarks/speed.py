@@ -14,12 +14,18 @@ own loop (``nlp.update(sgd=False)``, every component's ``finish_update``, ``step
 the same batches (A B, then B A), so drift of a shared machine hits both alike; then a cProfile of the
 optimizer phase (``finish_update`` + ``step_schedules``) of a few more steps of each.
 
+``--batch-sizes 1 32`` measures the inference pair at each batch size (the head's share, in-pass and (b - a) / b,
+per batch size); ``--before DIR`` also runs every inference measurement with the ``spacy_stsn`` of another
+checkout (the code before a change), back to back with this one's, so a before/after comparison shares the
+machine's state.
+
 ``--gpu-id N`` runs every measurement on GPU N (``spacy.require_gpu``; clocks stop after
 ``torch.cuda.synchronize()``).
 
     python benchmarks/speed.py training/conll04/model-best corpus/conll04/test.spacy \
         --train-corpus corpus/conll04/train.spacy
     python benchmarks/speed.py --compare-optimizers --train-corpus corpus/conll04/train.spacy
+    python benchmarks/speed.py MODEL corpus/conll04/test.spacy --batch-sizes 1 32 --before /tmp/base
 """
 import argparse
 import cProfile
@@ -89,7 +95,7 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     """Time ``repeats`` passes of ``nlp.pipe`` over the corpus after a warm-up, for one set of components."""
     import spacy
 
-    import spacy_stsn  # noqa: F401
+    import spacy_stsn
     from spacy_stsn.loading import PRECISION_KEY
 
     sync = use_device(job)
@@ -127,6 +133,7 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     t = median(times)
     result = {
         "mode": job["mode"], "batch_size": batch_size, "repeats": job["repeats"], "times_s": times,
+        "stsn_code": str(Path(spacy_stsn.__file__).resolve().parents[1]),
         "median_s": t, "n_docs": n_docs, "n_tokens": n_tokens, "n_wordpieces": pieces,
         "sents_per_s": n_docs / t, "tokens_per_s": n_tokens / t, "wordpieces_per_s": pieces / t,
         "rss_after_load_mib": rss_loaded, "peak_rss_mib": peak_rss_mib(),
@@ -299,6 +306,35 @@ def profile_summary(profile: Any, steps: int, top: int) -> Dict[str, Any]:
 
 
 # -- parent ------------------------------------------------------------------------------------------
+def head_share(pair: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The head's share of the pipeline from a (transformer, transformer+stsn) pair of runs: (b - a) / b."""
+    if len(pair) < 2 or any("error" in run for run in pair):
+        return {"head_share": None}
+    trf, full = pair
+    return {"full_s": full["median_s"], "head_s": full["median_s"] - trf["median_s"],
+            "head_share": (full["median_s"] - trf["median_s"]) / full["median_s"]}
+
+
+def shares_markdown(result: Dict[str, Any]) -> List[str]:
+    """One row per (code, batch size): both pipelines' times and the head's share, in-pass and (b - a) / b."""
+    rows = []
+    for run in result["share_runs"]:
+        trf, full = run["inference"]
+        if "error" in trf or "error" in full:
+            rows.append([run["code"], run["batch_size"], "failed: " + (trf.get("error") or full["error"])]
+                        + [""] * 6)
+            continue
+        rows.append([run["code"], run["batch_size"], fmt(trf["median_s"], 2), fmt(full["median_s"], 2),
+                     fmt(trf["sents_per_s"]), fmt(full["sents_per_s"]),
+                     f"**{100 * full['stsn_share_in_pass']:.1f} %**", f"{100 * run['head_share']:.1f} %",
+                     fmt(max(trf.get("other_busy_cores") or 0, full.get("other_busy_cores") or 0), 2)])
+    return ["", "The head's share per batch size" + (" before and after" if result["args"].get("before") != "None"
+                                                     else "") + " (in the order run):", "",
+            markdown_table(["code", "batch size", "transformer s/pass", "transformer+stsn s/pass",
+                            "transformer sentences/s", "transformer+stsn sentences/s", "stsn in-pass share",
+                            "(b - a) / b", "others' cores"], rows)]
+
+
 def inference_markdown(result: Dict[str, Any]) -> List[str]:
     rows = []
     for run in result["inference"]:
@@ -381,6 +417,8 @@ def optimizers_markdown(result: Dict[str, Any]) -> List[str]:
 
 def markdown(result: Dict[str, Any]) -> str:
     parts = inference_markdown(result) if result["inference"] else []
+    if result.get("share_runs"):
+        parts += shares_markdown(result)
     if result.get("optimizers") is not None:
         parts += optimizers_markdown(result)
     job = result["args"]
@@ -414,6 +452,11 @@ def main(argv: List[str] = None) -> None:
     parser.add_argument("model", nargs="?", help="trained pipeline directory (transformer + stsn)")
     parser.add_argument("corpus", nargs="?", help=".spacy DocBin to run inference on")
     parser.add_argument("--batch-size", type=int, default=32, help="nlp.pipe batch size")
+    parser.add_argument("--batch-sizes", type=int, nargs="+",
+                        help="several nlp.pipe batch sizes, the head's share for each (instead of --batch-size)")
+    parser.add_argument("--before", type=Path,
+                        help="a checkout of the code before a change (e.g. `git archive COMMIT | tar -x -C DIR`): "
+                        "every inference measurement runs with its spacy_stsn too, back to back with this one")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the corpus (median)")
     parser.add_argument("--warmup-docs", type=int, default=64, help="documents run once before timing")
     parser.add_argument("--sort-by-length", action="store_true",
@@ -455,22 +498,29 @@ def main(argv: List[str] = None) -> None:
     script = Path(__file__).resolve()
     warn_if_busy()
     info = machine_info()
-    inference = []
-    for mode in MODES if args.model and args.corpus else ():
-        job = {"kind": "inference", "model": args.model, "corpus": args.corpus, "mode": mode,
-               "batch_size": args.batch_size, "repeats": args.repeats, "warmup_docs": args.warmup_docs,
-               "sort_by_length": args.sort_by_length, "inference_precision": args.inference_precision,
-               "gpu_id": args.gpu_id, "torch_threads": args.torch_threads}
-        inference.append(run_quiet(script, job, args.timeout, args.max_wait, args.retries))
+    batch_sizes = args.batch_sizes or [args.batch_size]
+    codes = [str(args.before), None] if args.before else [None]  # None: this checkout
+    runs: List[Dict[str, Any]] = []
+    for i, batch_size in enumerate(batch_sizes if args.model and args.corpus else ()):
+        # before and after back to back, in alternating order (A B, then B A) so drift hits both alike
+        for code in codes if i % 2 == 0 else codes[::-1]:
+            pair = []
+            for mode in MODES:
+                job = {"kind": "inference", "model": args.model, "corpus": args.corpus, "mode": mode,
+                       "batch_size": batch_size, "repeats": args.repeats, "warmup_docs": args.warmup_docs,
+                       "sort_by_length": args.sort_by_length, "inference_precision": args.inference_precision,
+                       "gpu_id": args.gpu_id, "torch_threads": args.torch_threads, "code": code}
+                pair.append(run_quiet(script, job, args.timeout, args.max_wait, args.retries))
+            runs.append({"code": code or "this checkout", "batch_size": batch_size, "inference": pair,
+                         **head_share(pair)})
+    inference = next((r["inference"] for r in runs if r["code"] == "this checkout"), [])
     result: Dict[str, Any] = {"machine": info, "args": {k: str(v) for k, v in vars(args).items() if k != "worker"},
                               "inference": inference, "head_share": None, "training": None,
-                              "optimizers": None}
-    result["args"].update(batch_size=args.batch_size, repeats=args.repeats, warmup_docs=args.warmup_docs,
+                              "optimizers": None, "share_runs": runs if len(runs) > 1 else None}
+    result["args"].update(batch_size=batch_sizes[0], repeats=args.repeats, warmup_docs=args.warmup_docs,
                           sort_by_length=args.sort_by_length, inference_precision=args.inference_precision)
-    if inference and "error" not in inference[0] and "error" not in inference[1]:
-        trf, full = inference
-        result["full_s"], result["head_s"] = full["median_s"], full["median_s"] - trf["median_s"]
-        result["head_share"] = result["head_s"] / full["median_s"]
+    if inference:
+        result.update(head_share(inference))
     if args.train_corpus and args.model:
         job = {"kind": "training", "model": args.model, "corpus": args.train_corpus, "steps": args.train_steps,
                "warmup": args.train_warmup, "batch": args.train_batch, "gpu_id": args.gpu_id,

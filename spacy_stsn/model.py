@@ -11,6 +11,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy
 
+import torch
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
@@ -99,6 +100,15 @@ class ScaledPyTorchShim(PyTorchShim):
     def __init__(self, module: STSN, learn_rate_scale: float = 1.0):
         super().__init__(module)
         self.learn_rate_scale = learn_rate_scale
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        """Thinc's ``predict`` under ``torch.inference_mode`` (no autograd bookkeeping at all) and without its
+        ``eval()`` / ``train()`` round trip per call, which walks all ~100 submodules twice: the module is
+        switched to eval mode only when it is not in it already (``begin_update`` switches it back)."""
+        if self._model.training:
+            self._model.eval()
+        with torch.inference_mode(), torch.autocast("cuda", enabled=self._mixed_precision):
+            return self._model(*inputs.args, **inputs.kwargs)
 
     def finish_update(self, optimizer: Optimizer) -> None:
         update_torch = getattr(optimizer, "update_torch_parameters", None)

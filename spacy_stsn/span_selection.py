@@ -45,14 +45,21 @@ def greedy_non_overlapping(
     each round one flag read from the device. A longer chain (scores that fall monotonically along a run of
     overlapping candidates, as an untrained model's may) would take up to K rounds; after ``max_rounds`` the
     rule is finished rank by rank instead, which is exact in K small steps.
+
+    When no two candidates overlap (one read from the device tells), every candidate is kept and the ranking is
+    skipped: the common case of a trained model's predictions on short documents.
     """
     k = int(candidate.sum(-1).max()) if candidate.numel() else 0
-    keep = torch.zeros_like(candidate)
-    if k == 0:
-        return keep
+    if k <= 1:  # at most one candidate per row: nothing can overlap
+        return candidate.clone()
     # the candidates first, in span order (a stable sort of "not a candidate")
     index = torch.sort((~candidate).to(torch.int8), dim=-1, stable=True).indices[:, :k]
     c_starts, c_ends, c_scores, c_cand = (x.gather(-1, index) for x in (starts, ends, scores, candidate))
+    # in (start, end) order a candidate overlaps an earlier one iff it starts before the furthest end so far
+    reach = torch.cummax(c_ends.masked_fill(~c_cand, 0), dim=-1).values
+    if not bool((c_cand[:, 1:] & (c_starts[:, 1:] < reach[:, :-1])).any()):
+        return candidate.clone()
+    keep = torch.zeros_like(candidate)
     band = min(k - 1, 2 * max_width * max_width)
     neighbour = torch.arange(k, device=starts.device)[:, None] + torch.arange(-band, band + 1, device=starts.device)
     inside = (neighbour >= 0) & (neighbour < k)

@@ -5,6 +5,7 @@ projects them to H_L^0, H_E^0, H_R^0, runs N stacked attention layers (Eq. 4; ea
 Figure 3) and decodes token tags (Eq. 8), spans (Eq. 11-12) and relations (Eq. 15-16). Everything is batched:
 spans and pairs are index tensors and representations are gathered, never built in Python loops.
 """
+import functools
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -38,21 +39,31 @@ class Packing:
     def __init__(self, lengths: Tensor, max_length: int):
         self.batch, self.length = int(lengths.shape[0]), max_length
         self.padding = torch.arange(max_length, device=lengths.device)[None, :] >= lengths[:, None]
-        self.index = (~self.padding).reshape(-1).nonzero().squeeze(-1)  # flat positions of the real tokens
+        index = (~self.padding).reshape(-1).nonzero().squeeze(-1)  # flat positions of the real tokens
+        # Without padding (a single document, or documents of one length) packing is a reshape and attention
+        # needs no mask; nonzero's size says so without another read from the device.
+        self.index = index if index.shape[0] < self.batch * max_length else None
+        self.mask = self.padding if self.index is not None else None  # attention's key padding, None: no padding
 
     def pack(self, padded: Tensor) -> Tensor:
         """(B, T, d) -> (N, d)."""
+        if self.index is None:
+            return padded.reshape(-1, padded.shape[-1])
         return padded.reshape(-1, padded.shape[-1]).index_select(0, self.index)
 
     def unpack(self, packed: Tensor) -> Tensor:
         """(N, d) -> (B, T, d), zeros at padded positions."""
+        if self.index is None:
+            return packed.reshape(self.batch, self.length, -1)
         out = packed.new_zeros(self.batch * self.length, packed.shape[-1])
         return out.index_copy(0, self.index, packed).reshape(self.batch, self.length, -1)
 
 
-def attend(query: Tensor, key: Tensor, value: Tensor, key_padding: Tensor, n_heads: int, dropout: float) -> Tensor:
+def attend(
+    query: Tensor, key: Tensor, value: Tensor, key_padding: Optional[Tensor], n_heads: int, dropout: float
+) -> Tensor:
     """Multi-head scaled dot-product attention of projected (B, Tq, d) queries over (B, Tk, d) keys/values;
-    ``key_padding`` (B, Tk) is True where a key takes no part."""
+    ``key_padding`` (B, Tk) is True where a key takes no part (None: every key does)."""
     if query.dtype == torch.bfloat16 and query.device.type == "cpu":
         # bfloat16 inference: the CPU's bfloat16 attention kernel is about twice slower than float32 (measured
         # with torch 2.13), and attention is a small part of the work, so only the projections stay bfloat16.
@@ -63,8 +74,9 @@ def attend(query: Tensor, key: Tensor, value: Tensor, key_padding: Tensor, n_hea
     def heads(x: Tensor) -> Tensor:  # (B, T, d) -> (B, heads, T, d / heads)
         return x.reshape(batch, x.shape[1], n_heads, width // n_heads).transpose(1, 2)
 
+    mask = None if key_padding is None else ~key_padding[:, None, None, :]
     out = nn.functional.scaled_dot_product_attention(
-        heads(query), heads(key), heads(value), attn_mask=~key_padding[:, None, None, :], dropout_p=dropout
+        heads(query), heads(key), heads(value), attn_mask=mask, dropout_p=dropout
     )
     return out.transpose(1, 2).reshape(batch, t_q, width)
 
@@ -104,7 +116,7 @@ class AttentionUnit(nn.Module):
         q, (k, v) = packing.unpack(q), packing.unpack(kv).chunk(2, dim=-1)
         dropout = mha.dropout if self.training else 0.0
         if self.window is None or packing.length <= self.window:
-            attended = attend(q, k, v, packing.padding, mha.num_heads, dropout)
+            attended = attend(q, k, v, packing.mask, mha.num_heads, dropout)
         else:
             attended = self._blocked_attention(q, k, v, packing.padding, dropout)
         hidden = self.norm1(query + self.dropout(mha.out_proj(packing.pack(attended))))
@@ -169,6 +181,25 @@ def enumerate_spans(length: int, max_width: int, device: Optional[torch.device] 
     ends = starts[:, None] + widths[None, :]
     keep = ends <= length
     return torch.stack([starts[:, None].expand_as(ends)[keep], ends[keep]], dim=-1)
+
+
+@functools.lru_cache(maxsize=256)
+def candidate_spans(length: int, max_width: int, device: torch.device) -> Tensor:
+    """:func:`enumerate_spans`, built once per (length, width, device) rather than at every inference call:
+    a constant index tensor, shared by the calls and never written in place."""
+    with torch.inference_mode(False):  # an ordinary tensor, usable outside inference mode too
+        return enumerate_spans(length, max_width, device)
+
+
+@functools.lru_cache(maxsize=256)
+def ordered_pairs(k: int, device: torch.device) -> Tuple[Tensor, Tensor]:
+    """First and second positions (k (k - 1),) of every ordered pair of ``k`` distinct items, row-major; built
+    once per ``k`` (as :func:`candidate_spans`)."""
+    with torch.inference_mode(False):
+        first, second = torch.meshgrid(torch.arange(k, device=device), torch.arange(k, device=device),
+                                       indexing="ij")
+        distinct = first != second
+        return first[distinct], second[distinct]
 
 
 def max_table(hidden: Tensor) -> Tensor:
@@ -334,6 +365,8 @@ class STSN(nn.Module):
         (k <= max_pair_entities) rather than once per pair (k (k - 1)); only the context max-pool is per pair,
         in chunks of about PAIR_CHUNK rows so that a long document cannot blow up memory."""
         weight = self.relation_decoder.weight
+        if head.shape[0] == 0:  # fewer than two entities: nothing to score
+            return h_r.new_zeros(h_r.shape[0], 0, weight.shape[0])
         width = 2 * h_r.shape[-1] + self.width_dim
         as_head = self.span_linear(h_r, weight[:, :width], entity_spans)
         as_tail = self.span_linear(h_r, weight[:, width : 2 * width], entity_spans)
@@ -411,7 +444,7 @@ class STSN(nn.Module):
         tag_probs = self._tag_logits(h_l, tokens).softmax(-1)
         batch = tokens.shape[0]
         if given is None:
-            spans = enumerate_spans(tokens.shape[1], self.max_span_width, tokens.device)
+            spans = candidate_spans(tokens.shape[1], self.max_span_width, tokens.device)
             spans = spans[None].expand(batch, -1, -1)
             span_valid = spans[..., 1] <= lengths[:, None]
             span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
@@ -425,11 +458,7 @@ class STSN(nn.Module):
             k = min(self.max_pair_entities, spans.shape[1])
             entities = torch.arange(k, device=tokens.device).expand(batch, k)
             entity_valid = is_entity[:, :k]
-        head, tail = torch.meshgrid(
-            torch.arange(k, device=tokens.device), torch.arange(k, device=tokens.device), indexing="ij"
-        )
-        off_diagonal = head != tail
-        head, tail = head[off_diagonal], tail[off_diagonal]
+        head, tail = ordered_pairs(k, tokens.device)
         pairs = torch.stack([entities[:, head], entities[:, tail]], dim=-1)
         pair_valid = entity_valid[:, head] & entity_valid[:, tail]
         entity_spans = spans[torch.arange(batch, device=tokens.device)[:, None], entities]  # (B, k, 2)

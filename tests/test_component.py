@@ -213,3 +213,24 @@ def test_overlap_policy_is_resolved_from_the_data_saved_and_can_be_changed_at_lo
     assert spacy.load(tmp_path / "flat").get_pipe("stsn").overlaps == "flat"
     nested = spacy.load(tmp_path / "flat", config={"components.stsn.overlaps": "nested"}).get_pipe("stsn")
     assert nested.overlaps == "nested"
+
+
+def test_head_predicts_in_inference_mode_without_toggling_train_mode_per_call():
+    from thinc.api import ArgsKwargs
+
+    from spacy_stsn.model import ScaledPyTorchShim
+    from spacy_stsn.stsn_torch import STSN
+
+    torch.manual_seed(0)
+    module = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5)
+    shim = ScaledPyTorchShim(module)
+    x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
+    out = shim.predict(ArgsKwargs(args=(x, lengths), kwargs={}))
+    assert not module.training and out.span_probs.is_inference()  # dropout off, no autograd state
+    with torch.no_grad():
+        expected = module.extract(x, lengths)
+    assert all(torch.equal(a, b) for a, b in zip(out, expected))
+    spans = torch.tensor([[[0, 2], [3, 4]], [[0, 1], [1, 3]]])
+    pairs = torch.tensor([[[0, 1]], [[1, 0]]])
+    (tag_logits, _, _), _ = shim.begin_update(ArgsKwargs(args=(x, lengths, spans, pairs), kwargs={}))
+    assert module.training and tag_logits.requires_grad  # training is untouched by the inference path

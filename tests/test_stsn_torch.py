@@ -1,6 +1,7 @@
 """Unit tests of the PyTorch network: span enumeration, range pooling, masking, and the ablation switches."""
 import pytest
 import torch
+from torch import nn
 
 from spacy_stsn import stsn_torch
 from spacy_stsn.stsn_torch import STSN, AttentionUnit, Packing, enumerate_spans, range_max
@@ -261,3 +262,70 @@ def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_represe
         assert torch.allclose(model.relation_logits_factored(h_r, entity_spans, head, tail), direct, atol=1e-5)
         monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
         assert torch.allclose(model.relation_logits_factored(h_r, entity_spans, head, tail), direct, atol=1e-5)
+
+
+def test_packing_without_padding_is_a_reshape_and_attention_gets_no_mask():
+    x = torch.randn(2, 5, 4)
+    packing = Packing(torch.tensor([5, 5]), 5)
+    assert packing.index is None and packing.mask is None and not packing.padding.any()
+    assert torch.equal(packing.pack(x), x.reshape(10, 4))
+    assert torch.equal(packing.unpack(packing.pack(x)), x)
+    padded = Packing(torch.tensor([5, 3]), 5)
+    assert padded.index is not None and torch.equal(padded.mask, padded.padding)
+
+
+def test_attention_unit_without_padding_equals_multihead_attention():
+    torch.manual_seed(0)
+    unit = AttentionUnit(8, 2, dropout=0.0).eval()
+    x = torch.randn(1, 7, 8)
+    padding = torch.zeros(1, 7, dtype=torch.bool)
+    with torch.no_grad():
+        assert torch.allclose(run_unit(unit, x, padding), _reference_unit(unit, x, padding), atol=1e-6)
+
+
+def test_extract_of_one_document_equals_the_same_document_in_a_padded_batch():
+    """A batch of one has no padding (packing is a reshape, attention unmasked); the same document next to a
+    longer one goes through the gather/scatter and the key mask: the same predictions."""
+    torch.manual_seed(0)
+    model = STSN(n_layers=2, n_heads=2, max_span_width=3, overlap_threshold=2.0).build(8, 2, 3, 5).eval()
+    with torch.no_grad():
+        model.span_decoder.bias[:] = torch.tensor([1.0, 0.0, 0.0])  # some spans entities, some not
+        doc, other = torch.randn(1, 6, 8), torch.randn(1, 9, 8)
+        alone = model.extract(doc, torch.tensor([6]))
+        batch = model.extract(torch.cat([nn.functional.pad(doc, (0, 0, 0, 3)), other]), torch.tensor([6, 9]))
+    n_spans = alone.spans.shape[1]
+    in_doc = batch.spans[0, :, 1] <= 6
+    assert torch.equal(batch.spans[0][in_doc], alone.spans[0])
+    assert torch.allclose(batch.span_probs[0][in_doc], alone.span_probs[0], atol=1e-6)
+    assert torch.equal(batch.is_entity[0][in_doc], alone.is_entity[0]) and alone.is_entity.any()
+    assert torch.allclose(batch.tag_probs[0, :6], alone.tag_probs[0], atol=1e-6)
+    assert n_spans == int(in_doc.sum())
+
+    def relations(out, row):
+        valid = out.pair_valid[row]
+        pairs = out.spans[row][out.pairs[row][valid]].tolist()
+        return {(tuple(h), tuple(t)): p for (h, t), p in zip(pairs, out.rel_probs[row][valid].tolist())}
+
+    expected, got = relations(alone, 0), relations(batch, 0)
+    assert got.keys() == expected.keys() and len(expected) > 0
+    assert all(abs(torch.tensor(got[key]) - torch.tensor(expected[key])).max() < 1e-5 for key in expected)
+
+
+def test_cached_spans_and_pairs_equal_their_definitions_and_are_ordinary_tensors():
+    with torch.inference_mode():  # first built in inference mode, as at predict time
+        spans = stsn_torch.candidate_spans(7, 3, torch.device("cpu"))
+        first, second = stsn_torch.ordered_pairs(4, torch.device("cpu"))
+    assert torch.equal(spans, enumerate_spans(7, 3)) and not spans.is_inference()
+    assert stsn_torch.candidate_spans(7, 3, torch.device("cpu")) is spans  # built once
+    expected = [(i, j) for i in range(4) for j in range(4) if i != j]
+    assert list(zip(first.tolist(), second.tolist())) == expected and not first.is_inference()
+    assert stsn_torch.ordered_pairs(1, torch.device("cpu"))[0].shape == (0,)
+
+
+def test_no_pairs_give_an_empty_relation_tensor():
+    model = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5).eval()
+    empty = torch.zeros(0, dtype=torch.long)
+    with torch.no_grad():
+        out = model.relation_logits_factored(torch.randn(2, 4, 8), torch.zeros(2, 1, 2, dtype=torch.long), empty,
+                                             empty)
+    assert out.shape == (2, 0, 3)
