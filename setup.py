@@ -1,4 +1,5 @@
 """spacy-stsn: joint entity and relation extraction (STSN) as a spaCy v3 component."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -28,10 +29,14 @@ setup(
     },
     entry_points={
         "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],
-        "spacy_architectures": ["spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"],
+        "spacy_architectures": [
+            "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"
+        ],
         "spacy_misc": ["spacy_stsn.encoder.v1 = spacy_stsn.encoders:resolve_encoder"],
         "spacy_scorers": ["spacy_stsn.scorer.v1 = spacy_stsn.scorer:make_stsn_scorer"],
         # thinc's optimizers registry (spaCy's [training.optimizer] reads it): group "thinc_optimizers"
-        "thinc_optimizers": ["spacy_stsn.AdamW.v1 = spacy_stsn.optimizer:make_torch_adamw"],
+        "thinc_optimizers": [
+            "spacy_stsn.AdamW.v1 = spacy_stsn.optimizer:make_torch_adamw"
+        ],
     },
 )

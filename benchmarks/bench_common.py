@@ -3,6 +3,7 @@
 Every measurement that reports memory runs in its own Python subprocess (a "worker"), so the peak resident set
 size it reports belongs to that measurement alone and not to whatever ran before it in the parent.
 """
+
 import json
 import os
 import platform
@@ -66,7 +67,9 @@ def lifetime_peak_rss_mib() -> float:
 # -- contention ------------------------------------------------------------------------------------
 def cpu_seconds() -> Tuple[float, float]:
     """Machine-wide (busy, total) CPU time in seconds from /proc/stat (all cores summed)."""
-    fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    fields = [
+        float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
     hz = os.sysconf("SC_CLK_TCK")
     return (sum(fields[:8]) - idle) / hz, sum(fields[:8]) / hz
@@ -89,14 +92,20 @@ def wait_for_idle(max_wait: float, threshold: float = 0.3) -> Dict[str, float]:
     start = time.perf_counter()
     load = busy_cores()
     while load > threshold and time.perf_counter() - start < max_wait:
-        print(f"  waiting for an idle machine: others use {load:.2f} cores", file=sys.stderr, flush=True)
+        print(
+            f"  waiting for an idle machine: others use {load:.2f} cores",
+            file=sys.stderr,
+            flush=True,
+        )
         time.sleep(10)
         load = busy_cores()
     return {"waited_s": time.perf_counter() - start, "busy_cores_before": load}
 
 
 # -- workers -----------------------------------------------------------------------------------------
-def run_worker(script: Path, job: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
+def run_worker(
+    script: Path, job: Dict[str, Any], timeout: Optional[float] = None
+) -> Dict[str, Any]:
     """Run ``script --worker JOB_JSON`` in a fresh interpreter and return the JSON it reports.
 
     A worker that crashes, is killed (e.g. out of memory) or times out yields ``{"error": ...}`` instead of
@@ -104,31 +113,49 @@ def run_worker(script: Path, job: Dict[str, Any], timeout: Optional[float] = Non
     imports ``spacy_stsn`` from that checkout (``PYTHONPATH``), e.g. the code before a change.
     """
     cmd = [sys.executable, str(script), "--worker", json.dumps(job)]
-    env = {**os.environ, "PYTHONPATH": str(Path(job["code"]).resolve())} if job.get("code") else None
+    env = (
+        {**os.environ, "PYTHONPATH": str(Path(job["code"]).resolve())}
+        if job.get("code")
+        else None
+    )
     start = time.perf_counter()
     busy0, _ = cpu_seconds()
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+        )
     except subprocess.TimeoutExpired:
         return {"job": job, "error": f"timed out after {timeout} s"}
     wall = time.perf_counter() - start
     busy1, _ = cpu_seconds()
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own = (children1.ru_utime - children0.ru_utime) + (children1.ru_stime - children0.ru_stime)
+    own = (children1.ru_utime - children0.ru_utime) + (
+        children1.ru_stime - children0.ru_stime
+    )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(WORKER_MARK):
-            result = json.loads(line[len(WORKER_MARK):])
+            result = json.loads(line[len(WORKER_MARK) :])
             result["worker_wall_s"] = wall
             # CPU the rest of the machine used while the worker ran, in cores: near 0 on a quiet machine
             result["other_busy_cores"] = max(0.0, (busy1 - busy0) - own) / wall
             return result
     tail = (proc.stderr or proc.stdout)[-2000:]
-    return {"job": job, "error": f"worker exited with code {proc.returncode}", "stderr_tail": tail}
+    return {
+        "job": job,
+        "error": f"worker exited with code {proc.returncode}",
+        "stderr_tail": tail,
+    }
 
 
-def run_quiet(script: Path, job: Dict[str, Any], timeout: Optional[float], max_wait: float,
-              retries: int = 2, threshold: float = 0.3) -> Dict[str, Any]:
+def run_quiet(
+    script: Path,
+    job: Dict[str, Any],
+    timeout: Optional[float],
+    max_wait: float,
+    retries: int = 2,
+    threshold: float = 0.3,
+) -> Dict[str, Any]:
     """:func:`run_worker` on an idle machine: wait for quiet first, and run again (up to ``retries`` times)
     when other processes took more than ``threshold`` cores during the run. The result keeps the attempts'
     contention figures, so a number measured under load is visible as such."""
@@ -140,7 +167,11 @@ def run_quiet(script: Path, job: Dict[str, Any], timeout: Optional[float], max_w
         attempts.append({**idle, "other_busy_cores": other})
         if "error" in result or other is None or other <= threshold:
             break
-        print(f"  others used {other:.2f} cores during the run: measuring again", file=sys.stderr, flush=True)
+        print(
+            f"  others used {other:.2f} cores during the run: measuring again",
+            file=sys.stderr,
+            flush=True,
+        )
     result["attempts"] = attempts
     return result
 
@@ -194,7 +225,9 @@ def n_wordpieces(doc: Any) -> int:
 # -- machine -----------------------------------------------------------------------------------------
 def _command(args: List[str]) -> str:
     try:
-        return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=30).stdout.rstrip()
+        return subprocess.run(
+            args, capture_output=True, text=True, cwd=REPO, timeout=30
+        ).stdout.rstrip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
 
@@ -221,13 +254,19 @@ def machine_info() -> Dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    dirty = [line for line in _command(["git", "status", "--porcelain"]).splitlines() if line.strip()]
+    dirty = [
+        line
+        for line in _command(["git", "status", "--porcelain"]).splitlines()
+        if line.strip()
+    ]
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "nproc": _command(["nproc"]) or str(os.cpu_count()),
         "cpu_model": cpu_model(),
         "free_h": _command(["free", "-h"]) if shutil.which("free") else "",
-        "loadavg_1_5_15min": list(os.getloadavg()),  # > nproc means something else competed for the CPU
+        "loadavg_1_5_15min": list(
+            os.getloadavg()
+        ),  # > nproc means something else competed for the CPU
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),
         "versions": versions,
@@ -240,8 +279,10 @@ def warn_if_busy() -> None:
     """Timings are only meaningful on an otherwise idle machine: say so when the load says it is not."""
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load > 0.5 * cores:
-        print(f"warning: 1-minute load average {load:.1f} on {cores} cores; other processes may skew timings",
-              file=sys.stderr)
+        print(
+            f"warning: 1-minute load average {load:.1f} on {cores} cores; other processes may skew timings",
+            file=sys.stderr,
+        )
 
 
 # -- output ------------------------------------------------------------------------------------------
@@ -260,15 +301,33 @@ def fmt(value: Optional[float], digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def write_results(stem: str, title: str, columns: Sequence[str], rows: Dict[str, Dict[str, Any]],
-                  meta: Dict[str, Any]) -> str:
+def write_results(
+    stem: str,
+    title: str,
+    columns: Sequence[str],
+    rows: Dict[str, Dict[str, Any]],
+    meta: Dict[str, Any],
+) -> str:
     """A table of named rows (one value per column) printed by the caller and written as
     ``benchmarks/results/{stem}.md`` and ``.json``, with ``meta`` and :func:`machine_info` as provenance."""
-    table = markdown_table([""] + list(columns),
-                           [[name] + [fmt(values[c]) if isinstance(values[c], float) or values[c] is None
-                                      else values[c] for c in columns] for name, values in rows.items()])
+    table = markdown_table(
+        [""] + list(columns),
+        [
+            [name]
+            + [
+                fmt(values[c])
+                if isinstance(values[c], float) or values[c] is None
+                else values[c]
+                for c in columns
+            ]
+            for name, values in rows.items()
+        ],
+    )
     text = f"{title}\n\n{table}\n"
     results = REPO / "benchmarks" / "results"
-    write_json(results / f"{stem}.json", {"meta": {**meta, "machine": machine_info()}, "rows": rows})
+    write_json(
+        results / f"{stem}.json",
+        {"meta": {**meta, "machine": machine_info()}, "rows": rows},
+    )
     (results / f"{stem}.md").write_text(text, encoding="utf8")
     return text

@@ -4,6 +4,7 @@ given (``entities = "given"``, as if an upstream NER were perfect). Prints a tab
 
     python benchmarks/given_entities.py training/conll04/model-best corpus/conll04/test.spacy --name conll04_test
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -21,35 +22,78 @@ GIVEN_KEY = "given"
 
 def words_only(doc: Doc, with_entities: bool, spans_key: str) -> Doc:
     """A fresh doc with ``doc``'s tokens and, if asked, its gold entities in the span group ``given``."""
-    out = Doc(doc.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+    out = Doc(
+        doc.vocab,
+        words=[t.text for t in doc],
+        spaces=[bool(t.whitespace_) for t in doc],
+    )
     if with_entities:
-        out.spans[GIVEN_KEY] = [Span(out, s.start, s.end, s.label_) for s in doc.spans[spans_key]]
+        out.spans[GIVEN_KEY] = [
+            Span(out, s.start, s.end, s.label_) for s in doc.spans[spans_key]
+        ]
     return out
 
 
 def scores(model: str, gold: List[Doc], given: bool) -> Dict[str, float]:
-    overrides = {"components.stsn.entities": "given", "components.stsn.given_spans_key": GIVEN_KEY} if given else {}
+    overrides = (
+        {
+            "components.stsn.entities": "given",
+            "components.stsn.given_spans_key": GIVEN_KEY,
+        }
+        if given
+        else {}
+    )
     nlp = spacy.load(model, config=overrides)
     stsn = nlp.get_pipe("stsn")
     docs = nlp.pipe((words_only(d, given, stsn.spans_key) for d in gold), batch_size=64)
-    result = score_relations([Example(p, g) for p, g in zip(docs, gold)], spans_key=stsn.spans_key,
-                             symmetric_labels=stsn.symmetric_labels)
-    return {key: round(100 * result[key], 1) for key in ("ents_f", "rel_p", "rel_r", "rel_f", "rel_strict_p",
-                                                         "rel_strict_r", "rel_strict_f")}
+    result = score_relations(
+        [Example(p, g) for p, g in zip(docs, gold)],
+        spans_key=stsn.spans_key,
+        symmetric_labels=stsn.symmetric_labels,
+    )
+    return {
+        key: round(100 * result[key], 1)
+        for key in (
+            "ents_f",
+            "rel_p",
+            "rel_r",
+            "rel_f",
+            "rel_strict_p",
+            "rel_strict_r",
+            "rel_strict_f",
+        )
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model")
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--name", required=True)
     args = parser.parse_args()
     gold = list(DocBin().from_disk(args.corpus).get_docs(spacy.blank("en").vocab))
-    rows: Dict[str, Any] = {"joint (entities predicted)": scores(args.model, gold, False),
-                            "gold entities given": scores(args.model, gold, True)}
-    meta = {"model": args.model, "corpus": str(args.corpus), "command": " ".join(sys.argv)}
+    rows: Dict[str, Any] = {
+        "joint (entities predicted)": scores(args.model, gold, False),
+        "gold entities given": scores(args.model, gold, True),
+    }
+    meta = {
+        "model": args.model,
+        "corpus": str(args.corpus),
+        "command": " ".join(sys.argv),
+    }
     title = f"{args.model} on {args.corpus}: joint extraction against the gold entities given"
-    print(write_results(f"given_entities_{args.name}", title, list(next(iter(rows.values()))), rows, meta))
+    print(
+        write_results(
+            f"given_entities_{args.name}",
+            title,
+            list(next(iter(rows.values()))),
+            rows,
+            meta,
+        )
+    )
+
 
 if __name__ == "__main__":
     main()

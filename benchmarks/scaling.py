@@ -7,6 +7,7 @@ cycles through the real sentences of a corpus (CoNLL04 test by default) until it
 
     python benchmarks/scaling.py training/conll04/model-best
 """
+
 import argparse
 import os
 import json
@@ -39,7 +40,9 @@ MODES = {"transformer+stsn": None, "transformer": ["transformer"]}
 DEFAULT_LENGTHS = (20, 100, 500, 2000, 10000)
 
 
-def long_document(sentences: List[Tuple[List[str], List[bool]]], n_tokens: int) -> Tuple[List[str], List[bool]]:
+def long_document(
+    sentences: List[Tuple[List[str], List[bool]]], n_tokens: int
+) -> Tuple[List[str], List[bool]]:
     """The first ``n_tokens`` tokens of the corpus's sentences read in order, cycling if needed, so the text
     has real sentence structure and entity density rather than one repeated word."""
     words: List[str] = []
@@ -71,11 +74,16 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     nlp = spacy.load(job["model"])
     nlp.max_length = max(nlp.max_length, 10 * sum(len(w) + 1 for w in words))
     stsn = nlp.get_pipe("stsn")
-    max_width, max_pair_entities = stsn.max_span_width, torch_module(stsn.model).max_pair_entities
+    max_width, max_pair_entities = (
+        stsn.max_span_width,
+        torch_module(stsn.model).max_pair_entities,
+    )
     enable = MODES[job["mode"]]
     if enable:
         nlp.select_pipes(enable=enable)
-    nlp(Doc(nlp.vocab, words=sentences[0][0], spaces=sentences[0][1]))  # warm-up on one short sentence
+    nlp(
+        Doc(nlp.vocab, words=sentences[0][0], spaces=sentences[0][1])
+    )  # warm-up on one short sentence
     rss_loaded = rss_mib()
     reset_peak_rss()
     times: List[float] = []
@@ -84,17 +92,28 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
         fresh = Doc(nlp.vocab, words=words, spaces=spaces)
         elapsed, doc = time_call(lambda: nlp(fresh))
         times.append(elapsed)
-        if sum(times) > job["max_seconds"]:  # long documents: fewer repeats rather than a run of hours
+        if (
+            sum(times) > job["max_seconds"]
+        ):  # long documents: fewer repeats rather than a run of hours
             break
     result = {
-        "length": job["length"], "mode": job["mode"], "times_s": times, "median_s": median(times),
-        "n_wordpieces": n_wordpieces(doc), "n_candidate_spans": n_candidate_spans(len(doc), max_width),
-        "rss_after_load_mib": rss_loaded, "peak_rss_mib": peak_rss_mib(),
+        "length": job["length"],
+        "mode": job["mode"],
+        "times_s": times,
+        "median_s": median(times),
+        "n_wordpieces": n_wordpieces(doc),
+        "n_candidate_spans": n_candidate_spans(len(doc), max_width),
+        "rss_after_load_mib": rss_loaded,
+        "peak_rss_mib": peak_rss_mib(),
     }
     if not enable:
         n_entities = len(doc.spans["stsn"]) if "stsn" in doc.spans else 0
         paired = min(n_entities, max_pair_entities)
-        result.update(n_entities=n_entities, n_pairs=paired * (paired - 1), n_relations=len(doc._.relations))
+        result.update(
+            n_entities=n_entities,
+            n_pairs=paired * (paired - 1),
+            n_relations=len(doc._.relations),
+        )
     return result
 
 
@@ -102,28 +121,60 @@ def markdown(result: Dict[str, Any]) -> str:
     by_key = {(r["job"]["length"], r["job"]["mode"]): r for r in result["runs"]}
     rows = []
     for length in result["args"]["lengths"]:
-        full, trf = by_key[(length, "transformer+stsn")], by_key[(length, "transformer")]
+        full, trf = (
+            by_key[(length, "transformer+stsn")],
+            by_key[(length, "transformer")],
+        )
         if "error" in full or "error" in trf:
             bad = full if "error" in full else trf
-            rows.append([length, f"{bad['job']['mode']} failed: {bad['error']}"] + [""] * 10)
+            rows.append(
+                [length, f"{bad['job']['mode']} failed: {bad['error']}"] + [""] * 10
+            )
             continue
         head = full["median_s"] - trf["median_s"]
-        rows.append([
-            f"{length:,}", f"{full['n_wordpieces']:,}", f"{full['n_candidate_spans']:,}",
-            f"{full['n_entities']:,} / {full['n_pairs']:,}",
-            fmt(trf["median_s"], 3), fmt(full["median_s"], 3), fmt(head, 3),
-            fmt(trf["peak_rss_mib"], 0), fmt(full["peak_rss_mib"], 0),
-            fmt(trf["peak_rss_mib"] - trf["rss_after_load_mib"], 0),
-            fmt(full["peak_rss_mib"] - full["rss_after_load_mib"], 0),
-            fmt(max(trf.get("other_busy_cores") or 0, full.get("other_busy_cores") or 0), 2),
-        ])
-    header = ["tokens", "word pieces", "candidate spans", "entities / pairs", "trf s", "trf+stsn s", "head s",
-              "trf peak MiB", "trf+stsn peak MiB", "trf extra MiB", "trf+stsn extra MiB", "others' cores"]
-    note = ("One document per row; time is the median of the `nlp(doc)` runs (up to "
-            f"{result['args']['repeats']}, fewer once they pass {result['args']['max_seconds']} s); peak = peak "
-            "RSS during the runs (model included); extra = peak minus RSS after loading and a one-sentence "
-            "warm-up; head s = trf+stsn s - trf s; others' cores = the most CPU other processes used during "
-            "either run (near 0: a quiet machine).")
+        rows.append(
+            [
+                f"{length:,}",
+                f"{full['n_wordpieces']:,}",
+                f"{full['n_candidate_spans']:,}",
+                f"{full['n_entities']:,} / {full['n_pairs']:,}",
+                fmt(trf["median_s"], 3),
+                fmt(full["median_s"], 3),
+                fmt(head, 3),
+                fmt(trf["peak_rss_mib"], 0),
+                fmt(full["peak_rss_mib"], 0),
+                fmt(trf["peak_rss_mib"] - trf["rss_after_load_mib"], 0),
+                fmt(full["peak_rss_mib"] - full["rss_after_load_mib"], 0),
+                fmt(
+                    max(
+                        trf.get("other_busy_cores") or 0,
+                        full.get("other_busy_cores") or 0,
+                    ),
+                    2,
+                ),
+            ]
+        )
+    header = [
+        "tokens",
+        "word pieces",
+        "candidate spans",
+        "entities / pairs",
+        "trf s",
+        "trf+stsn s",
+        "head s",
+        "trf peak MiB",
+        "trf+stsn peak MiB",
+        "trf extra MiB",
+        "trf+stsn extra MiB",
+        "others' cores",
+    ]
+    note = (
+        "One document per row; time is the median of the `nlp(doc)` runs (up to "
+        f"{result['args']['repeats']}, fewer once they pass {result['args']['max_seconds']} s); peak = peak "
+        "RSS during the runs (model included); extra = peak minus RSS after loading and a one-sentence "
+        "warm-up; head s = trf+stsn s - trf s; others' cores = the most CPU other processes used during "
+        "either run (near 0: a quiet machine)."
+    )
     return note + "\n\n" + markdown_table(header, rows) + "\n"
 
 
@@ -141,14 +192,26 @@ def plot(result: Dict[str, Any], path: Path) -> None:
         series[mode] = {
             "x": [r["length"] for r in ok],
             "time": [r["median_s"] for r in ok],
-            "memory": [max(r["peak_rss_mib"] - r["rss_after_load_mib"], 0.1) for r in ok],
+            "memory": [
+                max(r["peak_rss_mib"] - r["rss_after_load_mib"], 0.1) for r in ok
+            ],
         }
     full, trf = series["transformer+stsn"], series["transformer"]
     common = sorted(set(full["x"]) & set(trf["x"]))
-    head_x = [x for x in common if full["time"][full["x"].index(x)] > trf["time"][trf["x"].index(x)]]
-    head_t = [full["time"][full["x"].index(x)] - trf["time"][trf["x"].index(x)] for x in head_x]
+    head_x = [
+        x
+        for x in common
+        if full["time"][full["x"].index(x)] > trf["time"][trf["x"].index(x)]
+    ]
+    head_t = [
+        full["time"][full["x"].index(x)] - trf["time"][trf["x"].index(x)]
+        for x in head_x
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    panels = (("time", "seconds per nlp(doc)", axes[0]), ("memory", "peak RSS - RSS after load (MiB)", axes[1]))
+    panels = (
+        ("time", "seconds per nlp(doc)", axes[0]),
+        ("memory", "peak RSS - RSS after load (MiB)", axes[1]),
+    )
     for key, label, ax in panels:
         for mode, style in (("transformer+stsn", "o-"), ("transformer", "s-")):
             if series[mode]["x"]:
@@ -160,18 +223,36 @@ def plot(result: Dict[str, Any], path: Path) -> None:
             # anchored at the longest document, where the asymptotic slope shows
             x0, y0 = ref["x"][-1], ref[key][-1]
             xs = [ref["x"][0], ref["x"][-1]]
-            ax.plot(xs, [y0 * x / x0 for x in xs], ":", color="gray", label="slope 1 (linear)")
-            ax.plot(xs, [y0 * (x / x0) ** 2 for x in xs], "-.", color="lightgray", label="slope 2 (quadratic)")
-            ax.set_ylim(min(min(s[key]) for s in series.values() if s["x"]) / 2,
-                        max(max(s[key]) for s in series.values() if s["x"]) * 2)
+            ax.plot(
+                xs,
+                [y0 * x / x0 for x in xs],
+                ":",
+                color="gray",
+                label="slope 1 (linear)",
+            )
+            ax.plot(
+                xs,
+                [y0 * (x / x0) ** 2 for x in xs],
+                "-.",
+                color="lightgray",
+                label="slope 2 (quadratic)",
+            )
+            ax.set_ylim(
+                min(min(s[key]) for s in series.values() if s["x"]) / 2,
+                max(max(s[key]) for s in series.values() if s["x"]) * 2,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("tokens in the document")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{result['args']['model']} (commit {result['machine']['git_commit']}"
-                 + (", uncommitted changes" if result["machine"]["git_dirty"] else "") + ")", fontsize=9)
+    fig.suptitle(
+        f"{result['args']['model']} (commit {result['machine']['git_commit']}"
+        + (", uncommitted changes" if result["machine"]["git_dirty"] else "")
+        + ")",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -179,19 +260,41 @@ def plot(result: Dict[str, Any], path: Path) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", nargs="?", help="trained pipeline directory (transformer + stsn)")
-    parser.add_argument("--corpus", default=str(REPO / "corpus" / "conll04" / "test.spacy"),
-                        help="DocBin whose sentences are cycled to build the documents")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model", nargs="?", help="trained pipeline directory (transformer + stsn)"
+    )
+    parser.add_argument(
+        "--corpus",
+        default=str(REPO / "corpus" / "conll04" / "test.spacy"),
+        help="DocBin whose sentences are cycled to build the documents",
+    )
     parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
-    parser.add_argument("--repeats", type=int, default=3, help="timed nlp(doc) calls per length (median)")
-    parser.add_argument("--max-seconds", type=float, default=60.0,
-                        help="stop repeating a length once its timed calls add up to this")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed nlp(doc) calls per length (median)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="stop repeating a length once its timed calls add up to this",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "scaling.json")
     parser.add_argument("--plot", type=Path, default=RESULTS / "scaling.png")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per worker")
-    parser.add_argument("--max-wait", type=float, default=900,
-                        help="seconds to wait for other processes to leave the CPU before each measurement")
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds allowed per worker"
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=900,
+        help="seconds to wait for other processes to leave the CPU before each measurement",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -205,16 +308,37 @@ def main(argv: Optional[List[str]] = None) -> None:
     runs = []
     for length in args.lengths:
         for mode in MODES:
-            job = {"model": args.model, "corpus": args.corpus, "length": length, "mode": mode,
-                   "repeats": args.repeats, "max_seconds": args.max_seconds}
+            job = {
+                "model": args.model,
+                "corpus": args.corpus,
+                "length": length,
+                "mode": mode,
+                "repeats": args.repeats,
+                "max_seconds": args.max_seconds,
+            }
             run = run_quiet(script, job, args.timeout, args.max_wait)
             run.setdefault("job", job)
             runs.append(run)
-            status = run.get("error") or f"{run['median_s']:.3f} s, peak {run['peak_rss_mib']:.0f} MiB"
-            print(f"  {length:>6} tokens  {mode:<17} {status}", file=sys.stderr, flush=True)
-    result = {"machine": info, "args": {"model": args.model, "corpus": args.corpus, "lengths": args.lengths,
-                                        "repeats": args.repeats, "max_seconds": args.max_seconds},
-              "runs": runs}
+            status = (
+                run.get("error")
+                or f"{run['median_s']:.3f} s, peak {run['peak_rss_mib']:.0f} MiB"
+            )
+            print(
+                f"  {length:>6} tokens  {mode:<17} {status}",
+                file=sys.stderr,
+                flush=True,
+            )
+    result = {
+        "machine": info,
+        "args": {
+            "model": args.model,
+            "corpus": args.corpus,
+            "lengths": args.lengths,
+            "repeats": args.repeats,
+            "max_seconds": args.max_seconds,
+        },
+        "runs": runs,
+    }
     result["loadavg_end_1_5_15min"] = list(os.getloadavg())
     write_json(args.output, result)
     plot(result, args.plot)

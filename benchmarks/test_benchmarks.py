@@ -1,4 +1,5 @@
 """Fast checks of the benchmark helpers (no models, no timing assertions): ``pytest benchmarks -q``."""
+
 import sys
 from pathlib import Path
 
@@ -12,12 +13,17 @@ from scaling import long_document, n_candidate_spans  # noqa: E402
 
 def test_candidate_spans_match_enumeration() -> None:
     for n in (1, 5, 10, 23):
-        expected = sum(1 for start in range(n) for width in range(1, 11) if start + width <= n)
+        expected = sum(
+            1 for start in range(n) for width in range(1, 11) if start + width <= n
+        )
         assert n_candidate_spans(n, 10) == expected
 
 
 def test_long_document_cycles_real_sentences() -> None:
-    sentences = [(["John", "lives", "."], [True, True, False]), (["Acme", "Corp", "."], [True, True, False])]
+    sentences = [
+        (["John", "lives", "."], [True, True, False]),
+        (["Acme", "Corp", "."], [True, True, False]),
+    ]
     words, spaces = long_document(sentences, 8)
     assert words == ["John", "lives", ".", "Acme", "Corp", ".", "John", "lives"]
     assert len(spaces) == 8 and spaces[2]  # sentences are separated by a space
@@ -29,17 +35,24 @@ def test_stage_timer_nests_and_counts() -> None:
     outer = timer.wrap("outer", lambda: [inner(), inner()])
     outer()
     assert timer.calls[("outer",)] == 1 and timer.calls[("outer", "inner")] == 2
-    assert [row[0].replace("&nbsp;", "") for row in timer.rows(1.0)] == ["outer", "inner"]
+    assert [row[0].replace("&nbsp;", "") for row in timer.rows(1.0)] == [
+        "outer",
+        "inner",
+    ]
 
 
 def test_pyspy_summary_self_and_inclusive(tmp_path: Path) -> None:
     raw = tmp_path / "raw.txt"
-    raw.write_text("main (a.py:1);f (a.py:2) 3\nmain (a.py:1);g (a.py:3);f (a.py:2) 2\n")
+    raw.write_text(
+        "main (a.py:1);f (a.py:2) 3\nmain (a.py:1);g (a.py:3);f (a.py:2) 2\n"
+    )
     summary = pyspy_summary(raw, top=5, wrapper_share=1.0)
     assert summary["samples"] == 5
     assert dict(summary["self"])["f (a.py)"] == 5
     assert dict(summary["inclusive"])["main (a.py)"] == 5
-    assert "main (a.py)" not in dict(pyspy_summary(raw, top=5)["inclusive"])  # shared by every sample
+    assert "main (a.py)" not in dict(
+        pyspy_summary(raw, top=5)["inclusive"]
+    )  # shared by every sample
 
 
 def test_memory_probes_report_positive_values() -> None:
@@ -49,15 +62,22 @@ def test_memory_probes_report_positive_values() -> None:
 
 
 def test_markdown_table_shape() -> None:
-    assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
-
+    assert markdown_table(["a", "b"], [[1, 2]]).splitlines() == [
+        "| a | b |",
+        "|---|---|",
+        "| 1 | 2 |",
+    ]
 
 
 def test_ray_benchmark_input_repeats_the_test_sentences(tmp_path: Path) -> None:
     source = tmp_path / "in.txt"
     n_sentences = write_input(source, 700)
     lines = source.read_text(encoding="utf8").splitlines()
-    assert len(lines) == 700 and n_sentences < 700 and lines[n_sentences] == lines[0] != lines[1]
+    assert (
+        len(lines) == 700
+        and n_sentences < 700
+        and lines[n_sentences] == lines[0] != lines[1]
+    )
 
 
 def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
@@ -73,13 +93,20 @@ def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
     # nested predictions: the outer AE (0.6) and the inner Drug (0.9); the tags agree with the outer one only
     set_entities(doc, [(0, 2, "AE"), (0, 1, "Drug"), (3, 4, "Loc")], [0.6, 0.9, 0.8])
     doc._.stsn_tags = ["B-AE", "I-AE", "O", "B-Loc"]
-    doc._.relations = [make_relation((0, 2), "AE", (0, 1), "Drug", "Adverse-Effect", 0.9),
-                       make_relation((0, 1), "Drug", (3, 4), "Loc", "In", 0.5)]
+    doc._.relations = [
+        make_relation((0, 2), "AE", (0, 1), "Drug", "Adverse-Effect", 0.9),
+        make_relation((0, 1), "Drug", (3, 4), "Loc", "In", 0.5),
+    ]
     by_score = post_hoc(doc, "stsn", lambda span, score, agrees: (score,), veto=False)
     assert [(s.start, s.end) for s in by_score.spans["stsn"]] == [(0, 1), (3, 4)]
     assert [r["label"] for r in by_score._.relations] == ["In"]
-    by_tags = post_hoc(doc, "stsn", lambda span, score, agrees: (agrees, score), veto=False)
-    assert [(s.start, s.end) for s in by_tags.spans["stsn"]] == [(0, 2), (3, 4)] and by_tags._.relations == []
+    by_tags = post_hoc(
+        doc, "stsn", lambda span, score, agrees: (agrees, score), veto=False
+    )
+    assert [(s.start, s.end) for s in by_tags.spans["stsn"]] == [
+        (0, 2),
+        (3, 4),
+    ] and by_tags._.relations == []
     vetoed = post_hoc(doc, "stsn", lambda span, score, agrees: (score,), veto=True)
     assert [(s.start, s.end) for s in vetoed.spans["stsn"]] == [(0, 2), (3, 4)]
     gold = Doc(vocab, words=[t.text for t in doc])

@@ -5,6 +5,7 @@ ADE, SciERC, ACE05 downloads) and writes ``OUT/{train,dev,test}.spacy``, plus ``
 ``NAME_train_dev.json`` exists. Symmetric relation types of the types file travel with the corpus. A missing file
 stops the run before anything is written, with an error that names it.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -19,13 +20,22 @@ def main(data_dir: Path, name: str, out: Path) -> int:
     required = [folder / f"{name}_{part}.json" for part in PARTS + ("types",)]
     missing = [str(path) for path in required if not path.is_file()]
     if missing:
-        print(f"error: dataset {name!r} is missing {', '.join(missing)} (expected {folder}/{name}_train.json, "
-              f"{name}_dev.json, {name}_test.json and {name}_types.json)", file=sys.stderr)
+        print(
+            f"error: dataset {name!r} is missing {', '.join(missing)} (expected {folder}/{name}_train.json, "
+            f"{name}_dev.json, {name}_test.json and {name}_types.json)",
+            file=sys.stderr,
+        )
         return 1
-    parts = list(PARTS) + (["train_dev"] if (folder / f"{name}_train_dev.json").is_file() else [])
+    parts = list(PARTS) + (
+        ["train_dev"] if (folder / f"{name}_train_dev.json").is_file() else []
+    )
     for part in parts:
         try:
-            stats = convert_file(folder / f"{name}_{part}.json", out / f"{part}.spacy", folder / f"{name}_types.json")
+            stats = convert_file(
+                folder / f"{name}_{part}.json",
+                out / f"{part}.spacy",
+                folder / f"{name}_types.json",
+            )
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

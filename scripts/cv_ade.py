@@ -5,6 +5,7 @@ test fold would tune on test). The paper's budget needs a GPU; on CPU use --fold
 
     python scripts/cv_ade.py corpus/ade configs/ade.cfg metrics/ade_cv --steps 2000 [--n-layers 0]
 """
+
 import argparse
 from pathlib import Path
 
@@ -13,19 +14,38 @@ from experiments import f1s, provenance, run_once, schedule_overrides, write_sum
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus", type=Path, help="folder with fold_K_{train,test}.spacy (scripts/convert_ade.py)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "corpus",
+        type=Path,
+        help="folder with fold_K_{train,test}.spacy (scripts/convert_ade.py)",
+    )
     parser.add_argument("config", type=Path)
     parser.add_argument("output", type=Path)
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--folds", type=int, default=10, help="run folds 0..FOLDS-1 of the 10 (fewer: a partial CV)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=10,
+        help="run folds 0..FOLDS-1 of the 10 (fewer: a partial CV)",
+    )
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--n-layers", type=int, nargs="*", default=[3, 0],
-                        help="one row per value: 3 = STSN, 0 = the span-only baseline")
-    parser.add_argument("--finished-only", action="store_true",
-                        help="train nothing: summarise the runs that have finished (a partial grid)")
+    parser.add_argument(
+        "--n-layers",
+        type=int,
+        nargs="*",
+        default=[3, 0],
+        help="one row per value: 3 = STSN, 0 = the span-only baseline",
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="train nothing: summarise the runs that have finished (a partial grid)",
+    )
     args = parser.parse_args()
     if not 1 <= args.folds <= 10:
         parser.error(f"--folds must be between 1 and 10, not {args.folds}")
@@ -38,10 +58,17 @@ def main() -> None:
             overrides["components.stsn.model.n_layers"] = n_layers
             # the "dev" set is the test fold and selects nothing: evaluate once, at the end
             overrides["training.eval_frequency"] = args.steps
-            result = run_once(args.config, args.corpus / f"fold_{k}_train.spacy",
-                              args.corpus / f"fold_{k}_test.spacy", args.corpus / f"fold_{k}_test.spacy",
-                              Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}", overrides,
-                              use="model-last", gpu_id=args.gpu_id, finished_only=args.finished_only)
+            result = run_once(
+                args.config,
+                args.corpus / f"fold_{k}_train.spacy",
+                args.corpus / f"fold_{k}_test.spacy",
+                args.corpus / f"fold_{k}_test.spacy",
+                Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}",
+                overrides,
+                use="model-last",
+                gpu_id=args.gpu_id,
+                finished_only=args.finished_only,
+            )
             if result is None:
                 print(f"{name} fold {k}: not run yet", flush=True)
                 continue
@@ -49,8 +76,20 @@ def main() -> None:
             print(summary_line(result, f"{name} fold {k}"), flush=True)
     rows = {name: runs for name, runs in rows.items() if runs}
     done = sorted({run["fold"] for runs in rows.values() for run in runs})
-    folds = "10-fold cross-validation" if len(done) == 10 else f"cross-validation, folds {done} of the 10 only"
-    print(write_summary(args.output, "cv", rows, f"ADE {folds} ({args.steps} steps, last model)", provenance(args)))
+    folds = (
+        "10-fold cross-validation"
+        if len(done) == 10
+        else f"cross-validation, folds {done} of the 10 only"
+    )
+    print(
+        write_summary(
+            args.output,
+            "cv",
+            rows,
+            f"ADE {folds} ({args.steps} steps, last model)",
+            provenance(args),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Each run is a separate ``spacy train`` process (memory is returned between runs; a crash names its run),
 followed by :func:`spacy_stsn.evaluate.evaluate` on the test corpus.
 """
+
 import argparse
 import json
 import platform
@@ -18,11 +19,32 @@ from spacy_stsn.evaluate import TASKS, evaluate, summary_line
 METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
 
 
-def train_and_evaluate(config: Path, train: Path, dev: Path, test: Path, output: Path, overrides: Dict[str, Any],
-                       use: str = "model-best", gpu_id: int = -1) -> Dict[str, Any]:
+def train_and_evaluate(
+    config: Path,
+    train: Path,
+    dev: Path,
+    test: Path,
+    output: Path,
+    overrides: Dict[str, Any],
+    use: str = "model-best",
+    gpu_id: int = -1,
+) -> Dict[str, Any]:
     """Train with ``overrides`` (config paths -> values), then evaluate ``output/use`` on ``test``."""
-    cmd = [sys.executable, "-m", "spacy", "train", str(config), "--output", str(output),
-           "--paths.train", str(train), "--paths.dev", str(dev), "--gpu-id", str(gpu_id)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy",
+        "train",
+        str(config),
+        "--output",
+        str(output),
+        "--paths.train",
+        str(train),
+        "--paths.dev",
+        str(dev),
+        "--gpu-id",
+        str(gpu_id),
+    ]
     for key, value in overrides.items():
         cmd += [f"--{key}", str(value)]
     log = output.with_suffix(".log")
@@ -33,9 +55,20 @@ def train_and_evaluate(config: Path, train: Path, dev: Path, test: Path, output:
     return evaluate(str(output / use), test, gpu_id)
 
 
-def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], seeds: Sequence[int], steps: int,
-             encoder: str, runs_dir: Path, train: str = "train.spacy", use: str = "model-best", gpu_id: int = -1,
-             only: Optional[Sequence[str]] = None, finished_only: bool = False) -> Dict[str, List[Dict[str, Any]]]:
+def run_grid(
+    config: Path,
+    corpus: Path,
+    variants: Dict[str, Dict[str, Any]],
+    seeds: Sequence[int],
+    steps: int,
+    encoder: str,
+    runs_dir: Path,
+    train: str = "train.spacy",
+    use: str = "model-best",
+    gpu_id: int = -1,
+    only: Optional[Sequence[str]] = None,
+    finished_only: bool = False,
+) -> Dict[str, List[Dict[str, Any]]]:
     """Train and test every variant (config overrides) with every seed on the same budget; F1s per row, each
     run with its ``seed`` and its :func:`dev_curve`.
 
@@ -49,18 +82,42 @@ def run_grid(config: Path, corpus: Path, variants: Dict[str, Dict[str, Any]], se
         for seed in seeds:
             overrides = {**schedule_overrides(steps, encoder, seed), **change}
             output = runs_dir / f"{number}_seed{seed}"
-            result = run_once(config, corpus / train, corpus / "dev.spacy", corpus / "test.spacy", output,
-                              overrides, use=use, gpu_id=gpu_id, finished_only=finished_only)
+            result = run_once(
+                config,
+                corpus / train,
+                corpus / "dev.spacy",
+                corpus / "test.spacy",
+                output,
+                overrides,
+                use=use,
+                gpu_id=gpu_id,
+                finished_only=finished_only,
+            )
             if result is None:
                 print(f"{name} seed {seed}: not run yet ({output})", flush=True)
                 continue
-            rows[name].append({**f1s(result), "seed": seed, "dev_curve": dev_curve(output.with_suffix(".log"))})
+            rows[name].append(
+                {
+                    **f1s(result),
+                    "seed": seed,
+                    "dev_curve": dev_curve(output.with_suffix(".log")),
+                }
+            )
             print(summary_line(result, f"{name} seed {seed}"), flush=True)
     return {name: runs for name, runs in rows.items() if runs}
 
 
-def run_once(config: Path, train: Path, dev: Path, test: Path, output: Path, overrides: Dict[str, Any],
-             use: str = "model-best", gpu_id: int = -1, finished_only: bool = False) -> Optional[Dict[str, Any]]:
+def run_once(
+    config: Path,
+    train: Path,
+    dev: Path,
+    test: Path,
+    output: Path,
+    overrides: Dict[str, Any],
+    use: str = "model-best",
+    gpu_id: int = -1,
+    finished_only: bool = False,
+) -> Optional[Dict[str, Any]]:
     """:func:`train_and_evaluate`, unless ``output`` already holds a finished run with the same overrides.
 
     A grid of 25-50 minute CPU runs gets interrupted, or split over processes (``only``); the test result is
@@ -73,7 +130,9 @@ def run_once(config: Path, train: Path, dev: Path, test: Path, output: Path, ove
             return saved["result"]
     if finished_only:
         return None
-    result = train_and_evaluate(config, train, dev, test, output, overrides, use=use, gpu_id=gpu_id)
+    result = train_and_evaluate(
+        config, train, dev, test, output, overrides, use=use, gpu_id=gpu_id
+    )
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
     return result
@@ -82,9 +141,14 @@ def run_once(config: Path, train: Path, dev: Path, test: Path, output: Path, ove
 def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
     """Step budget with the 10 % linear warm-up of the paper, 8 evaluations on dev (as project.yml: 2,000 steps,
     every 250), and the encoder."""
-    return {"training.max_steps": steps, "training.optimizer.learn_rate.total_steps": steps,
-            "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
-            "training.eval_frequency": max(1, steps // 8), "paths.encoder": encoder, "system.seed": seed}
+    return {
+        "training.max_steps": steps,
+        "training.optimizer.learn_rate.total_steps": steps,
+        "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10),
+        "training.eval_frequency": max(1, steps // 8),
+        "paths.encoder": encoder,
+        "system.seed": seed,
+    }
 
 
 def dev_curve(log: Path) -> List[Dict[str, float]]:
@@ -95,35 +159,65 @@ def dev_curve(log: Path) -> List[Dict[str, float]]:
         return []
     columns: List[str] = []
     curve = []
-    for line in re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace")).splitlines():
+    for line in re.sub(
+        r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace")
+    ).splitlines():
         if "ENTS_F" in line and "REL_STRICT_F" in line:
             columns = re.split(r"\s{2,}", line.strip())
             continue
         values = line.split()
-        if columns and len(values) == len(columns) and values[0].isdigit() and values[1].isdigit():
+        if (
+            columns
+            and len(values) == len(columns)
+            and values[0].isdigit()
+            and values[1].isdigit()
+        ):
             row = dict(zip(columns, values))
-            curve.append({"step": int(row["#"]), "ents_f": float(row["ENTS_F"]),
-                          "rel_strict_f": float(row["REL_STRICT_F"])})
+            curve.append(
+                {
+                    "step": int(row["#"]),
+                    "ents_f": float(row["ENTS_F"]),
+                    "rel_strict_f": float(row["REL_STRICT_F"]),
+                }
+            )
     return curve
 
 
-def add_grid_arguments(parser: argparse.ArgumentParser, seeds: Sequence[int], steps: int = 2000) -> None:
+def add_grid_arguments(
+    parser: argparse.ArgumentParser, seeds: Sequence[int], steps: int = 2000
+) -> None:
     """The options every grid script shares (budget, seeds, encoder, device, partial runs)."""
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--gpu-id", type=int, default=-1)
-    parser.add_argument("--only", nargs="*", default=None, help="run only these rows (names as in the table)")
-    parser.add_argument("--finished-only", action="store_true",
-                        help="train nothing: summarise the runs that have finished (a partial grid)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="run only these rows (names as in the table)",
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="train nothing: summarise the runs that have finished (a partial grid)",
+    )
 
 
 def provenance(args: argparse.Namespace) -> Dict[str, Any]:
     """What a results JSON needs to be reproduced: the command's arguments, the commit, the machine."""
     root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
-    return {"args": {k: str(v) for k, v in vars(args).items()}, "commit": commit.stdout.strip(),
-            "machine": platform.platform()}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    return {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "commit": commit.stdout.strip(),
+        "machine": platform.platform(),
+    }
 
 
 def f1s(result: Dict[str, Any]) -> Dict[str, float]:
@@ -131,39 +225,69 @@ def f1s(result: Dict[str, Any]) -> Dict[str, float]:
     return {m: 100 * result["scores"][m] for m in METRICS}
 
 
-def summarize(rows: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
+def summarize(
+    rows: Dict[str, List[Dict[str, Any]]],
+) -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
     """Mean and (sample) standard deviation of every metric over the runs of each row (std None for one run:
     a single run says nothing about the spread, and 0.0 would claim there is none)."""
     out = {}
     for name, runs in rows.items():
-        out[name] = {m: {"mean": statistics.mean(r[m] for r in runs),
-                         "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else None,
-                         "n": len(runs)} for m in METRICS}
+        out[name] = {
+            m: {
+                "mean": statistics.mean(r[m] for r in runs),
+                "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else None,
+                "n": len(runs),
+            }
+            for m in METRICS
+        }
     return out
 
 
 def curves_table(rows: Dict[str, List[Dict[str, Any]]]) -> str:
     """Dev NER / RE+ F1 of every run at every evaluation, one line per run ("" when no run has a curve)."""
-    runs = [(f"{name} (seed {run.get('seed', '?')})", run["dev_curve"])
-            for name, row in rows.items() for run in row if run.get("dev_curve")]
+    runs = [
+        (f"{name} (seed {run.get('seed', '?')})", run["dev_curve"])
+        for name, row in rows.items()
+        for run in row
+        if run.get("dev_curve")
+    ]
     if not runs:
         return ""
-    steps = sorted({point["step"] for _, curve in runs for point in curve if point["step"] > 0})
-    lines = ["Dev NER / RE+ micro F1 at each evaluation (step):", "",
-             "| run | " + " | ".join(f"{step:,}" for step in steps) + " |", "|---|" + "---|" * len(steps)]
+    steps = sorted(
+        {point["step"] for _, curve in runs for point in curve if point["step"] > 0}
+    )
+    lines = [
+        "Dev NER / RE+ micro F1 at each evaluation (step):",
+        "",
+        "| run | " + " | ".join(f"{step:,}" for step in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
     for label, curve in runs:
-        at = {point["step"]: f"{point['ents_f']:.1f} / {point['rel_strict_f']:.1f}" for point in curve}
-        lines.append(f"| {label} | " + " | ".join(at.get(step, "") for step in steps) + " |")
+        at = {
+            point["step"]: f"{point['ents_f']:.1f} / {point['rel_strict_f']:.1f}"
+            for point in curve
+        }
+        lines.append(
+            f"| {label} | " + " | ".join(at.get(step, "") for step in steps) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _cell(stats: Dict[str, Optional[float]]) -> str:
-    """"mean ± std", or the bare value when there is no spread to show (one run)."""
-    return f"{stats['mean']:.1f}" if stats["std"] is None else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+    """ "mean ± std", or the bare value when there is no spread to show (one run)."""
+    return (
+        f"{stats['mean']:.1f}"
+        if stats["std"] is None
+        else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+    )
 
 
-def markdown_table(summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], title: str) -> str:
-    header = " | ".join(f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro "))
+def markdown_table(
+    summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], title: str
+) -> str:
+    header = " | ".join(
+        f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro ")
+    )
     lines = [title, "", f"| run | n | {header} |", "|---|---|" + "---|" * len(METRICS)]
     for name, metrics in summary.items():
         cells = " | ".join(_cell(metrics[m]) for m in METRICS)
@@ -171,15 +295,21 @@ def markdown_table(summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], ti
     return "\n".join(lines) + "\n"
 
 
-def write_summary(output: Path, stem: str, rows: Dict[str, List[Dict[str, Any]]], title: str,
-                  extra: Dict[str, Any]) -> str:
+def write_summary(
+    output: Path,
+    stem: str,
+    rows: Dict[str, List[Dict[str, Any]]],
+    title: str,
+    extra: Dict[str, Any],
+) -> str:
     summary = summarize(rows)
     table = markdown_table(summary, title)
     curves = curves_table(rows)
     if curves:
         table += "\n" + curves
     output.mkdir(parents=True, exist_ok=True)
-    (output / f"{stem}.json").write_text(json.dumps({"summary": summary, "runs": rows, **extra}, indent=2))
+    (output / f"{stem}.json").write_text(
+        json.dumps({"summary": summary, "runs": rows, **extra}, indent=2)
+    )
     (output / f"{stem}.md").write_text(table)
     return table
-

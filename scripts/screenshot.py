@@ -12,6 +12,7 @@ out.html``, and headless Chromium photographs the HTML; the white margin is crop
 
 Needs Chromium (Debian: ``apt-get install chromium``) and Pillow (installed with matplotlib).
 """
+
 import argparse
 import re
 import shutil
@@ -28,9 +29,18 @@ import spacy_stsn  # noqa: F401  (registers doc._.relations, which the DocBin's 
 from spacy_stsn.__main__ import main as stsn_cli
 from spacy_stsn.visualize import relation_graph
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--force-device-scale-factor=1"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+]
 # displaCy leaves 6rem under every sentence (inline style); a picture of several sentences reads better tighter
 TIGHT_FIGURES = "<style>figure { margin: 0 0 1rem 0 !important; }</style>\n"
 
@@ -42,66 +52,129 @@ def pick_sentences(corpus: Path, n: int, min_tokens: int, max_words: int) -> Lis
     texts = []
     for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab):
         words = [word["text"] for word in relation_graph(doc)["words"]]
-        if doc._.relations and doc[-1].text.endswith(".") and len(doc) >= min_tokens and len(words) <= max_words \
-               :
+        if (
+            doc._.relations
+            and doc[-1].text.endswith(".")
+            and len(doc) >= min_tokens
+            and len(words) <= max_words
+        ):
             texts.append(" ".join(token.text for token in doc))
             if len(texts) == n:
                 break
     if not texts:
-        raise ValueError(f"{corpus}: no full sentence with relations, {min_tokens}+ tokens and at most {max_words} "
-                         "words")
+        raise ValueError(
+            f"{corpus}: no full sentence with relations, {min_tokens}+ tokens and at most {max_words} "
+            "words"
+        )
     return texts
 
 
 def page_size(html: str) -> Tuple[int, int]:
     """A window that holds every displaCy SVG of the page without scrolling (the screenshot is the viewport)."""
-    sizes = [(float(w), float(h)) for w, h in re.findall(r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', html)]
+    sizes = [
+        (float(w), float(h))
+        for w, h in re.findall(
+            r'<svg[^>]*?width="([\d.]+)"[^>]*?height="([\d.]+)"', html
+        )
+    ]
     if not sizes:
         raise ValueError("no displaCy SVG in the HTML")
     # each arc view (an SVG) comes under a span view (HTML) of about 150 px
-    return int(max(w for w, _ in sizes)) + 200, int(sum(h for _, h in sizes)) + 300 * len(sizes) + 300
+    return int(max(w for w, _ in sizes)) + 200, int(
+        sum(h for _, h in sizes)
+    ) + 300 * len(sizes) + 300
 
 
 def screenshot(html_path: Path, png_path: Path, size: Tuple[int, int]) -> None:
     """Headless Chromium's picture of ``html_path``; a fresh profile each time, so no state leaks in."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    chromium = (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
     if chromium is None:
         raise FileNotFoundError("Chromium not found (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png_path}",
-                        f"--window-size={size[0]},{size[1]}", html_path.resolve().as_uri()],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={png_path}",
+                f"--window-size={size[0]},{size[1]}",
+                html_path.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 def crop(png_path: Path, out: Path, margin: int = 24) -> None:
     """Cut the page's white border down to ``margin`` pixels around the drawing."""
     image = Image.open(png_path).convert("RGB")
-    box = ImageChops.difference(image, Image.new("RGB", image.size, (255, 255, 255))).getbbox()
+    box = ImageChops.difference(
+        image, Image.new("RGB", image.size, (255, 255, 255))
+    ).getbbox()
     if box is None:
         raise ValueError(f"{png_path}: the screenshot is blank")
     left, top, right, bottom = box
-    image.crop((max(left - margin, 0), max(top - margin, 0), min(right + margin, image.width),
-                min(bottom + margin, image.height))).save(out, optimize=True)
+    image.crop(
+        (
+            max(left - margin, 0),
+            max(top - margin, 0),
+            min(right + margin, image.width),
+            min(bottom + margin, image.height),
+        )
+    ).save(out, optimize=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="trained pipeline (directory or installed package)")
-    parser.add_argument("corpus", type=Path, help="gold .spacy file (with relations) to take the sentences from")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model", help="trained pipeline (directory or installed package)"
+    )
+    parser.add_argument(
+        "corpus",
+        type=Path,
+        help="gold .spacy file (with relations) to take the sentences from",
+    )
     parser.add_argument("output", type=Path, help="PNG to write")
     parser.add_argument("-n", type=int, default=3, help="number of sentences")
     parser.add_argument("--min-tokens", type=int, default=8)
-    parser.add_argument("--max-words", type=int, default=12, help="longest sentence, an entity counting one")
+    parser.add_argument(
+        "--max-words",
+        type=int,
+        default=12,
+        help="longest sentence, an entity counting one",
+    )
     args = parser.parse_args()
     texts = pick_sentences(args.corpus, args.n, args.min_tokens, args.max_words)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         source, html = Path(work, "in.txt"), Path(work, "out.html")
         source.write_text("\n".join(texts) + "\n", encoding="utf8")
-        if stsn_cli(["extract", args.model, str(source), "-o", str(Path(work, "out.jsonl")), "--html", str(html),
-                     "--restart"]) != 0:
+        if (
+            stsn_cli(
+                [
+                    "extract",
+                    args.model,
+                    str(source),
+                    "-o",
+                    str(Path(work, "out.jsonl")),
+                    "--html",
+                    str(html),
+                    "--restart",
+                ]
+            )
+            != 0
+        ):
             raise SystemExit(1)
-        page = html.read_text(encoding="utf8").replace("</head>", TIGHT_FIGURES + "</head>", 1)
+        page = html.read_text(encoding="utf8").replace(
+            "</head>", TIGHT_FIGURES + "</head>", 1
+        )
         html.write_text(page, encoding="utf8")
         raw = Path(work, "raw.png")
         screenshot(html, raw, page_size(page))

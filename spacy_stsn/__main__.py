@@ -1,4 +1,5 @@
 """Command line: ``python -m spacy_stsn {convert,evaluate,show,extract} ...``."""
+
 import argparse
 import json
 import sys
@@ -7,60 +8,136 @@ from typing import List, Optional
 
 from .stsn_torch import PRECISIONS
 
-PRECISION_HELP = ("run the stsn head's stacked layers in this precision (default: the pipeline's config); "
-                  "bfloat16 made the head about 1.35x faster on an AVX512-BF16 CPU (see benchmarks/README.md)")
+PRECISION_HELP = (
+    "run the stsn head's stacked layers in this precision (default: the pipeline's config); "
+    "bfloat16 made the head about 1.35x faster on an AVX512-BF16 CPU (see benchmarks/README.md)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacy_stsn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    convert = sub.add_parser("convert", help="SpERT JSON or a brat folder -> .spacy (relations, span groups)")
-    convert.add_argument("input", type=Path, help="a SpERT JSON file, or a folder of brat .txt + .ann files")
+    convert = sub.add_parser(
+        "convert", help="SpERT JSON or a brat folder -> .spacy (relations, span groups)"
+    )
+    convert.add_argument(
+        "input",
+        type=Path,
+        help="a SpERT JSON file, or a folder of brat .txt + .ann files",
+    )
     convert.add_argument("output", type=Path)
-    convert.add_argument("--format", choices=("auto", "spert", "brat"), default="auto",
-                         help="auto: brat for a folder, else SpERT")
-    convert.add_argument("--types", type=Path, default=None,
-                         help="reject unknown labels: a SpERT types file, or (brat) an annotation.conf")
-    convert.add_argument("--lang", default="en", help="brat: tokenise with a blank pipeline of this language")
-    convert.add_argument("--model", default=None, help="brat: tokenise with this pipeline's tokenizer")
+    convert.add_argument(
+        "--format",
+        choices=("auto", "spert", "brat"),
+        default="auto",
+        help="auto: brat for a folder, else SpERT",
+    )
+    convert.add_argument(
+        "--types",
+        type=Path,
+        default=None,
+        help="reject unknown labels: a SpERT types file, or (brat) an annotation.conf",
+    )
+    convert.add_argument(
+        "--lang",
+        default="en",
+        help="brat: tokenise with a blank pipeline of this language",
+    )
+    convert.add_argument(
+        "--model", default=None, help="brat: tokenise with this pipeline's tokenizer"
+    )
     convert.add_argument("--spans-key", default="stsn")
 
-    evaluate = sub.add_parser("evaluate", help="NER/RE/RE+ metrics, per type and by length, of a pipeline")
+    evaluate = sub.add_parser(
+        "evaluate", help="NER/RE/RE+ metrics, per type and by length, of a pipeline"
+    )
     evaluate.add_argument("model")
     evaluate.add_argument("corpus", type=Path)
-    evaluate.add_argument("--output", type=Path, required=True, help="folder for metrics.json/.md/.png")
+    evaluate.add_argument(
+        "--output", type=Path, required=True, help="folder for metrics.json/.md/.png"
+    )
     evaluate.add_argument("--gpu-id", type=int, default=-1)
-    evaluate.add_argument("--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    evaluate.add_argument(
+        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+    )
 
-    show = sub.add_parser("show", help="print gold and predicted entities and relations of a few documents")
+    show = sub.add_parser(
+        "show",
+        help="print gold and predicted entities and relations of a few documents",
+    )
     show.add_argument("model")
     show.add_argument("corpus", type=Path)
     show.add_argument("-n", type=int, default=5)
     show.add_argument("--gpu-id", type=int, default=-1)
-    extract = sub.add_parser("extract", help="text or JSONL in, JSONL with entities and relations out (resumable)")
+    extract = sub.add_parser(
+        "extract",
+        help="text or JSONL in, JSONL with entities and relations out (resumable)",
+    )
     extract.add_argument("model")
-    extract.add_argument("input", type=Path, help="plain text (one document a line) or JSONL ({'text': ...})")
-    extract.add_argument("-o", "--output", type=Path, required=True, help="JSONL file, or folder for brat")
-    extract.add_argument("--output-format", choices=("jsonl", "brat"), default="jsonl",
-                         help="brat: OUTPUT/NAME.txt + .ann per document (NAME: the input's id or line)")
-    extract.add_argument("--format", choices=("auto", "text", "jsonl"), default="auto",
-                         help="auto: JSONL for .jsonl/.json files, else text")
+    extract.add_argument(
+        "input",
+        type=Path,
+        help="plain text (one document a line) or JSONL ({'text': ...})",
+    )
+    extract.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="JSONL file, or folder for brat",
+    )
+    extract.add_argument(
+        "--output-format",
+        choices=("jsonl", "brat"),
+        default="jsonl",
+        help="brat: OUTPUT/NAME.txt + .ann per document (NAME: the input's id or line)",
+    )
+    extract.add_argument(
+        "--format",
+        choices=("auto", "text", "jsonl"),
+        default="auto",
+        help="auto: JSONL for .jsonl/.json files, else text",
+    )
     extract.add_argument("--text-key", default="text")
     extract.add_argument("--batch-size", type=int, default=64)
     extract.add_argument("--n-process", type=int, default=1)
-    extract.add_argument("--tags", action="store_true", help="also write tokens and their predicted tags")
-    extract.add_argument("--restart", action="store_true", help="overwrite OUTPUT instead of resuming it")
-    extract.add_argument("--html", type=Path, default=None,
-                         help="also render the first --html-docs documents with displaCy to this file")
+    extract.add_argument(
+        "--tags", action="store_true", help="also write tokens and their predicted tags"
+    )
+    extract.add_argument(
+        "--restart", action="store_true", help="overwrite OUTPUT instead of resuming it"
+    )
+    extract.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        help="also render the first --html-docs documents with displaCy to this file",
+    )
     extract.add_argument("--html-docs", type=int, default=20)
-    extract.add_argument("--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
-    ray = extract.add_argument_group("Ray", "run on a Ray cluster with Ray Data (pip install spacy-stsn[ray]): "
-                                     "INPUT may also be a folder of text/JSONL files or Parquet, OUTPUT .parquet; "
-                                     "OUTPUT is written from scratch")
-    ray.add_argument("--ray", action="store_true", help="extract with a pool of Ray actors")
-    ray.add_argument("--address", default=None, help="the cluster to join (default: start a local Ray instance)")
-    ray.add_argument("--workers", type=int, default=1, help="actors, each with its own copy of the model")
+    extract.add_argument(
+        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+    )
+    ray = extract.add_argument_group(
+        "Ray",
+        "run on a Ray cluster with Ray Data (pip install spacy-stsn[ray]): "
+        "INPUT may also be a folder of text/JSONL files or Parquet, OUTPUT .parquet; "
+        "OUTPUT is written from scratch",
+    )
+    ray.add_argument(
+        "--ray", action="store_true", help="extract with a pool of Ray actors"
+    )
+    ray.add_argument(
+        "--address",
+        default=None,
+        help="the cluster to join (default: start a local Ray instance)",
+    )
+    ray.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="actors, each with its own copy of the model",
+    )
     ray.add_argument("--cpus-per-worker", type=float, default=1)
     ray.add_argument("--gpus-per-worker", type=float, default=0)
     return parser
@@ -73,35 +150,72 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.format == "brat" or (args.format == "auto" and args.input.is_dir()):
                 from .brat import convert_brat
 
-                stats = convert_brat(args.input, args.output, args.types, args.lang, args.model,
-                                     args.spans_key)
+                stats = convert_brat(
+                    args.input,
+                    args.output,
+                    args.types,
+                    args.lang,
+                    args.model,
+                    args.spans_key,
+                )
             else:
                 from .convert import convert_file
 
-                stats = convert_file(args.input, args.output, args.types, args.spans_key)
+                stats = convert_file(
+                    args.input, args.output, args.types, args.spans_key
+                )
             print(f"{args.input} -> {args.output}: {json.dumps(stats)}")
         elif args.command == "evaluate":
             from .evaluate import evaluate, markdown, summary_line, write_report
 
-            result = evaluate(args.model, args.corpus, args.gpu_id, args.inference_precision)
+            result = evaluate(
+                args.model, args.corpus, args.gpu_id, args.inference_precision
+            )
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
         elif args.command == "extract" and args.ray:
             from .ray_extract import extract_on_ray  # Ray is imported only here
 
-            extract_on_ray(args.model, args.input, args.output, address=args.address, workers=args.workers,
-                           cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
-                           fmt=args.format, text_key=args.text_key, batch_size=args.batch_size, tags=args.tags,
-                           inference_precision=args.inference_precision)
+            extract_on_ray(
+                args.model,
+                args.input,
+                args.output,
+                address=args.address,
+                workers=args.workers,
+                cpus_per_worker=args.cpus_per_worker,
+                gpus_per_worker=args.gpus_per_worker,
+                fmt=args.format,
+                text_key=args.text_key,
+                batch_size=args.batch_size,
+                tags=args.tags,
+                inference_precision=args.inference_precision,
+            )
         elif args.command == "extract":
             from .extract import extract
 
-            extract(args.model, args.input, args.output, fmt=args.format, text_key=args.text_key,
-                    batch_size=args.batch_size, n_process=args.n_process, tags=args.tags, resume=not args.restart,
-                    inference_precision=args.inference_precision, output_format=args.output_format)
+            extract(
+                args.model,
+                args.input,
+                args.output,
+                fmt=args.format,
+                text_key=args.text_key,
+                batch_size=args.batch_size,
+                n_process=args.n_process,
+                tags=args.tags,
+                resume=not args.restart,
+                inference_precision=args.inference_precision,
+                output_format=args.output_format,
+            )
             if args.html is not None:
-                write_html(args.model, args.input, args.format, args.text_key, args.html, args.html_docs)
+                write_html(
+                    args.model,
+                    args.input,
+                    args.format,
+                    args.text_key,
+                    args.html,
+                    args.html_docs,
+                )
         elif args.command == "show":
             from .evaluate import show
 
@@ -112,7 +226,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def write_html(model: str, input_path: Path, fmt: str, text_key: str, output: Path, n_docs: int) -> None:
+def write_html(
+    model: str, input_path: Path, fmt: str, text_key: str, output: Path, n_docs: int
+) -> None:
     """displaCy rendering of the first ``n_docs`` input documents."""
     from itertools import islice
 
@@ -121,7 +237,9 @@ def write_html(model: str, input_path: Path, fmt: str, text_key: str, output: Pa
     from .visualize import render
 
     nlp, _ = load_pipeline(model)
-    texts = (text for text, _ in islice(read_inputs(input_path, fmt, text_key, 0), n_docs))
+    texts = (
+        text for text, _ in islice(read_inputs(input_path, fmt, text_key, 0), n_docs)
+    )
     output.write_text(render(nlp.pipe(texts)), encoding="utf8")
     print(f"wrote {output}")
 

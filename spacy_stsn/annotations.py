@@ -11,6 +11,7 @@ Entities (overlaps included) live in a span group, ``doc.spans[spans_key]``, wit
 untouched. ``doc._.relation_spans`` turns them back into :class:`Relation` tuples of ``Span`` objects.
 The token-level tags (BIO or extended BIO) are ``doc._.stsn_tags`` and ``token._.stsn_tag``.
 """
+
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span, Token
@@ -66,12 +67,16 @@ def make_relation(
     }
 
 
-def validate_relations(doc: Doc, relations: Iterable[Dict[str, Any]], index: Optional[int] = None) -> None:
+def validate_relations(
+    doc: Doc, relations: Iterable[Dict[str, Any]], index: Optional[int] = None
+) -> None:
     """Raise ``ValueError`` naming the document if a relation is malformed or points outside the doc."""
     for i, rel in enumerate(relations):
         for key in ("head", "tail", "head_label", "tail_label", "label"):
             if key not in rel:
-                raise ValueError(f"{doc_name(doc, index)}: relation {i} has no '{key}': {rel!r}")
+                raise ValueError(
+                    f"{doc_name(doc, index)}: relation {i} has no '{key}': {rel!r}"
+                )
         for key in ("head", "tail"):
             start, end = rel[key]
             if not (0 <= start < end <= len(doc)):
@@ -85,7 +90,10 @@ def _get_relations(doc: Doc) -> List[Dict[str, Any]]:
     rels = doc.user_data.get(_REL_KEY)
     if not isinstance(rels, list):
         # absent, or read back by DocBin/msgpack, which turns lists into tuples
-        rels = [dict(rel, head=list(rel["head"]), tail=list(rel["tail"])) for rel in rels or ()]
+        rels = [
+            dict(rel, head=list(rel["head"]), tail=list(rel["tail"]))
+            for rel in rels or ()
+        ]
         doc.user_data[_REL_KEY] = rels
     return rels
 
@@ -142,7 +150,9 @@ def set_entities(
 ) -> None:
     """Write entities to ``doc.spans[spans_key]`` (all, with scores) and, unless ``ents`` is False, to
     ``doc.ents`` (non-overlapping)."""
-    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], spans[i][2]))
+    order = sorted(
+        range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], spans[i][2])
+    )
     spans = [spans[i] for i in order]
     scores = [1.0] * len(spans) if scores is None else [float(scores[i]) for i in order]
     group = [Span(doc, s, e, label=label) for s, e, label in spans]
@@ -153,25 +163,33 @@ def set_entities(
         doc.set_ents([group[i] for i in keep], default="outside")
 
 
-def given_entities(doc: Doc, spans_key: Optional[str], component: str = "stsn") -> List[Tuple[int, int, str]]:
+def given_entities(
+    doc: Doc, spans_key: Optional[str], component: str = "stsn"
+) -> List[Tuple[int, int, str]]:
     """Entities an upstream component put on ``doc``, in order: the span group ``spans_key``, or ``doc.ents``
     when it is None; a missing span group raises ``ValueError`` naming the document."""
     if spans_key is not None and spans_key not in doc.spans:
-        raise ValueError(f"[{component}] {doc_name(doc)} has no span group {spans_key!r} for the given entities "
-                         f"(entities = \"given\", given_spans_key = {spans_key!r}); is the upstream component in "
-                         f"the pipeline, before {component!r}?")
+        raise ValueError(
+            f"[{component}] {doc_name(doc)} has no span group {spans_key!r} for the given entities "
+            f'(entities = "given", given_spans_key = {spans_key!r}); is the upstream component in '
+            f"the pipeline, before {component!r}?"
+        )
     spans = doc.spans[spans_key] if spans_key is not None else doc.ents
     return sorted((span.start, span.end, span.label_) for span in spans)
 
 
-def get_entities(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY) -> List[Tuple[int, int, str]]:
+def get_entities(
+    doc: Doc, spans_key: str = DEFAULT_SPANS_KEY
+) -> List[Tuple[int, int, str]]:
     """Entities of a doc as ``(start, end, label)``: the span group if present, else ``doc.ents``."""
     spans = doc.spans[spans_key] if spans_key in doc.spans else doc.ents
     return [(span.start, span.end, span.label_) for span in spans]
 
 
 def relation_arguments(
-    doc: Doc, entities: Sequence[Tuple[int, int, str]], spans_key: str = DEFAULT_SPANS_KEY,
+    doc: Doc,
+    entities: Sequence[Tuple[int, int, str]],
+    spans_key: str = DEFAULT_SPANS_KEY,
     index: Optional[int] = None,
 ) -> List[Tuple[int, int]]:
     """Positions of each relation's head and tail in ``entities``, for formats that index an entity list
@@ -182,8 +200,10 @@ def relation_arguments(
         args = [(*rel[arg], rel[f"{arg}_label"]) for arg in ("head", "tail")]
         missing = [arg for arg in args if arg not in position]
         if missing:
-            raise ValueError(f"{doc_name(doc, index)}: relation {j} ({rel['label']}) has argument(s) {missing} "
-                             f"that are not among the entities in doc.spans[{spans_key!r}]")
+            raise ValueError(
+                f"{doc_name(doc, index)}: relation {j} ({rel['label']}) has argument(s) {missing} "
+                f"that are not among the entities in doc.spans[{spans_key!r}]"
+            )
         out.append((position[args[0]], position[args[1]]))
     return out
 

@@ -34,25 +34,57 @@ Writing (:func:`docs_to_brat`, :class:`BratWriter`): ``NAME.txt`` is ``doc.text`
 ``T`` line per entity of ``doc.spans[spans_key]`` (overlaps included), numbered in document order, then one
 ``R`` line per relation of ``doc._.relations``. Scores are not written: brat has no field for them.
 """
+
 import os
 import re
 from collections import Counter
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from .annotations import (
-    DEFAULT_SPANS_KEY, doc_name, get_entities, make_relation, relation_arguments, set_entities,
+    DEFAULT_SPANS_KEY,
+    doc_name,
+    get_entities,
+    make_relation,
+    relation_arguments,
+    set_entities,
 )
 from .convert import load_types, write_docbin
 
-SKIPPED = ("discontinuous_entities", "event_triggers", "relations_to_skipped", "events", "equivalences",
-           "attributes", "normalizations", "notes")
-_SKIPPED_KIND = {"E": "events", "*": "equivalences", "A": "attributes", "M": "attributes",
-                 "N": "normalizations", "#": "notes"}
+SKIPPED = (
+    "discontinuous_entities",
+    "event_triggers",
+    "relations_to_skipped",
+    "events",
+    "equivalences",
+    "attributes",
+    "normalizations",
+    "notes",
+)
+_SKIPPED_KIND = {
+    "E": "events",
+    "*": "equivalences",
+    "A": "attributes",
+    "M": "attributes",
+    "N": "normalizations",
+    "#": "notes",
+}
 _KINDS = "TR" + "".join(_SKIPPED_KIND)
 _INTEGER = re.compile(r"[0-9]+")
 _ADJUSTED = ("expanded_entities", "trimmed_entities", "merged_entities")
@@ -102,22 +134,30 @@ def _text_bound(rest: str, text: str, where: str) -> _TextBound:
     fields = rest.split("\t")
     head = fields[0].split(" ", 1)
     if len(fields) != 2 or len(head) != 2 or not head[0]:
-        raise ValueError(f"{where}: a T line is 'ID<tab>TYPE START END<tab>TEXT', got {rest!r}")
+        raise ValueError(
+            f"{where}: a T line is 'ID<tab>TYPE START END<tab>TEXT', got {rest!r}"
+        )
     label, offsets = head
     fragments = []
     for fragment in offsets.split(";"):
         bounds = fragment.split()
         if len(bounds) != 2 or not all(_INTEGER.fullmatch(b) for b in bounds):
-            raise ValueError(f"{where}: offsets {offsets!r} are not 'START END' pairs of integers")
+            raise ValueError(
+                f"{where}: offsets {offsets!r} are not 'START END' pairs of integers"
+            )
         start, end = int(bounds[0]), int(bounds[1])
         if not start < end <= len(text):
-            raise ValueError(f"{where}: offsets {start} {end} are empty, reversed or beyond the text's "
-                             f"{len(text)} characters")
+            raise ValueError(
+                f"{where}: offsets {start} {end} are empty, reversed or beyond the text's "
+                f"{len(text)} characters"
+            )
         fragments.append((start, end))
     expected = _flat(" ".join(text[start:end] for start, end in fragments))
     if fields[1] != expected:
-        raise ValueError(f"{where}: the entity's text {fields[1]!r} differs from the .txt at {offsets}: "
-                         f"{expected!r}")
+        raise ValueError(
+            f"{where}: the entity's text {fields[1]!r} differs from the .txt at {offsets}: "
+            f"{expected!r}"
+        )
     return _TextBound(label, fragments, where)
 
 
@@ -125,7 +165,9 @@ def _binary_relation(rest: str, where: str) -> _BinaryRelation:
     parts = rest.split()
     args = [part.split(":", 1) for part in parts[1:]]
     if len(parts) != 3 or not all(len(arg) == 2 and all(arg) for arg in args):
-        raise ValueError(f"{where}: an R line is 'ID<tab>LABEL Arg1:ID Arg2:ID', got {rest!r}")
+        raise ValueError(
+            f"{where}: an R line is 'ID<tab>LABEL Arg1:ID Arg2:ID', got {rest!r}"
+        )
     roles = dict(args)
     if sorted(roles) == ["Arg1", "Arg2"]:
         return _BinaryRelation(parts[0], roles["Arg1"], roles["Arg2"], where)
@@ -156,11 +198,15 @@ def parse_ann(ann: str, text: str, source: str, summary: BratSummary) -> ParsedA
             raise ValueError(f"{where}: expected an id and a tab, got {line!r}")
         kind = ann_id[0]
         if kind not in _KINDS:
-            raise ValueError(f"{where}: unknown annotation id {ann_id!r} "
-                             f"(brat ids start with one of {_KINDS})")
+            raise ValueError(
+                f"{where}: unknown annotation id {ann_id!r} "
+                f"(brat ids start with one of {_KINDS})"
+            )
         if kind != "*":  # equivalences have no id of their own
             if ann_id in defined:
-                raise ValueError(f"{where}: id {ann_id} is already defined on line {defined[ann_id]}")
+                raise ValueError(
+                    f"{where}: id {ann_id} is already defined on line {defined[ann_id]}"
+                )
             defined[ann_id] = number
         if kind == "T":
             parsed.entities[ann_id] = _text_bound(rest, text, where)
@@ -170,20 +216,28 @@ def parse_ann(ann: str, text: str, source: str, summary: BratSummary) -> ParsedA
             if kind == "E":
                 trigger = rest.split()[0].split(":", 1) if rest.strip() else []
                 if len(trigger) != 2 or not all(trigger):
-                    raise ValueError(f"{where}: an E line is 'ID<tab>TYPE:TRIGGER [ROLE:ID ...]', "
-                                     f"got {rest!r}")
+                    raise ValueError(
+                        f"{where}: an E line is 'ID<tab>TYPE:TRIGGER [ROLE:ID ...]', "
+                        f"got {rest!r}"
+                    )
                 parsed.events.add(ann_id)
                 parsed.triggers[trigger[1]] = where
             summary.add(_SKIPPED_KIND[kind], where)
     for trigger, where in parsed.triggers.items():
         if trigger not in parsed.entities:
-            raise ValueError(f"{where}: the event's trigger {trigger} is not a T line of the file")
+            raise ValueError(
+                f"{where}: the event's trigger {trigger} is not a T line of the file"
+            )
     return parsed
 
 
-def _check_label(label: str, labels: Optional[Sequence[str]], what: str, where: str) -> None:
+def _check_label(
+    label: str, labels: Optional[Sequence[str]], what: str, where: str
+) -> None:
     if labels is not None and label not in labels:
-        raise ValueError(f"{where}: unknown {what} type {label!r} (types file: {list(labels)})")
+        raise ValueError(
+            f"{where}: unknown {what} type {label!r} (types file: {list(labels)})"
+        )
 
 
 def ann_to_doc(
@@ -208,7 +262,9 @@ def ann_to_doc(
         start, end = entity.fragments[0]
         span = doc.char_span(start, end, alignment_mode="expand")
         if span is None or not span.text.strip():
-            raise ValueError(f"{entity.where}: the entity at {start} {end} covers no token, only whitespace")
+            raise ValueError(
+                f"{entity.where}: the entity at {start} {end} covers no token, only whitespace"
+            )
         if span.start_char < start or span.end_char > end:
             summary.add("expanded_entities", entity.where)
         if span.start_char > start or span.end_char < end:
@@ -222,8 +278,10 @@ def ann_to_doc(
         _check_label(rel.label, relation_labels, "relation", rel.where)
         for arg in (rel.head, rel.tail):
             if arg not in parsed.entities and arg not in parsed.events:
-                raise ValueError(f"{rel.where}: the relation's argument {arg} is not an entity or event "
-                                 "of the file")
+                raise ValueError(
+                    f"{rel.where}: the relation's argument {arg} is not an entity or event "
+                    "of the file"
+                )
         if rel.head not in spans or rel.tail not in spans:
             summary.add("relations_to_skipped", rel.where)
             continue
@@ -247,10 +305,14 @@ def load_brat_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip()
-        elif section in labels and not line.startswith(("!", "<")):  # abstract types, macros, <OVERLAP>
+        elif section in labels and not line.startswith(
+            ("!", "<")
+        ):  # abstract types, macros, <OVERLAP>
             labels[section].append(line.split()[0])
     if not labels["entities"]:
-        raise ValueError(f"{path}: not a brat annotation.conf (no types in an [entities] section)")
+        raise ValueError(
+            f"{path}: not a brat annotation.conf (no types in an [entities] section)"
+        )
     return labels["entities"], labels["relations"]
 
 
@@ -260,7 +322,9 @@ def _read(path: Path) -> str:
         with path.open(encoding="utf8", newline="") as handle:
             return handle.read()
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
+        raise ValueError(
+            f"{path}: not UTF-8 ({err.reason} at byte {err.start})"
+        ) from None
 
 
 def brat_files(directory: Union[str, Path]) -> List[Tuple[str, Path, Path]]:
@@ -275,11 +339,16 @@ def brat_files(directory: Union[str, Path]) -> List[Tuple[str, Path, Path]]:
     for suffix, other in ((".txt", ".ann"), (".ann", ".txt")):
         unpaired = sorted(set(found[suffix]) - set(found[other]))
         if unpaired:
-            raise ValueError(f"{found[suffix][unpaired[0]]} has no {other} beside it ({len(unpaired)} such "
-                             "files; an unannotated document needs an empty .ann)")
+            raise ValueError(
+                f"{found[suffix][unpaired[0]]} has no {other} beside it ({len(unpaired)} such "
+                "files; an unannotated document needs an empty .ann)"
+            )
     if not found[".txt"]:
         raise ValueError(f"{directory}: no brat .txt and .ann files")
-    return [(name, found[".txt"][name], found[".ann"][name]) for name in sorted(found[".txt"])]
+    return [
+        (name, found[".txt"][name], found[".ann"][name])
+        for name in sorted(found[".txt"])
+    ]
 
 
 def tokenizer(lang: str = "en", model: Optional[str] = None) -> Language:
@@ -308,7 +377,9 @@ def brat_to_docs(
         parsed = parse_ann(_read(ann_path), text, str(ann_path), summary)
         doc = nlp.make_doc(text)
         doc.user_data["orig_id"] = name
-        docs.append(ann_to_doc(doc, parsed, summary, entity_labels, relation_labels, spans_key))
+        docs.append(
+            ann_to_doc(doc, parsed, summary, entity_labels, relation_labels, spans_key)
+        )
     return docs, summary.as_dict()
 
 
@@ -323,11 +394,15 @@ def convert_brat(
     """A brat folder to a ``.spacy`` DocBin; returns the corpus statistics and the brat summary. The output is
     written only if every file converts."""
     labels = load_brat_types(types_path) if types_path else (None, None)
-    docs, summary = brat_to_docs(directory, tokenizer(lang, model), *labels, spans_key=spans_key)
+    docs, summary = brat_to_docs(
+        directory, tokenizer(lang, model), *labels, spans_key=spans_key
+    )
     return {**write_docbin(docs, output_path, spans_key), **summary}
 
 
-def doc_to_ann(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, index: Optional[int] = None) -> str:
+def doc_to_ann(
+    doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, index: Optional[int] = None
+) -> str:
     """The ``.ann`` text of a Doc: T lines in document order, then R lines (``Arg1`` the head)."""
     entities = sorted(set(get_entities(doc, spans_key)))
     arguments = relation_arguments(doc, entities, spans_key, index)
@@ -335,16 +410,22 @@ def doc_to_ann(doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, index: Optional[int
     for n, (start, end, label) in enumerate(entities, 1):
         span = doc[start:end]
         label = _brat_type(label, doc, index)
-        lines.append(f"T{n}\t{label} {span.start_char} {span.end_char}\t{_flat(span.text)}")
+        lines.append(
+            f"T{n}\t{label} {span.start_char} {span.end_char}\t{_flat(span.text)}"
+        )
     for n, (rel, (head, tail)) in enumerate(zip(doc._.relations, arguments), 1):
-        lines.append(f"R{n}\t{_brat_type(rel['label'], doc, index)} Arg1:T{head + 1} Arg2:T{tail + 1}")
+        lines.append(
+            f"R{n}\t{_brat_type(rel['label'], doc, index)} Arg1:T{head + 1} Arg2:T{tail + 1}"
+        )
     return "".join(line + "\n" for line in lines)
 
 
 def _brat_type(label: str, doc: Doc, index: Optional[int]) -> str:
     if not label or any(c.isspace() for c in label):
-        raise ValueError(f"{doc_name(doc, index)}: the label {label!r} cannot be a brat type "
-                         "(empty or with spaces)")
+        raise ValueError(
+            f"{doc_name(doc, index)}: the label {label!r} cannot be a brat type "
+            "(empty or with spaces)"
+        )
     return label
 
 
@@ -352,7 +433,9 @@ def _check_name(name: str) -> str:
     parts = PurePosixPath(name).parts
     bad_part = any(part in (".", "..") for part in parts)
     if not name or name.startswith("/") or "\\" in name or "\0" in name or bad_part:
-        raise ValueError(f"{name!r} cannot name a brat document (a relative path without '..' is needed)")
+        raise ValueError(
+            f"{name!r} cannot name a brat document (a relative path without '..' is needed)"
+        )
     return name
 
 
@@ -363,8 +446,13 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def write_pair(directory: Path, name: str, doc: Doc, spans_key: str = DEFAULT_SPANS_KEY,
-               index: Optional[int] = None) -> Path:
+def write_pair(
+    directory: Path,
+    name: str,
+    doc: Doc,
+    spans_key: str = DEFAULT_SPANS_KEY,
+    index: Optional[int] = None,
+) -> Path:
     """Write ``NAME.txt`` then ``NAME.ann`` (each whole or not at all: an ``.ann`` means a finished pair)."""
     ann = doc_to_ann(doc, spans_key, index)
     txt_path = Path(directory) / (_check_name(name) + ".txt")
@@ -383,16 +471,25 @@ def docs_to_brat(
     """Write each Doc as ``directory/NAME.txt`` + ``.ann``; names default to ``orig_id`` (as
     :func:`brat_to_docs` sets it), else the zero-padded position. Returns the ``.ann`` paths."""
     docs = list(docs)
-    names = list(names) if names is not None else [str(doc.user_data.get("orig_id", f"{i:06d}"))
-                                                   for i, doc in enumerate(docs)]
+    names = (
+        list(names)
+        if names is not None
+        else [
+            str(doc.user_data.get("orig_id", f"{i:06d}")) for i, doc in enumerate(docs)
+        ]
+    )
     if len(names) != len(docs):
         raise ValueError(f"{len(names)} names for {len(docs)} documents")
     repeated = [name for name, n in Counter(names).items() if n > 1]
     if repeated:
-        raise ValueError(f"documents would overwrite each other: the name {repeated[0]!r} is given more "
-                         "than once")
-    return [write_pair(Path(directory), name, doc, spans_key, i)
-            for i, (name, doc) in enumerate(zip(names, docs))]
+        raise ValueError(
+            f"documents would overwrite each other: the name {repeated[0]!r} is given more "
+            "than once"
+        )
+    return [
+        write_pair(Path(directory), name, doc, spans_key, i)
+        for i, (name, doc) in enumerate(zip(names, docs))
+    ]
 
 
 class BratWriter:
@@ -404,15 +501,25 @@ class BratWriter:
     Other files in OUTDIR are left alone.
     """
 
-    def __init__(self, directory: Path, source: Path, spans_key: str = DEFAULT_SPANS_KEY,
-                 inputs: Optional[Iterator[Tuple[str, Dict[str, Any]]]] = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        source: Path,
+        spans_key: str = DEFAULT_SPANS_KEY,
+        inputs: Optional[Iterator[Tuple[str, Dict[str, Any]]]] = None,
+    ) -> None:
         self.directory, self.source, self.spans_key = Path(directory), source, spans_key
-        self.names: Dict[str, int] = {}  # name -> input line, to refuse two documents of one name
+        self.names: Dict[
+            str, int
+        ] = {}  # name -> input line, to refuse two documents of one name
         self.done = 0
         try:
             for _, meta in inputs or ():
                 name = self._name(meta, self.done + 1)
-                if name in self.names or not (self.directory / (name + ".ann")).exists():
+                if (
+                    name in self.names
+                    or not (self.directory / (name + ".ann")).exists()
+                ):
                     break
                 self.names[name] = self.done + 1
                 self.done += 1
@@ -422,7 +529,9 @@ class BratWriter:
     def _name(self, meta: Dict[str, Any], line: int) -> str:
         name = meta.get("id", f"{line:06d}")
         if not isinstance(name, (str, int)) or isinstance(name, bool):
-            raise ValueError(f"{self.source}:{line}: the 'id' {name!r} cannot name a brat document")
+            raise ValueError(
+                f"{self.source}:{line}: the 'id' {name!r} cannot name a brat document"
+            )
         try:
             return _check_name(str(name))
         except ValueError as err:
@@ -432,8 +541,10 @@ class BratWriter:
         line = len(self.names) + 1  # every input line is one document
         name = self._name(meta, line)
         if name in self.names:
-            raise ValueError(f"{self.source}:{line}: the id {name!r} was already used on line "
-                             f"{self.names[name]}")
+            raise ValueError(
+                f"{self.source}:{line}: the id {name!r} was already used on line "
+                f"{self.names[name]}"
+            )
         write_pair(self.directory, name, doc, self.spans_key, line - 1)
         self.names[name] = line
 

@@ -9,6 +9,7 @@ silently. An entity listed twice (same start, end and type) is an error: it cann
 in a span group, so relations to either would merge (the SpERT data has none). Duplicate relations and
 self-relations are kept as given.
 """
+
 import functools
 from collections import Counter
 from contextlib import contextmanager
@@ -33,8 +34,12 @@ from .annotations import (
 def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
     """Entity and relation labels of a SpERT types file, to reject labels a corpus should not have."""
     types = srsly.read_json(path)
-    if not isinstance(types, dict) or not all(isinstance(types.get(k), dict) for k in ("entities", "relations")):
-        raise ValueError(f"{path}: not a SpERT types file (expected objects 'entities' and 'relations')")
+    if not isinstance(types, dict) or not all(
+        isinstance(types.get(k), dict) for k in ("entities", "relations")
+    ):
+        raise ValueError(
+            f"{path}: not a SpERT types file (expected objects 'entities' and 'relations')"
+        )
     return list(types["entities"]), list(types["relations"])
 
 
@@ -42,14 +47,20 @@ def load_symmetric(path: Union[str, Path]) -> List[str]:
     """Relation types a SpERT types file marks ``"symmetric": true`` (argument order carries no meaning)."""
     _, relations = load_types(path)
     described = srsly.read_json(path)["relations"]
-    return sorted(label for label in relations if isinstance(described[label], dict)
-                  and described[label].get("symmetric") is True)
+    return sorted(
+        label
+        for label in relations
+        if isinstance(described[label], dict)
+        and described[label].get("symmetric") is True
+    )
 
 
 def _where(source: str, index: int, record: Any) -> str:
     """Name a record in error messages; there is no Doc yet for :func:`doc_name`."""
     orig_id = record.get("orig_id") if isinstance(record, dict) else None
-    return f"{source}: document #{index}" + (f" (orig_id={orig_id})" if orig_id is not None else "")
+    return f"{source}: document #{index}" + (
+        f" (orig_id={orig_id})" if orig_id is not None else ""
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -63,15 +74,22 @@ def _objects(record: Dict[str, Any], key: str, where: str) -> List[Dict[str, Any
     return items
 
 
-def _check_label(label: Any, labels: Optional[Sequence[str]], what: str, where: str) -> None:
+def _check_label(
+    label: Any, labels: Optional[Sequence[str]], what: str, where: str
+) -> None:
     if not isinstance(label, str) or not label:
         raise ValueError(f"{where}: {what} has no type (got {label!r})")
     if labels is not None and label not in labels:
-        raise ValueError(f"{where}: {what} has unknown label {label!r} (types file: {list(labels)})")
+        raise ValueError(
+            f"{where}: {what} has unknown label {label!r} (types file: {list(labels)})"
+        )
 
 
 def _check_record(
-    record: Any, where: str, entity_labels: Optional[Sequence[str]], relation_labels: Optional[Sequence[str]]
+    record: Any,
+    where: str,
+    entity_labels: Optional[Sequence[str]],
+    relation_labels: Optional[Sequence[str]],
 ) -> None:
     """Raise on anything that would make a wrong or partial Doc."""
     if not isinstance(record, dict):
@@ -79,8 +97,12 @@ def _check_record(
     if "tokens" not in record:
         raise ValueError(f"{where}: no 'tokens'")
     tokens = record["tokens"]
-    if not isinstance(tokens, list) or not all(isinstance(t, str) and t for t in tokens):
-        raise ValueError(f"{where}: 'tokens' must be a list of non-empty strings, got {tokens!r}")
+    if not isinstance(tokens, list) or not all(
+        isinstance(t, str) and t for t in tokens
+    ):
+        raise ValueError(
+            f"{where}: 'tokens' must be a list of non-empty strings, got {tokens!r}"
+        )
     if not tokens:
         raise ValueError(f"{where}: the document has no tokens")
     entities = _objects(record, "entities", where)
@@ -89,15 +111,21 @@ def _check_record(
         start, end, label = ent.get("start"), ent.get("end"), ent.get("type")
         _check_label(label, entity_labels, f"entity {i}", where)
         if not _is_int(start) or not _is_int(end):
-            raise ValueError(f"{where}: entity {i} ({label}) has non-integer start/end {start!r}/{end!r}")
+            raise ValueError(
+                f"{where}: entity {i} ({label}) has non-integer start/end {start!r}/{end!r}"
+            )
         if end <= start:
-            raise ValueError(f"{where}: entity {i} ({label}) has end {end} <= start {start}")
+            raise ValueError(
+                f"{where}: entity {i} ({label}) has end {end} <= start {start}"
+            )
         if start < 0 or end > len(tokens):
             raise ValueError(
                 f"{where}: entity {i} ({label}) span [{start}, {end}) is outside the sentence's {len(tokens)} tokens"
             )
         if (start, end, label) in seen:
-            raise ValueError(f"{where}: entity {i} ({label}, [{start}, {end})) is listed twice")
+            raise ValueError(
+                f"{where}: entity {i} ({label}, [{start}, {end})) is listed twice"
+            )
         seen.add((start, end, label))
     for i, rel in enumerate(_objects(record, "relations", where)):
         label = rel.get("type")
@@ -125,7 +153,9 @@ def spert_to_docs(
     in error messages; ``symmetric`` relation types are recorded in ``doc.user_data[SYMMETRIC_KEY]``, which
     the component reads at initialize."""
     for index, record in enumerate(records):
-        _check_record(record, _where(source, index, record), entity_labels, relation_labels)
+        _check_record(
+            record, _where(source, index, record), entity_labels, relation_labels
+        )
         tokens = record["tokens"]
         doc = Doc(vocab, words=tokens, spaces=[True] * (len(tokens) - 1) + [False])
         if record.get("orig_id") is not None:
@@ -137,22 +167,33 @@ def spert_to_docs(
         relations = []
         for rel in record.get("relations", []):
             head, tail = spans[rel["head"]], spans[rel["tail"]]  # (start, end, label)
-            relations.append(make_relation(head[:2], head[2], tail[:2], tail[2], rel["type"], 1.0))
+            relations.append(
+                make_relation(head[:2], head[2], tail[:2], tail[2], rel["type"], 1.0)
+            )
         doc._.relations = relations
         yield doc
 
 
-def docs_to_spert(docs: Iterable[Doc], spans_key: str = DEFAULT_SPANS_KEY) -> List[Dict[str, Any]]:
+def docs_to_spert(
+    docs: Iterable[Doc], spans_key: str = DEFAULT_SPANS_KEY
+) -> List[Dict[str, Any]]:
     """The inverse, to export predictions (or check a conversion): entities in document order, relations
     re-indexed to them. A relation whose argument is not among the doc's entities raises ``ValueError``."""
     records = []
     for i, doc in enumerate(docs):
         entities = get_entities(doc, spans_key)
-        relations = [{"type": rel["label"], "head": head, "tail": tail}
-                     for rel, (head, tail) in zip(doc._.relations, relation_arguments(doc, entities, spans_key, i))]
+        relations = [
+            {"type": rel["label"], "head": head, "tail": tail}
+            for rel, (head, tail) in zip(
+                doc._.relations, relation_arguments(doc, entities, spans_key, i)
+            )
+        ]
         record: Dict[str, Any] = {
             "tokens": [token.text for token in doc],
-            "entities": [{"type": label, "start": start, "end": end} for start, end, label in entities],
+            "entities": [
+                {"type": label, "start": start, "end": end}
+                for start, end, label in entities
+            ],
             "relations": relations,
         }
         if doc.user_data.get("orig_id") is not None:
@@ -161,7 +202,9 @@ def docs_to_spert(docs: Iterable[Doc], spans_key: str = DEFAULT_SPANS_KEY) -> Li
     return records
 
 
-def corpus_stats(docs: Sequence[Doc], spans_key: str = DEFAULT_SPANS_KEY) -> Dict[str, Any]:
+def corpus_stats(
+    docs: Sequence[Doc], spans_key: str = DEFAULT_SPANS_KEY
+) -> Dict[str, Any]:
     """Counts to check a conversion against a dataset's published statistics."""
     entity_types: Counter = Counter()
     relation_types: Counter = Counter()
@@ -193,7 +236,8 @@ def cached_msgpack_extensions() -> Iterator[None]:
     inside the block are not seen.
     """
     registries = [
-        registry for registry in (srsly_msgpack.msgpack_encoders, srsly_msgpack.msgpack_decoders)
+        registry
+        for registry in (srsly_msgpack.msgpack_encoders, srsly_msgpack.msgpack_decoders)
         if "get_all" not in vars(registry)  # not already cached by an enclosing block
     ]
     for registry in registries:
@@ -215,19 +259,37 @@ def convert_file(
     The output is written only if every document converts."""
     try:
         records = srsly.read_json(input_path)
-    except ValueError as err:  # a missing file or invalid JSON; srsly's message may not name the file
+    except (
+        ValueError
+    ) as err:  # a missing file or invalid JSON; srsly's message may not name the file
         raise ValueError(f"{input_path}: {err}") from err
     if not isinstance(records, list):
-        raise ValueError(f"{input_path}: expected a JSON list of documents, got {type(records).__name__}")
-    entity_labels, relation_labels = load_types(types_path) if types_path else (None, None)
+        raise ValueError(
+            f"{input_path}: expected a JSON list of documents, got {type(records).__name__}"
+        )
+    entity_labels, relation_labels = (
+        load_types(types_path) if types_path else (None, None)
+    )
     symmetric = load_symmetric(types_path) if types_path else []
-    docs = list(spert_to_docs(records, Vocab(), entity_labels, relation_labels, spans_key, str(input_path),
-                              symmetric))
+    docs = list(
+        spert_to_docs(
+            records,
+            Vocab(),
+            entity_labels,
+            relation_labels,
+            spans_key,
+            str(input_path),
+            symmetric,
+        )
+    )
     return write_docbin(docs, output_path, spans_key)
 
 
-def write_docbin(docs: Sequence[Doc], output_path: Union[str, Path], spans_key: str = DEFAULT_SPANS_KEY
-                 ) -> Dict[str, Any]:
+def write_docbin(
+    docs: Sequence[Doc],
+    output_path: Union[str, Path],
+    spans_key: str = DEFAULT_SPANS_KEY,
+) -> Dict[str, Any]:
     """Write docs as a ``.spacy`` DocBin (user data kept: relations too) and return their statistics."""
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ The rules, in the order they apply (the device-side steps are in :mod:`spacy_sts
 5. **Tags.** The tagging decoder's most likely tag per token, for inspection (entities are never read from
    the tags; :func:`spacy_stsn.tags.decode_tags` reads them back if wanted).
 """
+
 from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
@@ -62,7 +63,9 @@ def overlap_threshold(policy: str, nested_threshold: float) -> float:
     raise ValueError(f"overlap policy {policy!r} is not resolved (flat or nested)")
 
 
-def select_non_overlapping(spans: Sequence[Offsets], scores: Optional[Sequence[float]] = None) -> List[int]:
+def select_non_overlapping(
+    spans: Sequence[Offsets], scores: Optional[Sequence[float]] = None
+) -> List[int]:
     """Indices of a non-overlapping subset of ``spans`` for ``doc.ents``, in document order.
 
     The rule is greedy and deterministic: highest score first, then the longer span, then the earlier
@@ -73,7 +76,13 @@ def select_non_overlapping(spans: Sequence[Offsets], scores: Optional[Sequence[f
     if scores is None:
         scores = [1.0] * len(spans)
     order = sorted(
-        range(len(spans)), key=lambda i: (-scores[i], -(spans[i][1] - spans[i][0]), spans[i][0], spans[i][1])
+        range(len(spans)),
+        key=lambda i: (
+            -scores[i],
+            -(spans[i][1] - spans[i][0]),
+            spans[i][0],
+            spans[i][1],
+        ),
     )
     taken: set = set()
     kept = []
@@ -86,33 +95,54 @@ def select_non_overlapping(spans: Sequence[Offsets], scores: Optional[Sequence[f
     return sorted(kept, key=lambda i: (spans[i][0], spans[i][1]))
 
 
-def canonical_order(head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray) -> numpy.ndarray:
+def canonical_order(
+    head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
+) -> numpy.ndarray:
     """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric relation (``symmetric``
     (N,) bool) whose tail starts first, or starts together with the head and ends first."""
-    tail_first = (tail[:, 0] < head[:, 0]) | ((tail[:, 0] == head[:, 0]) & (tail[:, 1] < head[:, 1]))
+    tail_first = (tail[:, 0] < head[:, 0]) | (
+        (tail[:, 0] == head[:, 0]) & (tail[:, 1] < head[:, 1])
+    )
     return symmetric & tail_first
 
 
 def decode_relations(
-    outputs: Any, relation_labels: Sequence[str], threshold: float, symmetric: Collection[str]
+    outputs: Any,
+    relation_labels: Sequence[str],
+    threshold: float,
+    symmetric: Collection[str],
 ) -> Tuple[numpy.ndarray, ...]:
     """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head span index, tail offsets,
     tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins)."""
-    b, p, r = numpy.nonzero((outputs.rel_probs >= threshold) & outputs.pair_valid[..., None])
+    b, p, r = numpy.nonzero(
+        (outputs.rel_probs >= threshold) & outputs.pair_valid[..., None]
+    )
     score = outputs.rel_probs[b, p, r]
     head_idx, tail_idx = outputs.pairs[b, p, 0], outputs.pairs[b, p, 1]
     head, tail = outputs.spans[b, head_idx], outputs.spans[b, tail_idx]
-    is_symmetric = numpy.isin(r, [i for i, label in enumerate(relation_labels) if label in symmetric])
+    is_symmetric = numpy.isin(
+        r, [i for i, label in enumerate(relation_labels) if label in symmetric]
+    )
     swap = canonical_order(head, tail, is_symmetric)
-    head, tail = numpy.where(swap[:, None], tail, head), numpy.where(swap[:, None], head, tail)
-    head_idx, tail_idx = numpy.where(swap, tail_idx, head_idx), numpy.where(swap, head_idx, tail_idx)
-    if swap.any():  # both orders of a symmetric pair may have passed: keep the better one
+    head, tail = (
+        numpy.where(swap[:, None], tail, head),
+        numpy.where(swap[:, None], head, tail),
+    )
+    head_idx, tail_idx = (
+        numpy.where(swap, tail_idx, head_idx),
+        numpy.where(swap, head_idx, tail_idx),
+    )
+    if (
+        swap.any()
+    ):  # both orders of a symmetric pair may have passed: keep the better one
         order = numpy.lexsort((-score, r, tail_idx, head_idx, b))
         key = numpy.stack([b, head_idx, tail_idx, r], -1)[order]
         first = numpy.ones(len(order), dtype=bool)
         first[1:] = (key[1:] != key[:-1]).any(-1)
         keep = numpy.sort(order[first])
-        b, head, head_idx, tail, tail_idx, r, score = (x[keep] for x in (b, head, head_idx, tail, tail_idx, r, score))
+        b, head, head_idx, tail, tail_idx, r, score = (
+            x[keep] for x in (b, head, head_idx, tail, tail_idx, r, score)
+        )
     return b, head, head_idx, tail, tail_idx, r, score
 
 
@@ -153,24 +183,47 @@ def decode_batch(
         cols = ent_s[ent_bounds[row] : ent_bounds[row + 1]]
         offsets = outputs.spans[row, cols].tolist()
         labels = entity_label[label_ids[row, cols]].tolist()
-        entities = sorted(zip((s for s, _ in offsets), (e for _, e in offsets), labels,
-                              label_scores[row, cols].tolist()))
+        entities = sorted(
+            zip(
+                (s for s, _ in offsets),
+                (e for _, e in offsets),
+                labels,
+                label_scores[row, cols].tolist(),
+            )
+        )
         spans = [(s, e, label) for s, e, label, _ in entities]
         scores = [score for *_, score in entities]
         lo, hi = rel_bounds[row], rel_bounds[row + 1]
         relations = [
-            (tuple(h), entity_label[label_ids[row, hi_]], tuple(t), entity_label[label_ids[row, ti_]],
-             relation_labels[r], s)
-            for h, hi_, t, ti_, r, s in zip(head[lo:hi].tolist(), head_idx[lo:hi].tolist(), tail[lo:hi].tolist(),
-                                            tail_idx[lo:hi].tolist(), rel_r[lo:hi].tolist(),
-                                            rel_score[lo:hi].tolist())
+            (
+                tuple(h),
+                entity_label[label_ids[row, hi_]],
+                tuple(t),
+                entity_label[label_ids[row, ti_]],
+                relation_labels[r],
+                s,
+            )
+            for h, hi_, t, ti_, r, s in zip(
+                head[lo:hi].tolist(),
+                head_idx[lo:hi].tolist(),
+                tail[lo:hi].tolist(),
+                tail_idx[lo:hi].tolist(),
+                rel_r[lo:hi].tolist(),
+                rel_score[lo:hi].tolist(),
+            )
         ]
-        tags = [tag_labels[t] for t in tag_ids[row, : lengths[row]].tolist()] if tag_ids is not None else None
+        tags = (
+            [tag_labels[t] for t in tag_ids[row, : lengths[row]].tolist()]
+            if tag_ids is not None
+            else None
+        )
         predictions.append(DocPrediction(spans, scores, relations, tags))
     return predictions
 
 
-def relation_key(rel: Dict[str, Any], symmetric: Collection[str]) -> Tuple[Offsets, str, Offsets, str, str]:
+def relation_key(
+    rel: Dict[str, Any], symmetric: Collection[str]
+) -> Tuple[Offsets, str, Offsets, str, str]:
     """A stored relation's (head, head_label, tail, tail_label, label) with a symmetric one in canonical
     order, so that two annotations of the same symmetric fact compare equal (used by the scorer)."""
     head, tail = tuple(rel["head"]), tuple(rel["tail"])

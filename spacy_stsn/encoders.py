@@ -9,6 +9,7 @@ trained or packaged pipeline never reads the encoder from its source (its weight
 the pipeline), so it must not need the package; only *training* from scratch offline does, and then
 ``transformers`` reports that the hub cannot be reached.
 """
+
 from spacy.util import registry
 
 OFFLINE_MINILM = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")

@@ -3,6 +3,7 @@
 ``evaluate`` writes ``metrics.json`` (every score, per type, and the Figure 5/6 breakdowns), ``metrics.md``
 (the tables) and ``breakdowns.png``; ``show`` prints gold and predicted entities and relations side by side.
 """
+
 import json
 import time
 from pathlib import Path
@@ -23,11 +24,22 @@ TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
 def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
     """Gold docs from ``corpus`` paired with fresh docs of the same tokens (the benchmark's tokenization)."""
     gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
-    return [Example(Doc(nlp.vocab, words=[t.text for t in d], spaces=[bool(t.whitespace_) for t in d]), d)
-            for d in gold]
+    return [
+        Example(
+            Doc(
+                nlp.vocab,
+                words=[t.text for t in d],
+                spaces=[bool(t.whitespace_) for t in d],
+            ),
+            d,
+        )
+        for d in gold
+    ]
 
 
-def predict(nlp: spacy.Language, examples: List[Example], batch_size: int = 32) -> float:
+def predict(
+    nlp: spacy.Language, examples: List[Example], batch_size: int = 32
+) -> float:
     """Run the pipeline over the examples' predicted docs in place; returns sentences per second."""
     start = time.perf_counter()
     docs = list(nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size))
@@ -38,38 +50,74 @@ def predict(nlp: spacy.Language, examples: List[Example], batch_size: int = 32) 
 
 
 def evaluate(
-    model: str, corpus: Path, gpu_id: int = -1, inference_precision: Optional[str] = None
+    model: str,
+    corpus: Path,
+    gpu_id: int = -1,
+    inference_precision: Optional[str] = None,
 ) -> Dict[str, Any]:
     """All metrics of one model on one corpus."""
     nlp, stsn = load_pipeline(model, gpu_id, inference_precision)
     examples = load_examples(nlp, corpus)
     speed = predict(nlp, examples)
-    scores = score_relations(examples, spans_key=stsn.spans_key, symmetric_labels=stsn.symmetric_labels)
-    return {"model": str(model), "corpus": str(corpus), "n_docs": len(examples), "sents_per_sec": speed,
-            "inference_precision": torch_module(stsn.model).inference_precision,
-            "scores": scores, "breakdowns": breakdowns(examples, spans_key=stsn.spans_key,
-                                                            symmetric_labels=stsn.symmetric_labels)}
+    scores = score_relations(
+        examples, spans_key=stsn.spans_key, symmetric_labels=stsn.symmetric_labels
+    )
+    return {
+        "model": str(model),
+        "corpus": str(corpus),
+        "n_docs": len(examples),
+        "sents_per_sec": speed,
+        "inference_precision": torch_module(stsn.model).inference_precision,
+        "scores": scores,
+        "breakdowns": breakdowns(
+            examples, spans_key=stsn.spans_key, symmetric_labels=stsn.symmetric_labels
+        ),
+    }
 
 
 def markdown(result: Dict[str, Any]) -> str:
     """The main table (micro and macro P/R/F1 for NER, RE, RE+), per-type F1 and the breakdown tables."""
     s = result["scores"]
-    lines = [f"Model `{result['model']}` on `{result['corpus']}` ({result['n_docs']} documents)", "",
-             "| task | micro P | micro R | micro F1 | macro P | macro R | macro F1 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Model `{result['model']}` on `{result['corpus']}` ({result['n_docs']} documents)",
+        "",
+        "| task | micro P | micro R | micro F1 | macro P | macro R | macro F1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for task, key in TASKS:
-        row = [s[f"{key}_{m}"] for m in ("p", "r", "f")] + [s[f"{key}_macro_{m}"] for m in ("p", "r", "f")]
+        row = [s[f"{key}_{m}"] for m in ("p", "r", "f")] + [
+            s[f"{key}_macro_{m}"] for m in ("p", "r", "f")
+        ]
         lines.append(f"| {task} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |")
     for task, key in TASKS:
-        lines += ["", f"{task} per type:", "", "| type | P | R | F1 |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"{task} per type:",
+            "",
+            "| type | P | R | F1 |",
+            "|---|---|---|---|",
+        ]
         for label, prf in sorted(s[f"{key}_per_type"].items()):
-            lines.append(f"| {label} | " + " | ".join(f"{100 * prf[m]:.1f}" for m in ("p", "r", "f")) + " |")
+            lines.append(
+                f"| {label} | "
+                + " | ".join(f"{100 * prf[m]:.1f}" for m in ("p", "r", "f"))
+                + " |"
+            )
     for name, table in result["breakdowns"].items():
-        lines += ["", f"F1 by {name}:", "", "| bucket | " + " | ".join(table) + " |",
-                  "|---|" + "---|" * len(table)]
+        lines += [
+            "",
+            f"F1 by {name}:",
+            "",
+            "| bucket | " + " | ".join(table) + " |",
+            "|---|" + "---|" * len(table),
+        ]
         buckets = list(next(iter(table.values())))
         for bucket in buckets:
-            lines.append(f"| {bucket} | " + " | ".join(f"{100 * table[t][bucket]:.1f}" for t in table) + " |")
+            lines.append(
+                f"| {bucket} | "
+                + " | ".join(f"{100 * table[t][bucket]:.1f}" for t in table)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -81,10 +129,14 @@ def plot_breakdowns(result: Dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tables = result["breakdowns"]
-    fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(tables), figsize=(5 * len(tables), 3.5), squeeze=False
+    )
     for ax, (name, table) in zip(axes[0], tables.items()):
         for task, values in table.items():
-            ax.plot(list(values), [100 * v for v in values.values()], marker="o", label=task)
+            ax.plot(
+                list(values), [100 * v for v in values.values()], marker="o", label=task
+            )
         ax.set_title(f"F1 by {name}")
         ax.set_ylabel("F1")
         ax.set_ylim(0, 100)
@@ -110,9 +162,12 @@ def show(model: str, corpus: Path, n: int = 5, gpu_id: int = -1) -> str:
     for eg in examples:
         out.append(eg.reference.text)
         for side, doc in (("gold", eg.reference), ("pred", eg.predicted)):
-            ents = ", ".join(f"[{doc[s:e].text}]{label}" for s, e, label in get_entities(doc, stsn.spans_key))
+            ents = ", ".join(
+                f"[{doc[s:e].text}]{label}"
+                for s, e, label in get_entities(doc, stsn.spans_key)
+            )
             rels = ", ".join(
-                f"<{doc[r['head'][0]:r['head'][1]].text}, {r['label']}, {doc[r['tail'][0]:r['tail'][1]].text}>"
+                f"<{doc[r['head'][0] : r['head'][1]].text}, {r['label']}, {doc[r['tail'][0] : r['tail'][1]].text}>"
                 + (f" {r['score']:.2f}" if side == "pred" else "")
                 for r in doc._.relations
             )

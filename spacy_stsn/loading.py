@@ -1,4 +1,5 @@
 """Loading a trained pipeline for the command line tools, with errors that name the path and the cause."""
+
 from typing import Optional, Tuple
 
 import spacy
@@ -17,7 +18,9 @@ def load_pipeline(
     ``inference_precision`` overrides the stored ``components.stsn.model.inference_precision``."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    overrides = {} if inference_precision is None else {PRECISION_KEY: inference_precision}
+    overrides = (
+        {} if inference_precision is None else {PRECISION_KEY: inference_precision}
+    )
     try:
         nlp = spacy.load(model, config=overrides)
     except (OSError, ValueError, KeyError) as err:
@@ -27,7 +30,9 @@ def load_pipeline(
 
 def stsn_component(nlp: Language, name: str) -> STSNComponent:
     """The pipeline's stsn component; ``ValueError`` naming the pipeline ``name`` if it has none."""
-    stsn = next((pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None)
+    stsn = next(
+        (pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None
+    )
     if stsn is None:
         raise ValueError(f"{name}: the pipeline {nlp.pipe_names} has no stsn component")
     return stsn

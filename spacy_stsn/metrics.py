@@ -15,6 +15,7 @@ macro R. The types are those occurring in gold or predictions, plus every label 
 of the list that never occurs counts with P = R = F1 = 0. Every division by zero gives 0, as sklearn's
 ``zero_division=0`` in SpERT does; in particular F1 is 0 when there is nothing to find and nothing predicted.
 """
+
 from collections import Counter
 from typing import Any, Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
@@ -39,7 +40,9 @@ def relation_item(head: Offsets, tail: Offsets, label: str) -> Item:
     return (head[0], head[1], tail[0], tail[1], label)
 
 
-def strict_relation_item(head: Offsets, head_label: str, tail: Offsets, tail_label: str, label: str) -> Item:
+def strict_relation_item(
+    head: Offsets, head_label: str, tail: Offsets, tail_label: str, label: str
+) -> Item:
     """RE+ item: correct when the relation type and both arguments (boundaries and entity type) match."""
     return (head[0], head[1], head_label, tail[0], tail[1], tail_label, label)
 
@@ -52,7 +55,9 @@ def prf(tp: int, n_pred: int, n_gold: int) -> PRF:
 
 
 def score_items(
-    gold: Sequence[Iterable[Item]], pred: Sequence[Iterable[Item]], labels: Optional[Sequence[str]] = None
+    gold: Sequence[Iterable[Item]],
+    pred: Sequence[Iterable[Item]],
+    labels: Optional[Sequence[str]] = None,
 ) -> Dict[str, Any]:
     """Micro, macro and per-type P/R/F1 of a corpus: ``gold[i]`` and ``pred[i]`` are document i's items.
 
@@ -72,16 +77,23 @@ def score_items(
         tp.update(item[-1] for item in g & p)
     types = _types(labels, set(n_gold) | set(n_pred))
     per_type = {t: prf(tp[t], n_pred[t], n_gold[t]) for t in types}
-    macro = {m: sum(s[m] for s in per_type.values()) / len(per_type) if per_type else 0.0 for m in ("p", "r", "f")}
+    macro = {
+        m: sum(s[m] for s in per_type.values()) / len(per_type) if per_type else 0.0
+        for m in ("p", "r", "f")
+    }
     return {
         "micro": prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values())),
         "macro": macro,
         "per_type": per_type,
-        "counts": {t: {"tp": tp[t], "pred": n_pred[t], "gold": n_gold[t]} for t in types},
+        "counts": {
+            t: {"tp": tp[t], "pred": n_pred[t], "gold": n_gold[t]} for t in types
+        },
     }
 
 
-def _types(labels: Optional[Sequence[str]], occurring: Iterable[Hashable]) -> List[Hashable]:
+def _types(
+    labels: Optional[Sequence[str]], occurring: Iterable[Hashable]
+) -> List[Hashable]:
     """The given labels in their order, then any other occurring type, sorted (deterministic output)."""
     given = list(dict.fromkeys(labels or ()))
     return given + sorted(set(occurring) - set(given), key=str)
@@ -107,7 +119,9 @@ def _in_bucket(length: float, bucket: Bucket) -> bool:
 
 
 def f1_by_entity_length(
-    gold: Sequence[Iterable[Item]], pred: Sequence[Iterable[Item]], buckets: Sequence[Bucket] = ENTITY_LENGTH_BUCKETS
+    gold: Sequence[Iterable[Item]],
+    pred: Sequence[Iterable[Item]],
+    buckets: Sequence[Bucket] = ENTITY_LENGTH_BUCKETS,
 ) -> Dict[str, float]:
     """Figure 5: NER micro F1 per entity-length bucket.
 
@@ -131,9 +145,13 @@ def f1_by_sentence_length(
 ) -> Dict[str, float]:
     """Figure 6: micro F1 over the documents whose length (``lengths[i]`` tokens) falls in each bucket."""
     if not len(lengths) == len(gold) == len(pred):
-        raise ValueError(f"{len(lengths)} lengths, {len(gold)} gold and {len(pred)} predicted documents")
+        raise ValueError(
+            f"{len(lengths)} lengths, {len(gold)} gold and {len(pred)} predicted documents"
+        )
     out = {}
     for bucket in buckets:
         idx = [i for i, n in enumerate(lengths) if _in_bucket(n, bucket)]
-        out[bucket_name(bucket)] = score_items([gold[i] for i in idx], [pred[i] for i in idx])["micro"]["f"]
+        out[bucket_name(bucket)] = score_items(
+            [gold[i] for i in idx], [pred[i] for i in idx]
+        )["micro"]["f"]
     return out

@@ -6,6 +6,7 @@ with ``reduce_max`` pooling is the paper's Align Module; a CNN ``tok2vec`` works
 pair candidates chosen by the component (gold + negative samples); ``candidates=None`` runs inference, where
 the module enumerates spans and pairs itself.
 """
+
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -14,7 +15,15 @@ import numpy
 import torch
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.api import (
+    ArgsKwargs,
+    Model,
+    Optimizer,
+    PyTorchShim,
+    get_torch_default_device,
+    torch2xp,
+    xp2torch,
+)
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints3d
 
@@ -34,11 +43,17 @@ class Candidates:
 STSNInput = Tuple[List[Doc], Optional[Candidates]]
 
 
-def given_candidates(ops: Any, entities: Sequence[Sequence[Tuple[int, int, str]]]) -> Candidates:
+def given_candidates(
+    ops: Any, entities: Sequence[Sequence[Tuple[int, int, str]]]
+) -> Candidates:
     """Inference candidates for given entities (per doc, ``(start, end, label)``), padded with [0, 0)."""
-    spans = numpy.zeros((len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32")
+    spans = numpy.zeros(
+        (len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32"
+    )
     for row, doc_entities in enumerate(entities):
-        spans[row, : len(doc_entities)] = [(start, end) for start, end, _ in doc_entities]
+        spans[row, : len(doc_entities)] = [
+            (start, end) for start, end, _ in doc_entities
+        ]
     return Candidates(ops.asarray(spans))
 
 
@@ -107,18 +122,28 @@ class ScaledPyTorchShim(PyTorchShim):
         switched to eval mode only when it is not in it already (``begin_update`` switches it back)."""
         if self._model.training:
             self._model.eval()
-        with torch.inference_mode(), torch.autocast("cuda", enabled=self._mixed_precision):
+        with (
+            torch.inference_mode(),
+            torch.autocast("cuda", enabled=self._mixed_precision),
+        ):
             return self._model(*inputs.args, **inputs.kwargs)
 
     def finish_update(self, optimizer: Optimizer) -> None:
         update_torch = getattr(optimizer, "update_torch_parameters", None)
-        if update_torch is not None:  # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
-            update_torch(self.id, self._model.named_parameters(), lr_scale=self.learn_rate_scale)
+        if (
+            update_torch is not None
+        ):  # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
+            update_torch(
+                self.id, self._model.named_parameters(), lr_scale=self.learn_rate_scale
+            )
             return
         for name, param in self._model.named_parameters():
             if param.grad is not None:
                 data, _ = optimizer(
-                    (self.id, name), torch2xp(param.data), torch2xp(param.grad), lr_scale=self.learn_rate_scale
+                    (self.id, name),
+                    torch2xp(param.data),
+                    torch2xp(param.grad),
+                    lr_scale=self.learn_rate_scale,
                 )
                 param.data = xp2torch(data, requires_grad=True, device=param.device)
                 param.grad.zero_()
@@ -139,10 +164,17 @@ def set_overlap_threshold(model: Model, threshold: float) -> None:
     torch_module(model).overlap_threshold = threshold
 
 
-def build_head(model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int) -> None:
+def build_head(
+    model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int
+) -> None:
     """Create the label-dependent parameters; also called before loading weights from disk."""
     module = torch_module(model)
-    if module.is_built and module.dims == (input_width, n_entities, n_relations, n_tags):
+    if module.is_built and module.dims == (
+        input_width,
+        n_entities,
+        n_relations,
+        n_tags,
+    ):
         return
     module.build(input_width, n_entities, n_relations, n_tags)
     module.to(get_torch_default_device())
@@ -159,14 +191,23 @@ def input_width(model: Model, docs: List[Doc]) -> int:
 def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
     labels = model.attrs["labels"]
     if labels is None:
-        raise ValueError("STSN model needs model.attrs['labels'] (entities, relations, tags) before initialize")
+        raise ValueError(
+            "STSN model needs model.attrs['labels'] (entities, relations, tags) before initialize"
+        )
     docs = [doc for doc in X[0] if len(doc)] if X is not None else []
     tok2vec = model.get_ref("tok2vec")
     tok2vec.initialize(X=docs or None)
     if not docs:
-        raise ValueError("STSN needs at least one non-empty sample document to initialize")
-    build_head(model, input_width(model, docs), len(labels["entities"]), len(labels["relations"]),
-               len(labels["tags"]))
+        raise ValueError(
+            "STSN needs at least one non-empty sample document to initialize"
+        )
+    build_head(
+        model,
+        input_width(model, docs),
+        len(labels["entities"]),
+        len(labels["relations"]),
+        len(labels["tags"]),
+    )
 
 
 def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Callable]:
@@ -176,10 +217,14 @@ def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Cal
     padded = model.ops.pad(vectors)
     lengths_arr = model.ops.asarray1i(lengths)
     head = model.get_ref("head")
-    if candidates is None or candidates.pairs is None:  # inference, on the given entities if any
+    if (
+        candidates is None or candidates.pairs is None
+    ):  # inference, on the given entities if any
         given = None if candidates is None else candidates.spans
         return head.predict((padded, lengths_arr, given, None)), _no_backprop
-    outputs, backprop_head = head((padded, lengths_arr, candidates.spans, candidates.pairs), is_train)
+    outputs, backprop_head = head(
+        (padded, lengths_arr, candidates.spans, candidates.pairs), is_train
+    )
 
     def backprop(d_outputs: Tuple) -> List[Doc]:
         d_padded = backprop_head(d_outputs)
@@ -189,10 +234,14 @@ def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Cal
 
 
 def _no_backprop(d_outputs: Any) -> List:
-    raise ValueError("STSN inference outputs have no gradient; pass candidates to train")
+    raise ValueError(
+        "STSN inference outputs have no gradient; pass candidates to train"
+    )
 
 
-def _convert_inputs(model: Model, X: Tuple, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+def _convert_inputs(
+    model: Model, X: Tuple, is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
     padded, lengths, spans, pairs = X
     args = [xp2torch(padded, requires_grad=is_train), xp2torch(lengths).long()]
     if spans is not None:
@@ -206,14 +255,23 @@ def _convert_inputs(model: Model, X: Tuple, is_train: bool) -> Tuple[ArgsKwargs,
     return ArgsKwargs(args=tuple(args), kwargs={}), backprop
 
 
-def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Tuple, Callable]:
+def _convert_outputs(
+    model: Model, inputs_outputs: Tuple, is_train: bool
+) -> Tuple[Tuple, Callable]:
     _, outputs = inputs_outputs
     arrays = tuple(torch2xp(out.detach()) for out in outputs)
     if isinstance(outputs, Extraction):
         arrays = Extraction(*arrays)
 
     def backprop(d_outputs: Tuple) -> ArgsKwargs:
-        pairs = [(out, xp2torch(d)) for out, d in zip(outputs, d_outputs) if out.requires_grad and d.size]
-        return ArgsKwargs(args=([o for o, _ in pairs],), kwargs={"grad_tensors": [d for _, d in pairs]})
+        pairs = [
+            (out, xp2torch(d))
+            for out, d in zip(outputs, d_outputs)
+            if out.requires_grad and d.size
+        ]
+        return ArgsKwargs(
+            args=([o for o, _ in pairs],),
+            kwargs={"grad_tensors": [d for _, d in pairs]},
+        )
 
     return arrays, backprop

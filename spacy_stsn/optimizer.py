@@ -22,6 +22,7 @@ Outside spaCy's loop, call :meth:`TorchAdamW.step_schedules` (or :meth:`TorchAda
 ``nlp.update(..., sgd=optimizer)``. A tensor handed over twice before a step (an update loop that never calls
 ``step_schedules``) first applies the pending step, so no gradient is lost or applied twice.
 """
+
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -37,7 +38,9 @@ class _Slot:
 
     param: torch.Tensor
     grad: Optional[torch.Tensor]
-    grad_xp: Optional[FloatsXd]  # ``grad``'s memory as numpy or cupy (None: a torch parameter's own)
+    grad_xp: Optional[
+        FloatsXd
+    ]  # ``grad``'s memory as numpy or cupy (None: a torch parameter's own)
     lr_scale: float
     address: Optional[int]
 
@@ -65,26 +68,50 @@ class TorchAdamW(Optimizer):
     optimizers. Parameter averaging is not supported.
     """
 
-    def __init__(self, learn_rate: FloatOrSeq, *, L2: FloatOrSeq, beta1: FloatOrSeq, beta2: FloatOrSeq,
-                 eps: FloatOrSeq, grad_clip: FloatOrSeq):
-        super().__init__(learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip,
-                         use_averages=False, use_radam=False, L2_is_weight_decay=True)
+    def __init__(
+        self,
+        learn_rate: FloatOrSeq,
+        *,
+        L2: FloatOrSeq,
+        beta1: FloatOrSeq,
+        beta2: FloatOrSeq,
+        eps: FloatOrSeq,
+        grad_clip: FloatOrSeq,
+    ):
+        super().__init__(
+            learn_rate,
+            L2=L2,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            grad_clip=grad_clip,
+            use_averages=False,
+            use_radam=False,
+            L2_is_weight_decay=True,
+        )
         self._slots: Dict[KeyT, _Slot] = {}
         self._pending: Dict[KeyT, _Slot] = {}
         self._torch: Optional[torch.optim.AdamW] = None
         self._groups: Dict[float, dict] = {}
 
-    def __call__(self, key: KeyT, weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0
-                 ) -> Tuple[FloatsXd, FloatsXd]:
+    def __call__(
+        self, key: KeyT, weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0
+    ) -> Tuple[FloatsXd, FloatsXd]:
         """Collect one parameter's gradient for the next :meth:`step`; the weights come back unchanged (the
         step updates them in place) and the gradient zeroed, as thinc's optimizers leave it."""
         if len(gradient) < 1:
             return weights, gradient
-        if key in self._pending:  # a second gradient for this tensor: the first step was never applied
+        if (
+            key in self._pending
+        ):  # a second gradient for this tensor: the first step was never applied
             self.step()
         slot = self._slots.get(key)
-        if slot is None or slot.address != _address(weights) or slot.lr_scale != lr_scale \
-                or tuple(slot.param.shape) != tuple(weights.shape):
+        if (
+            slot is None
+            or slot.address != _address(weights)
+            or slot.lr_scale != lr_scale
+            or tuple(slot.param.shape) != tuple(weights.shape)
+        ):
             slot = self._new_slot(key, weights, lr_scale)
         # numpy/cupy rather than torch: on CPU a single-threaded memcpy/memset, no OpenMP region per tensor
         slot.grad_xp[...] = gradient.reshape(slot.grad_xp.shape)
@@ -93,8 +120,13 @@ class TorchAdamW(Optimizer):
         self.nr_update[key] += 1
         return weights, gradient
 
-    def update_torch_parameters(self, shim_id: int, parameters: Iterable[Tuple[str, torch.nn.Parameter]], *,
-                                lr_scale: float = 1.0) -> None:
+    def update_torch_parameters(
+        self,
+        shim_id: int,
+        parameters: Iterable[Tuple[str, torch.nn.Parameter]],
+        *,
+        lr_scale: float = 1.0,
+    ) -> None:
         """The path for a shim that hands over its torch parameters themselves (the STSN head's
         ``ScaledPyTorchShim``): no numpy/cupy conversion and no copy: the optimizer takes each gradient tensor
         and leaves ``param.grad`` None, so the next backward pass writes a fresh one (nothing to zero)."""
@@ -106,8 +138,16 @@ class TorchAdamW(Optimizer):
                 self.step()
             slot = self._slots.get(key)
             if slot is None or slot.param is not param or slot.lr_scale != lr_scale:
-                slot = self._register(key, _Slot(param=param, grad=None, grad_xp=None, lr_scale=lr_scale,
-                                                 address=None))
+                slot = self._register(
+                    key,
+                    _Slot(
+                        param=param,
+                        grad=None,
+                        grad_xp=None,
+                        lr_scale=lr_scale,
+                        address=None,
+                    ),
+                )
             slot.grad, param.grad = param.grad, None
             self._pending[key] = slot
             self.nr_update[key] += 1
@@ -123,16 +163,24 @@ class TorchAdamW(Optimizer):
         for slot in slots:
             slot.param.grad = slot.grad
         if self.grad_clip:
-            torch.nn.utils.clip_grad_norm_([slot.param for slot in slots], self.grad_clip)
+            torch.nn.utils.clip_grad_norm_(
+                [slot.param for slot in slots], self.grad_clip
+            )
         adamw = self._torch_optimizer()
         for group in adamw.param_groups:
-            group.update(lr=self.learn_rate * group["lr_scale"], betas=(self.b1, self.b2), eps=self.eps,
-                         weight_decay=self.L2)
+            group.update(
+                lr=self.learn_rate * group["lr_scale"],
+                betas=(self.b1, self.b2),
+                eps=self.eps,
+                weight_decay=self.L2,
+            )
         adamw.step()
         for slot, grad in zip(slots, newer):
             slot.param.grad = grad
             if slot.grad_xp is None:
-                slot.grad = None  # the parameter's own gradient tensor: not kept past its step
+                slot.grad = (
+                    None  # the parameter's own gradient tensor: not kept past its step
+                )
 
     def step_schedules(self) -> None:
         """spaCy's loop calls this once after every ``finish_update`` round: apply the step, with the
@@ -145,15 +193,25 @@ class TorchAdamW(Optimizer):
         """A slot for a tensor seen for the first time, or whose memory, shape or lr_scale changed (a layer
         may replace its weights, e.g. when loaded): the AdamW state moves over when the shape is the same."""
         grad_xp = get_array_module(weights).zeros_like(weights)
-        return self._register(key, _Slot(param=_as_tensor(weights), grad=_as_tensor(grad_xp), grad_xp=grad_xp,
-                                         lr_scale=lr_scale, address=_address(weights)))
+        return self._register(
+            key,
+            _Slot(
+                param=_as_tensor(weights),
+                grad=_as_tensor(grad_xp),
+                grad_xp=grad_xp,
+                lr_scale=lr_scale,
+                address=_address(weights),
+            ),
+        )
 
     def _register(self, key: KeyT, slot: _Slot) -> _Slot:
         """Put a new slot in the AdamW parameter groups, in place of the key's old one if any."""
         old = self._slots.get(key)
         if old is not None and self._torch is not None:
             group = self._groups[old.lr_scale]["params"]
-            group[:] = [p for p in group if p is not old.param]  # by identity: == on tensors is elementwise
+            group[:] = [
+                p for p in group if p is not old.param
+            ]  # by identity: == on tensors is elementwise
             state = self._torch.state.pop(old.param, None)
             if state is not None and old.param.shape == slot.param.shape:
                 self._torch.state[slot.param] = state
@@ -178,10 +236,21 @@ class TorchAdamW(Optimizer):
                 by_scale.setdefault(slot.lr_scale, []).append(slot.param)
             devices = {slot.param.device.type for slot in self._slots.values()}
             fused = devices <= {"cpu", "cuda"} or None
-            groups = [{"params": params, "lr_scale": scale} for scale, params in by_scale.items()]
-            self._torch = torch.optim.AdamW(groups, lr=self.learn_rate, betas=(self.b1, self.b2),
-                                            eps=self.eps, weight_decay=self.L2, fused=fused)
-            self._groups = {group["lr_scale"]: group for group in self._torch.param_groups}
+            groups = [
+                {"params": params, "lr_scale": scale}
+                for scale, params in by_scale.items()
+            ]
+            self._torch = torch.optim.AdamW(
+                groups,
+                lr=self.learn_rate,
+                betas=(self.b1, self.b2),
+                eps=self.eps,
+                weight_decay=self.L2,
+                fused=fused,
+            )
+            self._groups = {
+                group["lr_scale"]: group for group in self._torch.param_groups
+            }
         return self._torch
 
 
@@ -201,9 +270,15 @@ def make_torch_adamw(
     ``Adam.v1``, with the paper's meaning: ``torch.optim.AdamW`` (``L2`` = decoupled weight decay) after
     clipping the global gradient norm to ``grad_clip``."""
     if not L2_is_weight_decay:
-        raise ValueError("spacy_stsn.AdamW.v1 is AdamW: its L2 is decoupled weight decay, so "
-                         "L2_is_weight_decay must be true (use thinc's Adam.v1 for L2 added to the gradient)")
+        raise ValueError(
+            "spacy_stsn.AdamW.v1 is AdamW: its L2 is decoupled weight decay, so "
+            "L2_is_weight_decay must be true (use thinc's Adam.v1 for L2 added to the gradient)"
+        )
     if use_averages:
-        raise ValueError("spacy_stsn.AdamW.v1 keeps no parameter averages: set use_averages = false "
-                         "(or use thinc's Adam.v1)")
-    return TorchAdamW(learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip)
+        raise ValueError(
+            "spacy_stsn.AdamW.v1 keeps no parameter averages: set use_averages = false "
+            "(or use thinc's Adam.v1)"
+        )
+    return TorchAdamW(
+        learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip
+    )

@@ -5,6 +5,7 @@ Gold entities come from ``doc.spans[spans_key]`` (or ``doc.ents``) and relations
 network (:mod:`spacy_stsn.stsn_torch`, wrapped by :mod:`spacy_stsn.model`) scores spans and pairs, and
 :mod:`spacy_stsn.decoding` turns its outputs into the annotations written back in the same representation.
 """
+
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -20,7 +21,13 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from .annotations import DEFAULT_SPANS_KEY, given_entities, make_relation, set_entities
 from .decoding import decode_batch, overlap_threshold, resolve_overlaps
 from .settings import DEFAULTS, check_settings
-from .model import build_head, given_candidates, set_head_dropout, set_overlap_threshold, torch_module
+from .model import (
+    build_head,
+    given_candidates,
+    set_head_dropout,
+    set_overlap_threshold,
+    torch_module,
+)
 from .stsn_torch import Extraction
 from .targets import TargetSettings, Targets, label_data, make_targets, stsn_loss
 
@@ -145,7 +152,13 @@ class STSNComponent(TrainablePipe):
     """Trainable STSN component; see :func:`make_stsn` for the settings."""
 
     def __init__(
-        self, vocab: Vocab, model: Model, name: str = "stsn", *, scorer: Optional[Callable] = None, **settings: Any
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "stsn",
+        *,
+        scorer: Optional[Callable] = None,
+        **settings: Any,
     ) -> None:
         """Create the component; ``settings`` are the factory's (:func:`make_stsn`), checked and defaulted by
         :func:`spacy_stsn.settings.check_settings`."""
@@ -156,7 +169,12 @@ class STSNComponent(TrainablePipe):
         self.scorer = scorer
         symmetric = sorted(cfg.pop("symmetric_relations"))
         labels = {"entities": [], "relations": [], "tags": [], "symmetric": symmetric}
-        self.cfg: Dict[str, Any] = {"labels": labels, **cfg, "input_width": None, "data_overlaps": None}
+        self.cfg: Dict[str, Any] = {
+            "labels": labels,
+            **cfg,
+            "input_width": None,
+            "data_overlaps": None,
+        }
 
     # -- labels and settings ---------------------------------------------------------------------
     @property
@@ -192,7 +210,9 @@ class STSNComponent(TrainablePipe):
     def overlaps(self) -> str:
         """The overlap policy in force: "flat" or "nested" (``auto`` resolved from the training data; a model
         saved before the setting existed decodes as it always did, nested)."""
-        return resolve_overlaps(self.cfg["overlaps"], self.cfg["data_overlaps"] in (True, None))
+        return resolve_overlaps(
+            self.cfg["overlaps"], self.cfg["data_overlaps"] in (True, None)
+        )
 
     def add_label(self, label: str) -> int:
         """Add an entity label before ``initialize`` (labels are fixed once the model is built).
@@ -201,7 +221,9 @@ class STSNComponent(TrainablePipe):
         RETURNS (int): 1 if it was added, 0 if it was there already.
         """
         if self.cfg["input_width"] is not None:
-            raise ValueError(f"[{self.name}] cannot add label {label!r}: the model is already initialized")
+            raise ValueError(
+                f"[{self.name}] cannot add label {label!r}: the model is already initialized"
+            )
         if label in self.cfg["labels"]["entities"]:
             return 0
         self.cfg["labels"]["entities"].append(label)
@@ -228,8 +250,10 @@ class STSNComponent(TrainablePipe):
             examples, self.spans_key, self.cfg["tag_scheme"], self.cfg["labels"], labels
         )
         if not found["entities"]:
-            raise ValueError(f"[{self.name}] found no entity labels in the training data (spans_key "
-                             f"{self.spans_key!r} or doc.ents); check the corpus and the spans_key setting")
+            raise ValueError(
+                f"[{self.name}] found no entity labels in the training data (spans_key "
+                f"{self.spans_key!r} or doc.ents); check the corpus and the spans_key setting"
+            )
         self.cfg["labels"] = found
         sample = [eg.predicted for eg in examples if len(eg.predicted)][:10]
         self.model.attrs["labels"] = self.cfg["labels"]
@@ -239,7 +263,9 @@ class STSNComponent(TrainablePipe):
 
     def _configure_head(self) -> None:
         """Pass the decoding settings that run on the device to the network."""
-        set_overlap_threshold(self.model, overlap_threshold(self.overlaps, self.cfg["nested_threshold"]))
+        set_overlap_threshold(
+            self.model, overlap_threshold(self.overlaps, self.cfg["nested_threshold"])
+        )
 
     # -- predict ---------------------------------------------------------------------------------
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
@@ -250,7 +276,9 @@ class STSNComponent(TrainablePipe):
         batch_size (int): docs read from the stream at a time.
         YIELDS (Doc): the annotated docs, in order.
         """
-        from spacy_transformers.util import batch_by_length  # a hard dependency, imported when first needed
+        from spacy_transformers.util import (
+            batch_by_length,
+        )  # a hard dependency, imported when first needed
 
         for outer in util.minibatch(stream, size=batch_size):
             outer = list(outer)
@@ -270,11 +298,15 @@ class STSNComponent(TrainablePipe):
         if not docs:
             return None
         if self.cfg["entities"] == "given":
-            given = given_candidates(self.model.ops, [self._given_entities(doc) for doc in docs])
+            given = given_candidates(
+                self.model.ops, [self._given_entities(doc) for doc in docs]
+            )
             return self.model.predict((docs, given))
         return self.model.predict((docs, None))
 
-    def set_annotations(self, docs: Iterable[Doc], predictions: Optional[Extraction]) -> None:
+    def set_annotations(
+        self, docs: Iterable[Doc], predictions: Optional[Extraction]
+    ) -> None:
         """Write entities (span group and ``doc.ents``), relations and tags decoded from ``predictions``; with
         given entities, the span group gets them and ``doc.ents`` is left as the upstream component set it.
 
@@ -283,7 +315,11 @@ class STSNComponent(TrainablePipe):
         """
         docs = list(docs)
         given = self.cfg["entities"] == "given"
-        given_labels = [[label for *_, label in self._given_entities(doc)] for doc in docs if len(doc)]
+        given_labels = [
+            [label for *_, label in self._given_entities(doc)]
+            for doc in docs
+            if len(doc)
+        ]
         for doc in docs:
             set_entities(doc, [], spans_key=self.spans_key, ents=not given)
             doc._.relations = []
@@ -292,11 +328,25 @@ class STSNComponent(TrainablePipe):
             return
         docs = [doc for doc in docs if len(doc)]
         outputs = Extraction(*(self.model.ops.to_numpy(o) for o in predictions))
-        decoded = decode_batch(outputs, len(docs), self.labels, self.relation_labels, self.tag_labels,
-                               [len(doc) for doc in docs], self.cfg["threshold"], self.symmetric_labels,
-                               given_labels if given else None)
+        decoded = decode_batch(
+            outputs,
+            len(docs),
+            self.labels,
+            self.relation_labels,
+            self.tag_labels,
+            [len(doc) for doc in docs],
+            self.cfg["threshold"],
+            self.symmetric_labels,
+            given_labels if given else None,
+        )
         for doc, pred in zip(docs, decoded):
-            set_entities(doc, pred.entities, scores=pred.scores, spans_key=self.spans_key, ents=not given)
+            set_entities(
+                doc,
+                pred.entities,
+                scores=pred.scores,
+                spans_key=self.spans_key,
+                ents=not given,
+            )
             doc._.relations = [make_relation(*rel) for rel in pred.relations]
             doc._.stsn_tags = pred.tags
 
@@ -331,7 +381,9 @@ class STSNComponent(TrainablePipe):
             set_dropout_rate(self.model, drop)
         set_head_dropout(self.model, drop)
         targets = make_targets(examples, self._target_settings(), self.model.ops.xp)
-        outputs, backprop = self.model.begin_update(([eg.predicted for eg in examples], targets.candidates))
+        outputs, backprop = self.model.begin_update(
+            ([eg.predicted for eg in examples], targets.candidates)
+        )
         loss, gradients = self.get_loss(examples, (outputs, targets))
         backprop(gradients)
         if sgd is not None:
@@ -339,7 +391,9 @@ class STSNComponent(TrainablePipe):
         losses[self.name] += loss
         return losses
 
-    def get_loss(self, examples: Iterable[Example], scores: Tuple[Tuple, Targets]) -> Tuple[float, Tuple]:
+    def get_loss(
+        self, examples: Iterable[Example], scores: Tuple[Tuple, Targets]
+    ) -> Tuple[float, Tuple]:
         """The loss of a batch and its gradients with respect to the network's logits.
 
         examples (Iterable[Example]): the batch.
@@ -351,9 +405,18 @@ class STSNComponent(TrainablePipe):
 
     def _target_settings(self) -> TargetSettings:
         cfg = self.cfg
-        return TargetSettings(self.labels, self.relation_labels, self.tag_labels, self.symmetric_labels,
-                              self.spans_key, cfg["tag_scheme"], self.model.attrs["max_span_width"],
-                              cfg["neg_entity_samples"], cfg["neg_relation_samples"], self.name)
+        return TargetSettings(
+            self.labels,
+            self.relation_labels,
+            self.tag_labels,
+            self.symmetric_labels,
+            self.spans_key,
+            cfg["tag_scheme"],
+            self.model.attrs["max_span_width"],
+            cfg["neg_entity_samples"],
+            cfg["neg_relation_samples"],
+            self.name,
+        )
 
     # -- scoring and serialization ---------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
@@ -363,9 +426,16 @@ class STSNComponent(TrainablePipe):
         RETURNS (Dict[str, Any]): the scores.
         """
         validate_examples(examples, f"{self.name}.score")
-        return self.scorer(examples, spans_key=self.spans_key, symmetric_labels=self.symmetric_labels, **kwargs)
+        return self.scorer(
+            examples,
+            spans_key=self.spans_key,
+            symmetric_labels=self.symmetric_labels,
+            **kwargs,
+        )
 
-    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "STSNComponent":
+    def from_bytes(
+        self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()
+    ) -> "STSNComponent":
         """Load what ``to_bytes`` saved: the learned labels first, which size the network, then its weights."""
         msg = srsly.msgpack_loads(bytes_data)
         if "cfg" not in exclude:
@@ -376,11 +446,15 @@ class STSNComponent(TrainablePipe):
             self._load_model(msg["model"], "<bytes>")
         return self
 
-    def from_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> "STSNComponent":
+    def from_disk(
+        self, path: Path, *, exclude: Iterable[str] = tuple()
+    ) -> "STSNComponent":
         """Load what ``to_disk`` saved, as :meth:`from_bytes`; a missing part is an error naming ``path``."""
         path = util.ensure_path(path)
         if not (path / "cfg").exists() or not (path / "model").exists():
-            raise ValueError(f"[{self.name}] {path} is not a saved stsn component: 'cfg' or 'model' is missing")
+            raise ValueError(
+                f"[{self.name}] {path} is not a saved stsn component: 'cfg' or 'model' is missing"
+            )
         if "cfg" not in exclude:
             self._load_cfg(srsly.read_json(path / "cfg"))
         if "model" not in exclude:
@@ -393,15 +467,26 @@ class STSNComponent(TrainablePipe):
         configured = set(self.symmetric_labels)
         self.cfg.update({key: saved[key] for key in LEARNED if key in saved})
         labels = self.cfg["labels"]
-        labels["symmetric"] = sorted((set(labels.get("symmetric", ())) | configured) & set(labels["relations"]))
+        labels["symmetric"] = sorted(
+            (set(labels.get("symmetric", ())) | configured) & set(labels["relations"])
+        )
         self.model.attrs["labels"] = labels
         if self.cfg.get("input_width"):
-            build_head(self.model, self.cfg["input_width"], len(labels["entities"]), len(labels["relations"]),
-                       len(labels["tags"]))
+            build_head(
+                self.model,
+                self.cfg["input_width"],
+                len(labels["entities"]),
+                len(labels["relations"]),
+                len(labels["tags"]),
+            )
         self._configure_head()
 
     def _load_model(self, data: bytes, where: str) -> None:
         try:
             self.model.from_bytes(data)
-        except Exception as err:  # a truncated or foreign file: say which one, not a msgpack traceback
-            raise ValueError(f"[{self.name}] could not load the model weights from {where}: {err}") from err
+        except (
+            Exception
+        ) as err:  # a truncated or foreign file: say which one, not a msgpack traceback
+            raise ValueError(
+                f"[{self.name}] could not load the model weights from {where}: {err}"
+            ) from err

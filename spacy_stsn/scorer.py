@@ -5,7 +5,19 @@ Gold items come from ``example.reference``, predicted ones from ``example.predic
 in :mod:`spacy_stsn.metrics` can compare them directly. When both docs have the same tokens (the benchmark setting)
 the offsets are used as they are; otherwise each predicted span is mapped through spaCy's token alignment.
 """
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
+
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -40,7 +52,9 @@ def _identity(start: int, end: int) -> Offsets:
     return start, end
 
 
-def aligned_offsets(example: Example, start: int, end: int) -> Optional[Tuple[int, int]]:
+def aligned_offsets(
+    example: Example, start: int, end: int
+) -> Optional[Tuple[int, int]]:
     """The reference span covering exactly the characters of predicted tokens ``[start, end)``, or ``None``.
 
     Uses spaCy's alignment arrays rather than ``get_aligned_spans_x2y``: that helper drops spans it cannot align
@@ -74,18 +88,26 @@ def _predicted_to_reference(example: Example) -> SpanMap:
     def to_reference(start: int, end: int) -> Offsets:
         if (start, end) not in cache:
             aligned = aligned_offsets(example, start, end)
-            cache[(start, end)] = aligned if aligned is not None else (start + 0.5, end + 0.5)
+            cache[(start, end)] = (
+                aligned if aligned is not None else (start + 0.5, end + 0.5)
+            )
         return cache[(start, end)]
 
     return to_reference
 
 
 def doc_items(
-    doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, to_reference: SpanMap = _identity, symmetric: Sequence[str] = ()
+    doc: Doc,
+    spans_key: str = DEFAULT_SPANS_KEY,
+    to_reference: SpanMap = _identity,
+    symmetric: Sequence[str] = (),
 ) -> DocItems:
     """Entities (the span group ``spans_key``, overlaps included, else ``doc.ents``) and relations of a doc; a
     relation of a ``symmetric`` type is put in canonical order, so it matches whichever order it comes in."""
-    entities = {entity_item(*to_reference(s, e), label) for s, e, label in get_entities(doc, spans_key)}
+    entities = {
+        entity_item(*to_reference(s, e), label)
+        for s, e, label in get_entities(doc, spans_key)
+    }
     relations, strict = set(), set()
     for rel in doc._.relations:
         head, head_label, tail, tail_label, label = relation_key(rel, symmetric)
@@ -100,7 +122,9 @@ def example_items(
 ) -> Tuple[DocItems, DocItems]:
     """Gold and predicted items of an example, both in the reference's token offsets."""
     gold = doc_items(example.reference, spans_key, symmetric=symmetric)
-    pred = doc_items(example.predicted, spans_key, _predicted_to_reference(example), symmetric)
+    pred = doc_items(
+        example.predicted, spans_key, _predicted_to_reference(example), symmetric
+    )
     return gold, pred
 
 
@@ -121,7 +145,11 @@ def _column(docs: Sequence[DocItems], field: str) -> List[Set[Item]]:
 
 
 # (items, key prefix) of the three tasks; RE and RE+ share the relation label list
-_TASKS = (("entities", "ents"), ("relations", "rel"), ("strict_relations", "rel_strict"))
+_TASKS = (
+    ("entities", "ents"),
+    ("relations", "rel"),
+    ("strict_relations", "rel_strict"),
+)
 
 
 def score_relations(
@@ -140,15 +168,26 @@ def score_relations(
     Other keyword arguments (spaCy passes scorer settings such as ``nlp``) are ignored, as spaCy's scorers do.
     """
     gold, pred, _ = _corpus_items(examples, spans_key, symmetric_labels)
-    labels = {"entities": entity_labels, "relations": relation_labels, "strict_relations": relation_labels}
+    labels = {
+        "entities": entity_labels,
+        "relations": relation_labels,
+        "strict_relations": relation_labels,
+    }
     scores: Dict[str, Any] = {}
     for field, prefix in _TASKS:
-        scores.update(flatten(prefix, score_items(_column(gold, field), _column(pred, field), labels[field])))
+        scores.update(
+            flatten(
+                prefix,
+                score_items(_column(gold, field), _column(pred, field), labels[field]),
+            )
+        )
     return scores
 
 
 def breakdowns(
-    examples: Iterable[Example], spans_key: str = DEFAULT_SPANS_KEY, symmetric_labels: Sequence[str] = ()
+    examples: Iterable[Example],
+    spans_key: str = DEFAULT_SPANS_KEY,
+    symmetric_labels: Sequence[str] = (),
 ) -> Dict[str, Dict[str, Dict[str, float]]]:
     """The paper's Figure 5 (NER F1 by entity length) and Figure 6 (F1 by text length), as micro F1 per bucket.
 
@@ -156,11 +195,20 @@ def breakdowns(
     are counted in reference tokens (Figure 6 plots NER and RE+; RE is there for completeness).
     """
     gold, pred, lengths = _corpus_items(examples, spans_key, symmetric_labels)
-    by_task = {task: (_column(gold, field), _column(pred, field))
-               for task, field in (("NER", "entities"), ("RE", "relations"), ("RE+", "strict_relations"))}
+    by_task = {
+        task: (_column(gold, field), _column(pred, field))
+        for task, field in (
+            ("NER", "entities"),
+            ("RE", "relations"),
+            ("RE+", "strict_relations"),
+        )
+    }
     return {
         "entity length": {"NER": f1_by_entity_length(*by_task["NER"])},
-        "sentence length": {task: f1_by_sentence_length(lengths, *items) for task, items in by_task.items()},
+        "sentence length": {
+            task: f1_by_sentence_length(lengths, *items)
+            for task, items in by_task.items()
+        },
     }
 
 

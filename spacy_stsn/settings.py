@@ -1,6 +1,7 @@
 """The ``stsn`` component's settings: their defaults (the factory's ``default_config``) and their checks, in one
 place for the factory and the component. What each one means is documented on the factory,
 :func:`spacy_stsn.pipe.make_stsn`."""
+
 from typing import Any, Dict
 
 from .annotations import DEFAULT_SPANS_KEY
@@ -21,14 +22,20 @@ DEFAULTS: Dict[str, Any] = {
     "neg_relation_samples": 100,
     "max_batch_items": 2048,
 }
-CHOICES = {"tag_scheme": SCHEMES + ("auto",), "overlaps": OVERLAP_POLICIES, "entities": ENTITY_MODES}
+CHOICES = {
+    "tag_scheme": SCHEMES + ("auto",),
+    "overlaps": OVERLAP_POLICIES,
+    "entities": ENTITY_MODES,
+}
 
 
 def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
     """``settings`` over the defaults; an unknown name or a value out of range is a ``ValueError`` naming it."""
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown stsn settings {unknown}; the settings are {sorted(DEFAULTS)}")
+        raise ValueError(
+            f"unknown stsn settings {unknown}; the settings are {sorted(DEFAULTS)}"
+        )
     merged = {**DEFAULTS, **settings}
     for name, choices in CHOICES.items():
         if merged[name] not in choices:
@@ -38,5 +45,7 @@ def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
             raise ValueError(f"{name} must be in [0, 1], not {merged[name]}")
     for name in ("neg_entity_samples", "neg_relation_samples", "max_batch_items"):
         if merged[name] < (1 if name == "max_batch_items" else 0):
-            raise ValueError(f"{name} must be >= {1 if name == 'max_batch_items' else 0}, not {merged[name]}")
+            raise ValueError(
+                f"{name} must be >= {1 if name == 'max_batch_items' else 0}, not {merged[name]}"
+            )
     return merged

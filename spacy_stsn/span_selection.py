@@ -11,6 +11,7 @@ The overlap policy (the component's ``overlaps`` setting, see :mod:`spacy_stsn.d
 * :func:`select_pair_entities` is the top-k step: at most ``k`` kept entities per document, the highest-scoring,
   enter the pairs.
 """
+
 from typing import Tuple
 
 import torch
@@ -22,13 +23,22 @@ def ranks(starts: Tensor, ends: Tensor, scores: Tensor) -> Tensor:
     descending, then start, then end. Sorted with successive stable sorts, least significant key first."""
     order = torch.arange(starts.shape[-1], device=starts.device).expand_as(starts)
     for key in (ends, starts, starts - ends, -scores):  # starts - ends = -length
-        order = order.gather(-1, torch.sort(key.gather(-1, order), dim=-1, stable=True).indices)
+        order = order.gather(
+            -1, torch.sort(key.gather(-1, order), dim=-1, stable=True).indices
+        )
     rank = torch.empty_like(order)
-    return rank.scatter_(-1, order, torch.arange(order.shape[-1], device=order.device).expand_as(order))
+    return rank.scatter_(
+        -1, order, torch.arange(order.shape[-1], device=order.device).expand_as(order)
+    )
 
 
 def greedy_non_overlapping(
-    starts: Tensor, ends: Tensor, scores: Tensor, candidate: Tensor, max_width: int, max_rounds: int = 16
+    starts: Tensor,
+    ends: Tensor,
+    scores: Tensor,
+    candidate: Tensor,
+    max_width: int,
+    max_rounds: int = 16,
 ) -> Tensor:
     """Keep-mask (B, S) of the flat rule over spans [starts, ends) (B, S), which must be sorted by (start, end)
     within each row (:func:`spacy_stsn.stsn_torch.enumerate_spans` order); ``candidate`` masks the spans that
@@ -54,22 +64,30 @@ def greedy_non_overlapping(
         return candidate.clone()
     # the candidates first, in span order (a stable sort of "not a candidate")
     index = torch.sort((~candidate).to(torch.int8), dim=-1, stable=True).indices[:, :k]
-    c_starts, c_ends, c_scores, c_cand = (x.gather(-1, index) for x in (starts, ends, scores, candidate))
+    c_starts, c_ends, c_scores, c_cand = (
+        x.gather(-1, index) for x in (starts, ends, scores, candidate)
+    )
     # in (start, end) order a candidate overlaps an earlier one iff it starts before the furthest end so far
     reach = torch.cummax(c_ends.masked_fill(~c_cand, 0), dim=-1).values
     if not bool((c_cand[:, 1:] & (c_starts[:, 1:] < reach[:, :-1])).any()):
         return candidate.clone()
     keep = torch.zeros_like(candidate)
     band = min(k - 1, 2 * max_width * max_width)
-    neighbour = torch.arange(k, device=starts.device)[:, None] + torch.arange(-band, band + 1, device=starts.device)
+    neighbour = torch.arange(k, device=starts.device)[:, None] + torch.arange(
+        -band, band + 1, device=starts.device
+    )
     inside = (neighbour >= 0) & (neighbour < k)
     neighbour = neighbour.clamp(0, k - 1)  # (K, 2 band + 1)
 
-    def gather(x: Tensor) -> Tensor:  # (B, K) -> (B, K, 2 band + 1): each candidate's neighbours
+    def gather(
+        x: Tensor,
+    ) -> Tensor:  # (B, K) -> (B, K, 2 band + 1): each candidate's neighbours
         return x[:, neighbour]
 
     rank = ranks(c_starts, c_ends, c_scores.masked_fill(~c_cand, -1.0))
-    overlaps = (gather(c_starts) < c_ends[..., None]) & (c_starts[..., None] < gather(c_ends))
+    overlaps = (gather(c_starts) < c_ends[..., None]) & (
+        c_starts[..., None] < gather(c_ends)
+    )
     beaten_by = inside & overlaps & gather(c_cand) & (gather(rank) < rank[..., None])
     kept = c_cand
     for _ in range(max_rounds):
@@ -82,7 +100,9 @@ def greedy_non_overlapping(
     return keep.scatter(-1, index, kept & c_cand)
 
 
-def _greedy_by_rank(rank: Tensor, beaten_by: Tensor, neighbour: Tensor, candidate: Tensor) -> Tensor:
+def _greedy_by_rank(
+    rank: Tensor, beaten_by: Tensor, neighbour: Tensor, candidate: Tensor
+) -> Tensor:
     """The flat rule decided one rank at a time (all rows at once): exact whatever the chains' length."""
     order = torch.argsort(rank, dim=-1)
     rows = torch.arange(rank.shape[0], device=rank.device)
@@ -94,7 +114,9 @@ def _greedy_by_rank(rank: Tensor, beaten_by: Tensor, neighbour: Tensor, candidat
     return kept
 
 
-def select_pair_entities(score: Tensor, is_entity: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+def select_pair_entities(
+    score: Tensor, is_entity: Tensor, k: int
+) -> Tuple[Tensor, Tensor]:
     """The top-k step: indices (B, k) of the ``k`` best-scoring entities per row, best first, and whether each
     is a real entity (B, k) (a row with fewer entities is padded with non-entities)."""
     masked = torch.where(is_entity, score, torch.full_like(score, -1.0))

@@ -5,6 +5,7 @@ projects them to H_L^0, H_E^0, H_R^0, runs N stacked attention layers (Eq. 4; ea
 Figure 3) and decodes token tags (Eq. 8), spans (Eq. 11-12) and relations (Eq. 15-16). Everything is batched:
 spans and pairs are index tensors and representations are gathered, never built in Python loops.
 """
+
 import functools
 from typing import NamedTuple, Optional, Tuple
 
@@ -24,7 +25,9 @@ class Extraction(NamedTuple):
 
     tag_probs: Tensor  # (B, T, l) tagging decoder's distribution per token (l = 0 without tagging decoder)
     spans: Tensor  # (B, S, 2) candidate [start, end) offsets
-    span_probs: Tensor  # (B, S, E + 1) span decoder's distribution, index 0 = NoneEntity
+    span_probs: (
+        Tensor  # (B, S, E + 1) span decoder's distribution, index 0 = NoneEntity
+    )
     is_entity: Tensor  # (B, S) kept entities, after the overlap policy
     pairs: Tensor  # (B, P, 2) head and tail indices into ``spans``
     pair_valid: Tensor  # (B, P) whether both arguments are kept entities
@@ -38,12 +41,18 @@ class Packing:
 
     def __init__(self, lengths: Tensor, max_length: int):
         self.batch, self.length = int(lengths.shape[0]), max_length
-        self.padding = torch.arange(max_length, device=lengths.device)[None, :] >= lengths[:, None]
-        index = (~self.padding).reshape(-1).nonzero().squeeze(-1)  # flat positions of the real tokens
+        self.padding = (
+            torch.arange(max_length, device=lengths.device)[None, :] >= lengths[:, None]
+        )
+        index = (
+            (~self.padding).reshape(-1).nonzero().squeeze(-1)
+        )  # flat positions of the real tokens
         # Without padding (a single document, or documents of one length) packing is a reshape and attention
         # needs no mask; nonzero's size says so without another read from the device.
         self.index = index if index.shape[0] < self.batch * max_length else None
-        self.mask = self.padding if self.index is not None else None  # attention's key padding, None: no padding
+        self.mask = (
+            self.padding if self.index is not None else None
+        )  # attention's key padding, None: no padding
 
     def pack(self, padded: Tensor) -> Tensor:
         """(B, T, d) -> (N, d)."""
@@ -56,11 +65,18 @@ class Packing:
         if self.index is None:
             return packed.reshape(self.batch, self.length, -1)
         out = packed.new_zeros(self.batch * self.length, packed.shape[-1])
-        return out.index_copy(0, self.index, packed).reshape(self.batch, self.length, -1)
+        return out.index_copy(0, self.index, packed).reshape(
+            self.batch, self.length, -1
+        )
 
 
 def attend(
-    query: Tensor, key: Tensor, value: Tensor, key_padding: Optional[Tensor], n_heads: int, dropout: float
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    key_padding: Optional[Tensor],
+    n_heads: int,
+    dropout: float,
 ) -> Tensor:
     """Multi-head scaled dot-product attention of projected (B, Tq, d) queries over (B, Tk, d) keys/values;
     ``key_padding`` (B, Tk) is True where a key takes no part (None: every key does)."""
@@ -68,7 +84,9 @@ def attend(
         # bfloat16 inference: the CPU's bfloat16 attention kernel is about twice slower than float32 (measured
         # with torch 2.13), and attention is a small part of the work, so only the projections stay bfloat16.
         with torch.autocast("cpu", enabled=False):
-            return attend(query.float(), key.float(), value.float(), key_padding, n_heads, dropout).bfloat16()
+            return attend(
+                query.float(), key.float(), value.float(), key_padding, n_heads, dropout
+            ).bfloat16()
     batch, t_q, width = query.shape
 
     def heads(x: Tensor) -> Tensor:  # (B, T, d) -> (B, heads, T, d / heads)
@@ -95,14 +113,20 @@ class AttentionUnit(nn.Module):
     and memory then grow linearly with length instead of quadratically, with the same parameters.
     """
 
-    def __init__(self, width: int, n_heads: int, dropout: float, window: Optional[int] = None):
+    def __init__(
+        self, width: int, n_heads: int, dropout: float, window: Optional[int] = None
+    ):
         super().__init__()
         if window is not None and window < 1:
             raise ValueError(f"attention window must be >= 1 or None, not {window}")
         self.window = window
-        self.attention = nn.MultiheadAttention(width, n_heads, dropout=dropout, batch_first=True)
+        self.attention = nn.MultiheadAttention(
+            width, n_heads, dropout=dropout, batch_first=True
+        )
         self.norm1 = nn.LayerNorm(width)
-        self.ffn = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+        self.ffn = nn.Sequential(
+            nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width)
+        )
         self.norm2 = nn.LayerNorm(width)
         self.dropout = nn.Dropout(dropout)
 
@@ -111,8 +135,12 @@ class AttentionUnit(nn.Module):
         padded positions get no attention."""
         mha = self.attention
         width = query.shape[-1]
-        q = nn.functional.linear(query, mha.in_proj_weight[:width], mha.in_proj_bias[:width])
-        kv = nn.functional.linear(key_value, mha.in_proj_weight[width:], mha.in_proj_bias[width:])
+        q = nn.functional.linear(
+            query, mha.in_proj_weight[:width], mha.in_proj_bias[:width]
+        )
+        kv = nn.functional.linear(
+            key_value, mha.in_proj_weight[width:], mha.in_proj_bias[width:]
+        )
         q, (k, v) = packing.unpack(q), packing.unpack(kv).chunk(2, dim=-1)
         dropout = mha.dropout if self.training else 0.0
         if self.window is None or packing.length <= self.window:
@@ -122,7 +150,9 @@ class AttentionUnit(nn.Module):
         hidden = self.norm1(query + self.dropout(mha.out_proj(packing.pack(attended))))
         return self.norm2(hidden + self.dropout(self.ffn(hidden)))
 
-    def _blocked_attention(self, q: Tensor, k: Tensor, v: Tensor, padding: Tensor, dropout: float) -> Tensor:
+    def _blocked_attention(
+        self, q: Tensor, k: Tensor, v: Tensor, padding: Tensor, dropout: float
+    ) -> Tensor:
         """Attention of each block of ``window`` queries to the keys of blocks i-1, i and i+1, batched as
         (batch * blocks) independent sequences: O(T * window) memory rather than O(T^2)."""
         batch, length, width = q.shape
@@ -131,15 +161,27 @@ class AttentionUnit(nn.Module):
         extra = n_blocks * w - length
         q = nn.functional.pad(q, (0, 0, 0, extra)).reshape(batch * n_blocks, w, width)
 
-        def frames(x: Tensor) -> Tensor:  # pad one block before and after, slide a 3-block frame by one block
+        def frames(
+            x: Tensor,
+        ) -> (
+            Tensor
+        ):  # pad one block before and after, slide a 3-block frame by one block
             x = nn.functional.pad(x, (0, 0, w, extra + w))
-            return x.unfold(1, 3 * w, w).permute(0, 1, 3, 2).reshape(batch * n_blocks, 3 * w, width)
+            return (
+                x.unfold(1, 3 * w, w)
+                .permute(0, 1, 3, 2)
+                .reshape(batch * n_blocks, 3 * w, width)
+            )
 
-        mask = nn.functional.pad(padding, (w, extra + w), value=True).unfold(1, 3 * w, w)
+        mask = nn.functional.pad(padding, (w, extra + w), value=True).unfold(
+            1, 3 * w, w
+        )
         mask = mask.reshape(batch * n_blocks, 3 * w).clone()
         # a block made only of padding would softmax over nothing (NaN); let it see one key, its output is unused
         mask[mask.all(-1), w] = False
-        attended = attend(q, frames(k), frames(v), mask, self.attention.num_heads, dropout)
+        attended = attend(
+            q, frames(k), frames(v), mask, self.attention.num_heads, dropout
+        )
         return attended.reshape(batch, n_blocks * w, width)[:, :length]
 
 
@@ -147,10 +189,19 @@ class AttentionLayer(nn.Module):
     """One stacked layer (Eq. 3-4): E&R-L-A updates H_L from H_C, then L-E-A and L-R-A infuse the new H_L
     into H_E and H_R. ``interaction`` selects what E&R-L-A attends to (the ablations of Table 5)."""
 
-    def __init__(self, width: int, n_heads: int, dropout: float, interaction: str, window: Optional[int] = None):
+    def __init__(
+        self,
+        width: int,
+        n_heads: int,
+        dropout: float,
+        interaction: str,
+        window: Optional[int] = None,
+    ):
         super().__init__()
         if interaction not in INTERACTIONS:
-            raise ValueError(f"interaction must be one of {INTERACTIONS}, not {interaction!r}")
+            raise ValueError(
+                f"interaction must be one of {INTERACTIONS}, not {interaction!r}"
+            )
         self.interaction = interaction
         # W_C, b_C of Eq. 3 exist only when H_C really combines H_E and H_R.
         self.combine = nn.Linear(2 * width, width) if interaction == "bi" else None
@@ -167,14 +218,22 @@ class AttentionLayer(nn.Module):
         elif self.interaction == "ner_to_re":
             h_c = h_e  # w/o Bi-Interaction (dagger): H_L no longer attends to H_R
         elif self.interaction == "re_to_ner":
-            h_c = h_r  # w/o Bi-Interaction (double dagger): H_L no longer attends to H_E
+            h_c = (
+                h_r  # w/o Bi-Interaction (double dagger): H_L no longer attends to H_E
+            )
         else:
             h_c = h_l  # w/o Interaction: E&R-L-A is self-attention
         h_l = self.label_unit(h_l, h_c, packing)
-        return h_l, self.entity_unit(h_e, h_l, packing), self.relation_unit(h_r, h_l, packing)
+        return (
+            h_l,
+            self.entity_unit(h_e, h_l, packing),
+            self.relation_unit(h_r, h_l, packing),
+        )
 
 
-def enumerate_spans(length: int, max_width: int, device: Optional[torch.device] = None) -> Tensor:
+def enumerate_spans(
+    length: int, max_width: int, device: Optional[torch.device] = None
+) -> Tensor:
     """All (start, end) spans of width 1..max_width in a sequence of ``length`` tokens, shape (S, 2)."""
     starts = torch.arange(length, device=device)
     widths = torch.arange(1, max_width + 1, device=device)
@@ -187,7 +246,9 @@ def enumerate_spans(length: int, max_width: int, device: Optional[torch.device] 
 def candidate_spans(length: int, max_width: int, device: torch.device) -> Tensor:
     """:func:`enumerate_spans`, built once per (length, width, device) rather than at every inference call:
     a constant index tensor, shared by the calls and never written in place."""
-    with torch.inference_mode(False):  # an ordinary tensor, usable outside inference mode too
+    with torch.inference_mode(
+        False
+    ):  # an ordinary tensor, usable outside inference mode too
         return enumerate_spans(length, max_width, device)
 
 
@@ -196,8 +257,11 @@ def ordered_pairs(k: int, device: torch.device) -> Tuple[Tensor, Tensor]:
     """First and second positions (k (k - 1),) of every ordered pair of ``k`` distinct items, row-major; built
     once per ``k`` (as :func:`candidate_spans`)."""
     with torch.inference_mode(False):
-        first, second = torch.meshgrid(torch.arange(k, device=device), torch.arange(k, device=device),
-                                       indexing="ij")
+        first, second = torch.meshgrid(
+            torch.arange(k, device=device),
+            torch.arange(k, device=device),
+            indexing="ij",
+        )
         distinct = first != second
         return first[distinct], second[distinct]
 
@@ -212,10 +276,14 @@ def max_table(hidden: Tensor) -> Tensor:
         prev = levels[-1]
         levels.append(torch.maximum(prev[:, :-step], prev[:, step:]))
         step *= 2
-    return torch.stack([nn.functional.pad(lvl, (0, 0, 0, length - lvl.shape[1])) for lvl in levels])
+    return torch.stack(
+        [nn.functional.pad(lvl, (0, 0, 0, length - lvl.shape[1])) for lvl in levels]
+    )
 
 
-def range_max(hidden: Tensor, starts: Tensor, ends: Tensor, table: Optional[Tensor] = None) -> Tensor:
+def range_max(
+    hidden: Tensor, starts: Tensor, ends: Tensor, table: Optional[Tensor] = None
+) -> Tensor:
     """Max-pool ``hidden`` (B, T, d) over token ranges [starts, ends) given as (B, P); empty ranges give 0.
 
     A sparse table (:func:`max_table`, built here unless given) answers each range with two lookups, so memory
@@ -227,7 +295,9 @@ def range_max(hidden: Tensor, starts: Tensor, ends: Tensor, table: Optional[Tens
     length = hidden.shape[1]
     size = (ends - starts).clamp(min=1)
     level = torch.floor(torch.log2(size.double())).long().clamp(max=table.shape[0] - 1)
-    batch_idx = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand_as(starts)
+    batch_idx = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand_as(
+        starts
+    )
     left = table[level, batch_idx, starts.clamp(0, length - 1)]
     right = table[level, batch_idx, (ends - (1 << level)).clamp(0, length - 1)]
     pooled = torch.maximum(left, right)
@@ -257,11 +327,15 @@ class STSN(nn.Module):
     ):
         super().__init__()
         if inference_precision not in PRECISIONS:
-            raise ValueError(f"inference_precision must be one of {PRECISIONS}, not {inference_precision!r}")
+            raise ValueError(
+                f"inference_precision must be one of {PRECISIONS}, not {inference_precision!r}"
+            )
         if n_layers < 0:
             raise ValueError(f"n_layers must be >= 0, not {n_layers}")
         if interaction not in INTERACTIONS:
-            raise ValueError(f"interaction must be one of {INTERACTIONS}, not {interaction!r}")
+            raise ValueError(
+                f"interaction must be one of {INTERACTIONS}, not {interaction!r}"
+            )
         self.hidden_width = hidden_width
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -277,11 +351,19 @@ class STSN(nn.Module):
         self.overlap_threshold = overlap_threshold
         self.is_built = False
 
-    def build(self, input_width: int, n_entity_labels: int, n_relation_labels: int, n_tags: int) -> "STSN":
+    def build(
+        self,
+        input_width: int,
+        n_entity_labels: int,
+        n_relation_labels: int,
+        n_tags: int,
+    ) -> "STSN":
         """Create the parameters. ``n_tags`` is ignored (no tagging decoder) when ``n_layers == 0``."""
         width = self.hidden_width or input_width
         if self.n_layers and width % self.n_heads:
-            raise ValueError(f"hidden width {width} is not divisible by n_heads={self.n_heads}")
+            raise ValueError(
+                f"hidden width {width} is not divisible by n_heads={self.n_heads}"
+            )
         self.width = width
         self.dims = (input_width, n_entity_labels, n_relation_labels, n_tags)
         self.project_e = nn.Linear(input_width, width)
@@ -289,13 +371,21 @@ class STSN(nn.Module):
         # "w/o Label" (n_layers == 0): no H_L, no stacked layers and no tagging decoder.
         self.project_l = nn.Linear(input_width, width) if self.n_layers else None
         self.layers = nn.ModuleList(
-            AttentionLayer(width, self.n_heads, self.dropout_rate, self.interaction, self.attention_window)
+            AttentionLayer(
+                width,
+                self.n_heads,
+                self.dropout_rate,
+                self.interaction,
+                self.attention_window,
+            )
             for _ in range(self.n_layers)
         )
         self.tag_decoder = nn.Linear(width, n_tags) if self.n_layers else None
         self.width_embedding = nn.Embedding(self.max_span_width + 1, self.width_dim)
         span_width = 2 * width + self.width_dim
-        self.span_decoder = nn.Linear(span_width, n_entity_labels + 1)  # index 0 = NoneEntity
+        self.span_decoder = nn.Linear(
+            span_width, n_entity_labels + 1
+        )  # index 0 = NoneEntity
         self.relation_decoder = nn.Linear(2 * span_width + width, n_relation_labels)
         self.dropout = nn.Dropout(self.dropout_rate)
         self.is_built = True
@@ -311,7 +401,9 @@ class STSN(nn.Module):
             elif isinstance(module, nn.MultiheadAttention):
                 module.dropout = rate
 
-    def encode(self, tokens: Tensor, lengths: Tensor) -> Tuple[Optional[Tensor], Tensor, Tensor]:
+    def encode(
+        self, tokens: Tensor, lengths: Tensor
+    ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
         """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d), zero at padding)."""
         packing = Packing(lengths, tokens.shape[1])
         tokens = packing.pack(tokens)
@@ -319,7 +411,9 @@ class STSN(nn.Module):
         h_l = self.project_l(tokens) if self.project_l is not None else None
         for layer in self.layers:
             h_l, h_e, h_r = layer(h_l, h_e, h_r, packing)
-        return tuple(packing.unpack(h) if h is not None else None for h in (h_l, h_e, h_r))
+        return tuple(
+            packing.unpack(h) if h is not None else None for h in (h_l, h_e, h_r)
+        )
 
     def span_representations(self, hidden: Tensor, spans: Tensor) -> Tensor:
         """Eq. 11: [H_head; H_tail; W_width] for spans (B, S, 2) of [start, end) offsets."""
@@ -327,7 +421,11 @@ class STSN(nn.Module):
         starts, ends = spans[..., 0], spans[..., 1]
         widths = (ends - starts).clamp(1, self.max_span_width)
         return torch.cat(
-            [hidden[batch_idx, starts], hidden[batch_idx, (ends - 1).clamp(min=0)], self.width_embedding(widths)],
+            [
+                hidden[batch_idx, starts],
+                hidden[batch_idx, (ends - 1).clamp(min=0)],
+                self.width_embedding(widths),
+            ],
             dim=-1,
         )
 
@@ -336,18 +434,27 @@ class STSN(nn.Module):
         without building the (B, S, 2d + w) representations: the product is linear in the three parts, so it is
         applied to each token (and width) once and the parts are summed per span."""
         d = hidden.shape[-1]
-        per_token = hidden @ torch.cat([weight[:, :d], weight[:, d : 2 * d]]).T  # (B, T, 2 out)
+        per_token = (
+            hidden @ torch.cat([weight[:, :d], weight[:, d : 2 * d]]).T
+        )  # (B, T, 2 out)
         head, tail = per_token.split(weight.shape[0], dim=-1)
         per_width = self.width_embedding.weight @ weight[:, 2 * d :].T
         batch_idx = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
         starts, ends = spans[..., 0], spans[..., 1]
         widths = (ends - starts).clamp(1, self.max_span_width)
-        return head[batch_idx, starts] + tail[batch_idx, (ends - 1).clamp(min=0)] + per_width[widths]
+        return (
+            head[batch_idx, starts]
+            + tail[batch_idx, (ends - 1).clamp(min=0)]
+            + per_width[widths]
+        )
 
     def span_logits_factored(self, h_e: Tensor, spans: Tensor) -> Tensor:
         """Inference-time Eq. 12 logits: the same numbers as ``span_decoder(span_representations(...))`` without
         dropout, for about a tenth of the work (S is 10 T)."""
-        return self.span_linear(h_e, self.span_decoder.weight, spans) + self.span_decoder.bias
+        return (
+            self.span_linear(h_e, self.span_decoder.weight, spans)
+            + self.span_decoder.bias
+        )
 
     @staticmethod
     def context_bounds(head_spans: Tensor, tail_spans: Tensor) -> Tuple[Tensor, Tensor]:
@@ -358,7 +465,12 @@ class STSN(nn.Module):
         return ctx_start, ctx_end
 
     def relation_logits_factored(
-        self, h_r: Tensor, entity_spans: Tensor, head: Tensor, tail: Tensor, table: Optional[Tensor] = None
+        self,
+        h_r: Tensor,
+        entity_spans: Tensor,
+        head: Tensor,
+        tail: Tensor,
+        table: Optional[Tensor] = None,
     ) -> Tensor:
         """Inference-time Eq. 15 logits (B, P, R) for the pairs (head[i], tail[i]) of ``entity_spans`` (B, k, 2):
         the decoder is linear in [head; tail; context], so the argument parts are computed once per entity
@@ -370,18 +482,33 @@ class STSN(nn.Module):
         width = 2 * h_r.shape[-1] + self.width_dim
         as_head = self.span_linear(h_r, weight[:, :width], entity_spans)
         as_tail = self.span_linear(h_r, weight[:, width : 2 * width], entity_spans)
-        ctx_start, ctx_end = self.context_bounds(entity_spans[:, head], entity_spans[:, tail])
+        ctx_start, ctx_end = self.context_bounds(
+            entity_spans[:, head], entity_spans[:, tail]
+        )
         step = max(1, PAIR_CHUNK // max(h_r.shape[0], 1))
         context = torch.cat(
             [h_r.new_zeros(h_r.shape[0], 0, h_r.shape[-1])]
-            + [range_max(h_r, ctx_start[:, i : i + step], ctx_end[:, i : i + step], table)
-               for i in range(0, head.shape[0], step)],
+            + [
+                range_max(
+                    h_r, ctx_start[:, i : i + step], ctx_end[:, i : i + step], table
+                )
+                for i in range(0, head.shape[0], step)
+            ],
             dim=1,
         )
-        return as_head[:, head] + as_tail[:, tail] + context @ weight[:, 2 * width :].T + self.relation_decoder.bias
+        return (
+            as_head[:, head]
+            + as_tail[:, tail]
+            + context @ weight[:, 2 * width :].T
+            + self.relation_decoder.bias
+        )
 
     def relation_logits(
-        self, h_r: Tensor, head_spans: Tensor, tail_spans: Tensor, table: Optional[Tensor] = None
+        self,
+        h_r: Tensor,
+        head_spans: Tensor,
+        tail_spans: Tensor,
+        table: Optional[Tensor] = None,
     ) -> Tensor:
         """Eq. 15-16 before the sigmoid, for argument spans (B, P, 2) of [start, end) offsets."""
         ctx_start, ctx_end = self.context_bounds(head_spans, tail_spans)
@@ -414,15 +541,23 @@ class STSN(nn.Module):
             return self.extract(tokens, lengths, given=spans)
         h_l, h_e, h_r = self.encode(tokens, lengths)
         tag_logits = self._tag_logits(h_l, tokens)
-        span_logits = self.span_decoder(self.dropout(self.span_representations(h_e, spans)))
-        return tag_logits, span_logits, self.relation_logits(h_r, *self.gather_pairs(spans, pairs))
+        span_logits = self.span_decoder(
+            self.dropout(self.span_representations(h_e, spans))
+        )
+        return (
+            tag_logits,
+            span_logits,
+            self.relation_logits(h_r, *self.gather_pairs(spans, pairs)),
+        )
 
     def _tag_logits(self, h_l: Optional[Tensor], tokens: Tensor) -> Tensor:
         if self.tag_decoder is None:
             return tokens.new_zeros(tokens.shape[0], tokens.shape[1], 0)
         return self.tag_decoder(self.dropout(h_l))
 
-    def extract(self, tokens: Tensor, lengths: Tensor, given: Optional[Tensor] = None) -> Extraction:
+    def extract(
+        self, tokens: Tensor, lengths: Tensor, given: Optional[Tensor] = None
+    ) -> Extraction:
         """Inference: classify every span up to ``max_span_width`` tokens, keep those predicted as entities
         (under the overlap policy, :meth:`entities`), and score every ordered pair of them.
 
@@ -449,8 +584,12 @@ class STSN(nn.Module):
             span_valid = spans[..., 1] <= lengths[:, None]
             span_probs = self.span_logits_factored(h_e, spans).softmax(-1)
             entity_prob = span_probs[..., 1:].max(-1).values
-            is_entity = self.entities(spans, entity_prob, span_valid & (span_probs[..., 0] < entity_prob))
-            k = min(self.max_pair_entities, int(is_entity.sum(-1).max()) if batch else 0)
+            is_entity = self.entities(
+                spans, entity_prob, span_valid & (span_probs[..., 0] < entity_prob)
+            )
+            k = min(
+                self.max_pair_entities, int(is_entity.sum(-1).max()) if batch else 0
+            )
             entities, entity_valid = select_pair_entities(entity_prob, is_entity, k)
         else:
             spans, is_entity = given, given[..., 1] > given[..., 0]
@@ -461,10 +600,16 @@ class STSN(nn.Module):
         head, tail = ordered_pairs(k, tokens.device)
         pairs = torch.stack([entities[:, head], entities[:, tail]], dim=-1)
         pair_valid = entity_valid[:, head] & entity_valid[:, tail]
-        entity_spans = spans[torch.arange(batch, device=tokens.device)[:, None], entities]  # (B, k, 2)
+        entity_spans = spans[
+            torch.arange(batch, device=tokens.device)[:, None], entities
+        ]  # (B, k, 2)
         table = max_table(h_r) if head.shape[0] else None
-        rel_probs = self.relation_logits_factored(h_r, entity_spans, head, tail, table).sigmoid()
-        return Extraction(tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs)
+        rel_probs = self.relation_logits_factored(
+            h_r, entity_spans, head, tail, table
+        ).sigmoid()
+        return Extraction(
+            tag_probs, spans, span_probs, is_entity, pairs, pair_valid, rel_probs
+        )
 
     def entities(self, spans: Tensor, score: Tensor, candidate: Tensor) -> Tensor:
         """The overlap policy on the span decoder's candidates (B, S): every candidate when
@@ -472,5 +617,7 @@ class STSN(nn.Module):
         whose score reaches ``overlap_threshold`` (none when it exceeds 1)."""
         if self.overlap_threshold <= 0.0:
             return candidate
-        flat = greedy_non_overlapping(spans[..., 0], spans[..., 1], score, candidate, self.max_span_width)
+        flat = greedy_non_overlapping(
+            spans[..., 0], spans[..., 1], score, candidate, self.max_span_width
+        )
         return flat | (candidate & (score >= self.overlap_threshold))

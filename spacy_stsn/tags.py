@@ -6,6 +6,7 @@ first and appends the overlapping entity's tag after a "/", so "Codeine intoxica
 (DRUG) is tagged ``B-AE/B-DRUG I-AE``. An entity that cannot be tagged (any overlap under plain BIO, a third
 fold under extended BIO) is left untagged and counted, never silently mis-tagged.
 """
+
 from typing import List, Sequence, Tuple
 
 OUTSIDE = "O"
@@ -19,7 +20,9 @@ def _preceding_first(spans: Sequence[Span3]) -> List[Span3]:
     return sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]), s[2]))
 
 
-def encode_tags(n_tokens: int, spans: Sequence[Span3], scheme: str = "BIO") -> Tuple[List[str], int]:
+def encode_tags(
+    n_tokens: int, spans: Sequence[Span3], scheme: str = "BIO"
+) -> Tuple[List[str], int]:
     """Tag ``n_tokens`` tokens with ``spans`` (start, end, label); return the tags and how many were left untagged."""
     if scheme not in SCHEMES:
         raise ValueError(f"Unknown tag scheme {scheme!r}; expected one of {SCHEMES}")
@@ -28,8 +31,12 @@ def encode_tags(n_tokens: int, spans: Sequence[Span3], scheme: str = "BIO") -> T
     skipped = 0
     for start, end, label in _preceding_first(spans):
         if SEP in label:
-            raise ValueError(f"Entity label {label!r} contains {SEP!r}, which the tag scheme reserves")
-        if not (0 <= start < end <= n_tokens) or any(len(parts[i]) >= folds for i in range(start, end)):
+            raise ValueError(
+                f"Entity label {label!r} contains {SEP!r}, which the tag scheme reserves"
+            )
+        if not (0 <= start < end <= n_tokens) or any(
+            len(parts[i]) >= folds for i in range(start, end)
+        ):
             skipped += 1
             continue
         parts[start].append(f"B-{label}")

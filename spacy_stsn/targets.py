@@ -7,6 +7,7 @@ entity pairs plus up to ``neg_relation_samples`` unrelated gold-entity pairs (th
 SpERT samples them). Relations of a symmetric type are put in one canonical order (the argument that starts
 first is the head), so the reversed pair is a negative and the model learns to predict one order only.
 """
+
 import warnings
 from dataclasses import dataclass
 from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
@@ -22,7 +23,10 @@ Span3 = Tuple[int, int, str]
 
 
 def label_data(
-    examples: Sequence[Example], spans_key: str, tag_scheme: str, known: Dict[str, List[str]],
+    examples: Sequence[Example],
+    spans_key: str,
+    tag_scheme: str,
+    known: Dict[str, List[str]],
     preset: Optional[Dict[str, List[str]]] = None,
 ) -> Tuple[Dict[str, List[str]], str, bool]:
     """What a component learns from its training examples before training: the label data (entity and relation
@@ -50,9 +54,17 @@ def label_data(
     elif tag_scheme == "extended_BIO":
         # two-fold tags ("B-AE/B-DRUG") exist only for the combinations the data has
         for eg in examples:
-            tags.update(encode_tags(len(eg.reference), get_entities(eg.reference, spans_key), tag_scheme)[0])
-    labels = {"entities": sorted(entities), "relations": sorted(relations),
-              "tags": [OUTSIDE] + sorted(tags - {OUTSIDE}), "symmetric": sorted(symmetric & relations)}
+            tags.update(
+                encode_tags(
+                    len(eg.reference), get_entities(eg.reference, spans_key), tag_scheme
+                )[0]
+            )
+    labels = {
+        "entities": sorted(entities),
+        "relations": sorted(relations),
+        "tags": [OUTSIDE] + sorted(tags - {OUTSIDE}),
+        "symmetric": sorted(symmetric & relations),
+    }
     return labels, tag_scheme, overlaps
 
 
@@ -83,13 +95,18 @@ class Targets:
     tag_labels: numpy.ndarray  # (B, T) int, -1 = ignored
 
 
-def make_targets(examples: Sequence[Example], settings: TargetSettings, xp: Any = numpy) -> Targets:
+def make_targets(
+    examples: Sequence[Example], settings: TargetSettings, xp: Any = numpy
+) -> Targets:
     """Candidates and labels for ``examples`` (non-empty docs), padded into batch arrays; the candidates are
     moved to ``xp`` (the model's array module), the labels stay on the host until the loss."""
     entity_ids = {label: i + 1 for i, label in enumerate(settings.entity_labels)}
     rel_ids = {label: i for i, label in enumerate(settings.relation_labels)}
     tag_ids = {tag: i for i, tag in enumerate(settings.tag_labels)}
-    per_doc = [doc_targets(i, eg, settings, entity_ids, rel_ids, tag_ids) for i, eg in enumerate(examples)]
+    per_doc = [
+        doc_targets(i, eg, settings, entity_ids, rel_ids, tag_ids)
+        for i, eg in enumerate(examples)
+    ]
     n_spans = max(len(d[0]) for d in per_doc)
     n_pairs = max(1, max(len(d[2]) for d in per_doc))
     n_tokens = max(len(eg.predicted) for eg in examples)
@@ -100,66 +117,111 @@ def make_targets(examples: Sequence[Example], settings: TargetSettings, xp: Any 
     pair_labels = numpy.zeros((batch, n_pairs, len(rel_ids)), dtype="float32")
     pair_mask = numpy.zeros((batch, n_pairs), dtype=bool)
     tag_labels = numpy.full((batch, n_tokens), -1, dtype="int32")
-    for b, (doc_spans, doc_span_labels, doc_pairs, doc_pair_labels, doc_tags) in enumerate(per_doc):
+    for b, (
+        doc_spans,
+        doc_span_labels,
+        doc_pairs,
+        doc_pair_labels,
+        doc_tags,
+    ) in enumerate(per_doc):
         spans[b, : len(doc_spans)] = doc_spans
         span_labels[b, : len(doc_spans)] = doc_span_labels
         pairs[b, : len(doc_pairs)] = doc_pairs
         pair_labels[b, : len(doc_pairs)] = doc_pair_labels
         pair_mask[b, : len(doc_pairs)] = True
         tag_labels[b, : len(doc_tags)] = doc_tags
-    return Targets(Candidates(xp.asarray(spans), xp.asarray(pairs)), span_labels, pair_labels, pair_mask,
-                   tag_labels)
+    return Targets(
+        Candidates(xp.asarray(spans), xp.asarray(pairs)),
+        span_labels,
+        pair_labels,
+        pair_mask,
+        tag_labels,
+    )
 
 
-def doc_targets(index: int, eg: Example, settings: TargetSettings, entity_ids: Dict[str, int],
-                rel_ids: Dict[str, int], tag_ids: Dict[str, int]) -> Tuple[numpy.ndarray, ...]:
+def doc_targets(
+    index: int,
+    eg: Example,
+    settings: TargetSettings,
+    entity_ids: Dict[str, int],
+    rel_ids: Dict[str, int],
+    tag_ids: Dict[str, int],
+) -> Tuple[numpy.ndarray, ...]:
     """One document's spans, span labels, pairs, pair labels and tags (see :func:`make_targets`)."""
     doc = eg.predicted
     gold = aligned_entities(eg, settings.spans_key)
     for start, end, label in gold:
         if label not in entity_ids:
-            raise ValueError(f"[{settings.name}] {doc_name(eg.reference, index)}: entity label {label!r} "
-                             f"at [{start}, {end}) is not one of the model's labels {list(entity_ids)}")
+            raise ValueError(
+                f"[{settings.name}] {doc_name(eg.reference, index)}: entity label {label!r} "
+                f"at [{start}, {end}) is not one of the model's labels {list(entity_ids)}"
+            )
     position = {(s, e): i for i, (s, e, _) in enumerate(gold)}
-    gold_spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64").reshape(-1, 2)
+    gold_spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64").reshape(
+        -1, 2
+    )
     # Negative spans: a random sample of all spans up to max_span_width that are not gold entities.
     width = settings.max_span_width
     starts = numpy.repeat(numpy.arange(len(doc)), width)
     ends = starts + numpy.tile(numpy.arange(1, width + 1), len(doc))
     inside = ends <= len(doc)
     starts, ends = starts[inside], ends[inside]
-    is_gold = numpy.isin(starts * (len(doc) + 1) + ends, gold_spans[:, 0] * (len(doc) + 1) + gold_spans[:, 1])
+    is_gold = numpy.isin(
+        starts * (len(doc) + 1) + ends,
+        gold_spans[:, 0] * (len(doc) + 1) + gold_spans[:, 1],
+    )
     negatives = numpy.flatnonzero(~is_gold)
     n_neg = min(settings.neg_entity_samples, len(negatives))
-    negatives = numpy.random.choice(negatives, n_neg, replace=False) if n_neg else negatives[:0]
-    doc_spans = numpy.concatenate([gold_spans, numpy.stack([starts[negatives], ends[negatives]], -1)])
-    doc_span_labels = numpy.asarray([entity_ids[label] for _, _, label in gold] + [0] * n_neg, dtype="int32")
+    negatives = (
+        numpy.random.choice(negatives, n_neg, replace=False) if n_neg else negatives[:0]
+    )
+    doc_spans = numpy.concatenate(
+        [gold_spans, numpy.stack([starts[negatives], ends[negatives]], -1)]
+    )
+    doc_span_labels = numpy.asarray(
+        [entity_ids[label] for _, _, label in gold] + [0] * n_neg, dtype="int32"
+    )
     # Positive pairs: gold relations (multi-hot over relation types); negatives: other gold-entity pairs.
     positive: Dict[Tuple[int, int], numpy.ndarray] = {}
     for rel in aligned_relations(eg):
         head, tail = position.get(tuple(rel["head"])), position.get(tuple(rel["tail"]))
         if head is None or tail is None:
             missing = rel["head"] if head is None else rel["tail"]
-            raise ValueError(f"[{settings.name}] {doc_name(eg.reference, index)}: relation {rel['label']!r} "
-                             f"points at [{missing[0]}, {missing[1]}), which is not an entity in "
-                             f"doc.spans[{settings.spans_key!r}]")
+            raise ValueError(
+                f"[{settings.name}] {doc_name(eg.reference, index)}: relation {rel['label']!r} "
+                f"points at [{missing[0]}, {missing[1]}), which is not an entity in "
+                f"doc.spans[{settings.spans_key!r}]"
+            )
         if rel["label"] not in rel_ids:
-            raise ValueError(f"[{settings.name}] {doc_name(eg.reference, index)}: relation label "
-                             f"{rel['label']!r} is not one of the model's labels {list(rel_ids)}")
-        if rel["label"] in settings.symmetric_labels and gold[tail][:2] < gold[head][:2]:
+            raise ValueError(
+                f"[{settings.name}] {doc_name(eg.reference, index)}: relation label "
+                f"{rel['label']!r} is not one of the model's labels {list(rel_ids)}"
+            )
+        if (
+            rel["label"] in settings.symmetric_labels
+            and gold[tail][:2] < gold[head][:2]
+        ):
             head, tail = tail, head
-        positive.setdefault((head, tail), numpy.zeros(len(rel_ids), dtype="float32"))[rel_ids[rel["label"]]] = 1
+        positive.setdefault((head, tail), numpy.zeros(len(rel_ids), dtype="float32"))[
+            rel_ids[rel["label"]]
+        ] = 1
     n_gold = len(gold)
-    all_pairs = numpy.stack(numpy.meshgrid(numpy.arange(n_gold), numpy.arange(n_gold), indexing="ij"), -1)
+    all_pairs = numpy.stack(
+        numpy.meshgrid(numpy.arange(n_gold), numpy.arange(n_gold), indexing="ij"), -1
+    )
     all_pairs = all_pairs.reshape(-1, 2)
     all_pairs = all_pairs[all_pairs[:, 0] != all_pairs[:, 1]]
     pos_pairs = numpy.asarray(list(positive), dtype="int64").reshape(-1, 2)
-    is_pos = numpy.isin(all_pairs[:, 0] * (n_gold + 1) + all_pairs[:, 1],
-                        pos_pairs[:, 0] * (n_gold + 1) + pos_pairs[:, 1])
+    is_pos = numpy.isin(
+        all_pairs[:, 0] * (n_gold + 1) + all_pairs[:, 1],
+        pos_pairs[:, 0] * (n_gold + 1) + pos_pairs[:, 1],
+    )
     neg_pairs = all_pairs[~is_pos]
     n_neg_pairs = min(settings.neg_relation_samples, len(neg_pairs))
     if n_neg_pairs < len(neg_pairs):
-        neg_pairs = neg_pairs[numpy.random.choice(len(neg_pairs), n_neg_pairs, replace=False)]
+        neg_pairs = neg_pairs[
+            numpy.random.choice(len(neg_pairs), n_neg_pairs, replace=False)
+        ]
     doc_pairs = numpy.concatenate([pos_pairs, neg_pairs])
     doc_pair_labels = numpy.zeros((len(doc_pairs), len(rel_ids)), dtype="float32")
     if positive:
@@ -175,14 +237,21 @@ def stsn_loss(ops: Any, outputs: Tuple, targets: Targets) -> Tuple[float, Tuple]
     back from the device once, as a single number."""
     tag_logits, span_logits, rel_logits = outputs
     xp = ops.xp
-    tag_loss, d_tags = softmax_cross_entropy(ops, tag_logits, xp.asarray(targets.tag_labels))
-    span_loss, d_spans = softmax_cross_entropy(ops, span_logits, xp.asarray(targets.span_labels))
+    tag_loss, d_tags = softmax_cross_entropy(
+        ops, tag_logits, xp.asarray(targets.tag_labels)
+    )
+    span_loss, d_spans = softmax_cross_entropy(
+        ops, span_logits, xp.asarray(targets.span_labels)
+    )
     mask = xp.asarray(targets.pair_mask, dtype="float32")[..., None]
     probs = ops.sigmoid(rel_logits)
     y = xp.asarray(targets.pair_labels, dtype="float32")
     n_pairs = xp.maximum(mask.sum(), 1).astype("float32")
     eps = 1e-7
-    rel_loss = -((y * xp.log(probs + eps) + (1 - y) * xp.log(1 - probs + eps)) * mask).sum() / n_pairs
+    rel_loss = (
+        -((y * xp.log(probs + eps) + (1 - y) * xp.log(1 - probs + eps)) * mask).sum()
+        / n_pairs
+    )
     d_rels = ((probs - y) * mask / n_pairs).astype("float32")
     return float(tag_loss + span_loss + rel_loss), (d_tags, d_spans, d_rels)
 
@@ -196,7 +265,10 @@ def softmax_cross_entropy(ops: Any, logits: Any, labels: Any) -> Tuple[Any, Any]
     valid = labels >= 0
     n = xp.maximum(valid.sum(), 1).astype("float32")
     probs = ops.softmax(logits, axis=-1)
-    gold = xp.eye(logits.shape[-1], dtype="float32")[xp.where(valid, labels, 0)] * valid[..., None]
+    gold = (
+        xp.eye(logits.shape[-1], dtype="float32")[xp.where(valid, labels, 0)]
+        * valid[..., None]
+    )
     loss = -(xp.log(probs + 1e-9) * gold).sum() / n
     return loss, ((probs - gold) * valid[..., None] / n).astype("float32")
 
@@ -210,7 +282,11 @@ def has_overlap(spans: Sequence[Span3]) -> bool:
 def same_tokens(eg: Example) -> bool:
     """Whether the predicted and the reference doc have the same tokens (the gold_preproc case)."""
     x, y = eg.predicted, eg.reference
-    return len(x) == len(y) and x.text == y.text and bool((x.to_array("IDX") == y.to_array("IDX")).all())
+    return (
+        len(x) == len(y)
+        and x.text == y.text
+        and bool((x.to_array("IDX") == y.to_array("IDX")).all())
+    )
 
 
 def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
@@ -226,8 +302,10 @@ def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
         if aligned:
             out.append((aligned[0].start, aligned[0].end, label))
         else:
-            warnings.warn(f"{doc_name(ref)}: entity {ref[start:end].text!r} ({label}) does not align with "
-                          f"the predicted tokenization and is ignored; train with gold_preproc = true")
+            warnings.warn(
+                f"{doc_name(ref)}: entity {ref[start:end].text!r} ({label}) does not align with "
+                f"the predicted tokenization and is ignored; train with gold_preproc = true"
+            )
     return out
 
 
@@ -240,7 +318,16 @@ def aligned_relations(eg: Example) -> List[Dict[str, Any]]:
     ref = eg.reference
     out = []
     for rel in relations:
-        moved = [eg.get_aligned_spans_y2x([ref[s:e]], allow_overlap=True) for s, e in (rel["head"], rel["tail"])]
+        moved = [
+            eg.get_aligned_spans_y2x([ref[s:e]], allow_overlap=True)
+            for s, e in (rel["head"], rel["tail"])
+        ]
         if all(moved):
-            out.append(dict(rel, head=[moved[0][0].start, moved[0][0].end], tail=[moved[1][0].start, moved[1][0].end]))
+            out.append(
+                dict(
+                    rel,
+                    head=[moved[0][0].start, moved[0][0].end],
+                    tail=[moved[1][0].start, moved[1][0].end],
+                )
+            )
     return out

@@ -6,6 +6,7 @@ relations as labelled arcs. In the arc view each entity of ``doc.ents`` becomes 
 entity label underneath); a relation whose argument is a nested entity outside ``doc.ents`` attaches to the
 entity that contains it.
 """
+
 from typing import Any, Dict, Iterable, List
 
 from spacy import displacy
@@ -39,8 +40,14 @@ def relation_graph(doc: Doc) -> Dict[str, Any]:
         head, tail = word_of_token[rel["head"][0]], word_of_token[rel["tail"][0]]
         if head == tail:
             continue  # both arguments inside one displayed entity: nothing to draw an arc between
-        arcs.append({"start": min(head, tail), "end": max(head, tail), "label": rel["label"],
-                     "dir": "right" if head < tail else "left"})
+        arcs.append(
+            {
+                "start": min(head, tail),
+                "end": max(head, tail),
+                "label": rel["label"],
+                "dir": "right" if head < tail else "left",
+            }
+        )
     return {"words": words, "arcs": arcs}
 
 
@@ -51,15 +58,29 @@ def arc_distance(graph: Dict[str, Any]) -> int:
     return max(MIN_DISTANCE, PX_PER_CHAR * (widest + 2) // 2)
 
 
-def render(docs: Iterable[Doc], page: bool = True, spans_key: str = DEFAULT_SPANS_KEY) -> str:
+def render(
+    docs: Iterable[Doc], page: bool = True, spans_key: str = DEFAULT_SPANS_KEY
+) -> str:
     """HTML for the docs: entities highlighted (span view), then relations as labelled arcs (arc view)."""
     parts = []
     for doc in docs:
         graph = relation_graph(doc)
         if spans_key in doc.spans:
-            parts.append(displacy.render(doc, style="span", options={"spans_key": spans_key}, page=False))
+            parts.append(
+                displacy.render(
+                    doc, style="span", options={"spans_key": spans_key}, page=False
+                )
+            )
         first = len(graph["words"][0]["text"]) if graph["words"] else 0
-        options = {"compact": False, "distance": arc_distance(graph), "offset_x": max(60, PX_PER_CHAR * first // 2 + 10)}
-        parts.append(displacy.render(graph, style="dep", manual=True, page=False, options=options))
+        options = {
+            "compact": False,
+            "distance": arc_distance(graph),
+            "offset_x": max(60, PX_PER_CHAR * first // 2 + 10),
+        }
+        parts.append(
+            displacy.render(
+                graph, style="dep", manual=True, page=False, options=options
+            )
+        )
     html = "\n".join(parts)
     return TPL_PAGE.format(lang="en", dir="ltr", content=html).strip() if page else html

@@ -1,4 +1,5 @@
 """Shared fixtures: the benchmark data location and a tiny randomly initialised BERT built offline."""
+
 import json
 import os
 from pathlib import Path
@@ -6,7 +7,11 @@ from typing import Dict, List
 
 import pytest
 
-DATA_DIR = Path(os.environ.get("STSN_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA_DIR = Path(
+    os.environ.get(
+        "STSN_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 def load_records(dataset: str, name: str, n: int) -> List[Dict]:
@@ -41,14 +46,30 @@ def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     out = tmp_path_factory.mktemp("tiny-bert")
-    words = {w.lower() for r in conll04_records + ade_overlap_records for w in r["tokens"]}
+    words = {
+        w.lower() for r in conll04_records + ade_overlap_records for w in r["tokens"]
+    }
     chars = sorted({c for w in words for c in w})
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars
-                               + ["##" + c for c in chars] + sorted(words)))
+    vocab = list(
+        dict.fromkeys(
+            ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+            + chars
+            + ["##" + c for c in chars]
+            + sorted(words)
+        )
+    )
     (out / "vocab.txt").write_text("\n".join(vocab), encoding="utf8")
-    BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True).save_pretrained(out)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    BertTokenizerFast(
+        vocab_file=str(out / "vocab.txt"), do_lower_case=True
+    ).save_pretrained(out)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(out)
     return str(out)
 
@@ -61,12 +82,16 @@ def trained(tmp_path_factory, conll04_records, ade_overlap_records):
     from pipelines import CNN_TOK2VEC, train_pipeline
 
     tmp_path = tmp_path_factory.mktemp("cnn")
-    model_dir, corpus = train_pipeline(tmp_path, conll04_records + ade_overlap_records, CNN_TOK2VEC, 600, 0.003)
+    model_dir, corpus = train_pipeline(
+        tmp_path, conll04_records + ade_overlap_records, CNN_TOK2VEC, 600, 0.003
+    )
     return spacy.load(model_dir), model_dir, corpus
 
 
 @pytest.fixture(scope="session")
-def tiny_bert_pipeline(tmp_path_factory, tiny_bert, conll04_records, ade_overlap_records):
+def tiny_bert_pipeline(
+    tmp_path_factory, tiny_bert, conll04_records, ade_overlap_records
+):
     """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15 sentences."""
     import spacy
 
@@ -74,7 +99,13 @@ def tiny_bert_pipeline(tmp_path_factory, tiny_bert, conll04_records, ade_overlap
 
     records = conll04_records[:10] + ade_overlap_records[:5]
     tmp_path = tmp_path_factory.mktemp("tiny-bert-pipeline")
-    model_dir, corpus = train_pipeline(tmp_path, records, LISTENER, 400, 0.002,
-                                       extra=TRANSFORMER.format(name=tiny_bert),
-                                       pipeline='["transformer", "stsn"]')
+    model_dir, corpus = train_pipeline(
+        tmp_path,
+        records,
+        LISTENER,
+        400,
+        0.002,
+        extra=TRANSFORMER.format(name=tiny_bert),
+        pipeline='["transformer", "stsn"]',
+    )
     return spacy.load(model_dir), records, corpus

@@ -1,4 +1,5 @@
 """Training small pipelines inside tests, with spaCy's own training loop (as ``spacy train`` does)."""
+
 import os
 from pathlib import Path
 
@@ -137,24 +138,49 @@ def _write_corpus(tmp_path: Path, records, types=None) -> Path:
     """SpERT records as a .spacy corpus; ``types`` (a SpERT types dict) marks symmetric relation types."""
     nlp = spacy.blank("en")
     path = tmp_path / "train.spacy"
-    symmetric = [label for label, info in (types or {}).get("relations", {}).items() if info.get("symmetric")]
+    symmetric = [
+        label
+        for label, info in (types or {}).get("relations", {}).items()
+        if info.get("symmetric")
+    ]
     docs = list(spert_to_docs(records, nlp.vocab, symmetric=symmetric))
     DocBin(docs=docs, store_user_data=True).to_disk(path)
     return path
 
 
-def train_pipeline(tmp_path: Path, records, tok2vec: str, steps: int, learn_rate: float, extra: str = "",
-                   pipeline: str = '["stsn"]', optimizer: str = "Adam.v1", types=None, overrides=None):
+def train_pipeline(
+    tmp_path: Path,
+    records,
+    tok2vec: str,
+    steps: int,
+    learn_rate: float,
+    extra: str = "",
+    pipeline: str = '["stsn"]',
+    optimizer: str = "Adam.v1",
+    types=None,
+    overrides=None,
+):
     """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train`` does."""
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
 
     corpus = _write_corpus(tmp_path, records, types)
-    text = TRAIN_CONFIG.format(tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline) + extra
-    overrides = {"paths.train": str(corpus), "paths.dev": str(corpus), "training.optimizer.@optimizers": optimizer,
-                 **(overrides or {})}
+    text = (
+        TRAIN_CONFIG.format(
+            tok2vec=tok2vec, steps=steps, learn_rate=learn_rate, pipeline=pipeline
+        )
+        + extra
+    )
+    overrides = {
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "training.optimizer.@optimizers": optimizer,
+        **(overrides or {}),
+    }
     config = Config().from_str(text, overrides=overrides)
-    config = spacy.util.load_model_from_config(config, auto_fill=True).config  # spaCy's defaults, as fill-config
+    config = spacy.util.load_model_from_config(
+        config, auto_fill=True
+    ).config  # spaCy's defaults, as fill-config
     nlp = init_nlp(config)
     out = tmp_path / "output"
     out.mkdir()

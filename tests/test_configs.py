@@ -1,4 +1,5 @@
 """The shipped configs are complete (fill-config changes nothing) and valid, and project.yml is well formed."""
+
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,12 @@ def test_config_is_filled_and_valid(path, tmp_path):
     from spacy.cli.init_config import fill_config
 
     filled, _ = fill_config(tmp_path / "filled.cfg", path, silent=True)
-    assert Config().from_disk(path, interpolate=False) == Config(filled), "run spacy init fill-config"
-    debug_config(path, overrides={"paths.train": "train.spacy", "paths.dev": "dev.spacy"})  # exits when invalid
+    assert Config().from_disk(path, interpolate=False) == Config(filled), (
+        "run spacy init fill-config"
+    )
+    debug_config(
+        path, overrides={"paths.train": "train.spacy", "paths.dev": "dev.spacy"}
+    )  # exits when invalid
 
 
 def test_project_is_valid_and_its_scripts_exist():
@@ -24,10 +29,25 @@ def test_project_is_valid_and_its_scripts_exist():
     project = load_project_config(ROOT)
     commands = {c["name"]: c for c in project["commands"]}
     assert project["workflows"]["all"] == ["convert", "train", "evaluate", "show"]
-    assert {"convert", "convert-ade", "train", "evaluate", "cv-ade", "ablate", "package"} <= set(commands)
+    assert {
+        "convert",
+        "convert-ade",
+        "train",
+        "evaluate",
+        "cv-ade",
+        "ablate",
+        "package",
+    } <= set(commands)
     for command in commands.values():
         for line in command["script"]:
             for word in line.split():
-                if word.startswith("scripts/") or word.startswith("configs/") and "$" not in word:
+                if (
+                    word.startswith("scripts/")
+                    or word.startswith("configs/")
+                    and "$" not in word
+                ):
                     assert (ROOT / word).exists(), word
-    assert all(asset["url"].endswith(asset["dest"].split("/", 1)[1]) for asset in project["assets"])
+    assert all(
+        asset["url"].endswith(asset["dest"].split("/", 1)[1])
+        for asset in project["assets"]
+    )

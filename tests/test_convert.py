@@ -1,4 +1,5 @@
 """SpERT JSON -> .spacy: counts against the datasets' SOURCE.md statistics, overlaps, round trips, bad input."""
+
 import json
 from itertools import combinations
 
@@ -10,31 +11,83 @@ from srsly import msgpack as srsly_msgpack
 from conftest import DATA_DIR
 from spacy_stsn.__main__ import main
 from spacy_stsn.convert import (
-    cached_msgpack_extensions, convert_file, corpus_stats, docs_to_spert, load_types, spert_to_docs,
+    cached_msgpack_extensions,
+    convert_file,
+    corpus_stats,
+    docs_to_spert,
+    load_types,
+    spert_to_docs,
 )
 
 # documents, tokens, entities, relations, per entity type, per relation type, docs with overlapping entities:
 # the tables in DATA_DIR/{conll04,ade}/SOURCE.md
 EXPECTED = {
-    ("conll04", "conll04_train.json"): (922, 26525, 3377, 1283, {"Loc": 1219, "Org": 616, "Other": 455, "Peop": 1087},
-                                        {"Kill": 179, "Live_In": 330, "Located_In": 247, "OrgBased_In": 271,
-                                         "Work_For": 256}, 0),
-    ("conll04", "conll04_dev.json"): (231, 6993, 893, 343, {"Loc": 322, "Org": 170, "Other": 118, "Peop": 283},
-                                      {"Kill": 42, "Live_In": 91, "Located_In": 65, "OrgBased_In": 76,
-                                       "Work_For": 69}, 0),
-    ("conll04", "conll04_test.json"): (288, 8336, 1079, 422, {"Loc": 427, "Org": 198, "Other": 133, "Peop": 321},
-                                       {"Kill": 47, "Live_In": 100, "Located_In": 94, "OrgBased_In": 105,
-                                        "Work_For": 76}, 0),
-    ("ade", "ade_full.json"): (4272, 90714, 10839, 6821, {"Adverse-Effect": 5776, "Drug": 5063},
-                               {"Adverse-Effect": 6821}, 119),
+    ("conll04", "conll04_train.json"): (
+        922,
+        26525,
+        3377,
+        1283,
+        {"Loc": 1219, "Org": 616, "Other": 455, "Peop": 1087},
+        {
+            "Kill": 179,
+            "Live_In": 330,
+            "Located_In": 247,
+            "OrgBased_In": 271,
+            "Work_For": 256,
+        },
+        0,
+    ),
+    ("conll04", "conll04_dev.json"): (
+        231,
+        6993,
+        893,
+        343,
+        {"Loc": 322, "Org": 170, "Other": 118, "Peop": 283},
+        {
+            "Kill": 42,
+            "Live_In": 91,
+            "Located_In": 65,
+            "OrgBased_In": 76,
+            "Work_For": 69,
+        },
+        0,
+    ),
+    ("conll04", "conll04_test.json"): (
+        288,
+        8336,
+        1079,
+        422,
+        {"Loc": 427, "Org": 198, "Other": 133, "Peop": 321},
+        {
+            "Kill": 47,
+            "Live_In": 100,
+            "Located_In": 94,
+            "OrgBased_In": 105,
+            "Work_For": 76,
+        },
+        0,
+    ),
+    ("ade", "ade_full.json"): (
+        4272,
+        90714,
+        10839,
+        6821,
+        {"Adverse-Effect": 5776, "Drug": 5063},
+        {"Adverse-Effect": 6821},
+        119,
+    ),
 }
-ADE_OVERLAPPING_PAIRS = 120  # ade/SOURCE.md: all nest a Drug in an Adverse-Effect, and all are related
+ADE_OVERLAPPING_PAIRS = (
+    120  # ade/SOURCE.md: all nest a Drug in an Adverse-Effect, and all are related
+)
 
 
 def _path(dataset, name):
     path = DATA_DIR / dataset / name
     if not path.exists():
-        pytest.skip(f"benchmark data not found at {path} (set STSN_DATA_DIR to the folder holding conll04/ and ade/)")
+        pytest.skip(
+            f"benchmark data not found at {path} (set STSN_DATA_DIR to the folder holding conll04/ and ade/)"
+        )
     return path
 
 
@@ -47,10 +100,16 @@ def converted(tmp_path_factory):
         if (dataset, name) not in cache:
             source = _path(dataset, name)
             output = tmp_path_factory.mktemp(dataset) / "out.spacy"
-            stats = convert_file(source, output, _path(dataset, f"{dataset}_types.json"))
+            stats = convert_file(
+                source, output, _path(dataset, f"{dataset}_types.json")
+            )
             with cached_msgpack_extensions():
                 docs = list(DocBin().from_disk(output).get_docs(Vocab()))
-            cache[dataset, name] = json.loads(source.read_text(encoding="utf8")), stats, docs
+            cache[dataset, name] = (
+                json.loads(source.read_text(encoding="utf8")),
+                stats,
+                docs,
+            )
         return cache[dataset, name]
 
     return convert
@@ -59,10 +118,19 @@ def converted(tmp_path_factory):
 def in_document_order(record):
     """A SpERT record with its entities sorted as ``docs_to_spert`` writes them, relations re-indexed."""
     ents = record["entities"]
-    order = sorted(range(len(ents)), key=lambda i: (ents[i]["start"], ents[i]["end"], ents[i]["type"]))
+    order = sorted(
+        range(len(ents)),
+        key=lambda i: (ents[i]["start"], ents[i]["end"], ents[i]["type"]),
+    )
     new = {old: n for n, old in enumerate(order)}
-    return dict(record, entities=[ents[i] for i in order],
-                relations=[dict(r, head=new[r["head"]], tail=new[r["tail"]]) for r in record["relations"]])
+    return dict(
+        record,
+        entities=[ents[i] for i in order],
+        relations=[
+            dict(r, head=new[r["head"]], tail=new[r["tail"]])
+            for r in record["relations"]
+        ],
+    )
 
 
 def spans_of(group):
@@ -72,8 +140,15 @@ def spans_of(group):
 @pytest.mark.parametrize("dataset,name", list(EXPECTED))
 def test_counts_match_source_statistics(converted, dataset, name):
     _, stats, docs = converted(dataset, name)
-    n_docs, tokens, ents, rels, ent_types, rel_types, overlapping = EXPECTED[(dataset, name)]
-    assert (stats["documents"], stats["tokens"], stats["entities"], stats["relations"]) == (n_docs, tokens, ents, rels)
+    n_docs, tokens, ents, rels, ent_types, rel_types, overlapping = EXPECTED[
+        (dataset, name)
+    ]
+    assert (
+        stats["documents"],
+        stats["tokens"],
+        stats["entities"],
+        stats["relations"],
+    ) == (n_docs, tokens, ents, rels)
     assert stats["entity_types"] == ent_types and stats["relation_types"] == rel_types
     assert stats["docs_with_overlapping_entities"] == overlapping
     assert corpus_stats(docs) == stats  # what is on disk says the same
@@ -87,7 +162,9 @@ def test_the_spacy_file_gives_back_the_records(converted, dataset, name):
         group = doc.spans["stsn"]
         assert list(group.attrs["scores"]) == [1.0] * len(group)
         covered = [i for ent in doc.ents for i in range(ent.start, ent.end)]
-        assert len(covered) == len(set(covered)) and set(spans_of(doc.ents)) <= set(spans_of(group))
+        assert len(covered) == len(set(covered)) and set(spans_of(doc.ents)) <= set(
+            spans_of(group)
+        )
 
 
 def test_ade_overlaps_are_kept_nested_and_related(converted):
@@ -99,12 +176,22 @@ def test_ade_overlaps_are_kept_nested_and_related(converted):
             if a.start < b.end and b.start < a.end:
                 outer, inner = (a, b) if len(a) > len(b) else (b, a)
                 assert outer.start <= inner.start and inner.end <= outer.end, doc.text
-                assert (outer.label_, inner.label_) == ("Adverse-Effect", "Drug"), doc.text
-                assert ((outer.start, outer.end), (inner.start, inner.end)) in related, doc.text
+                assert (outer.label_, inner.label_) == ("Adverse-Effect", "Drug"), (
+                    doc.text
+                )
+                assert (
+                    (outer.start, outer.end),
+                    (inner.start, inner.end),
+                ) in related, doc.text
                 # doc.ents keeps the outer entity where the inner one was
-                assert [e for e in spans_of(doc.ents) if e[0] <= inner.start < e[1]] == spans_of([outer])
+                assert [
+                    e for e in spans_of(doc.ents) if e[0] <= inner.start < e[1]
+                ] == spans_of([outer])
                 pairs.append(doc.user_data["orig_id"])
-    assert len(pairs) == ADE_OVERLAPPING_PAIRS and len(set(pairs)) == EXPECTED["ade", "ade_full.json"][-1]
+    assert (
+        len(pairs) == ADE_OVERLAPPING_PAIRS
+        and len(set(pairs)) == EXPECTED["ade", "ade_full.json"][-1]
+    )
 
 
 def test_codeine_intoxication_nesting(converted):
@@ -114,19 +201,26 @@ def test_codeine_intoxication_nesting(converted):
     assert doc.text.startswith("Codeine intoxication")
     assert spans_of(doc.spans["stsn"]) == [(0, 1, "Drug"), (0, 2, "Adverse-Effect")]
     assert spans_of(doc.ents) == [(0, 2, "Adverse-Effect")]
-    assert [(r.head.text, r.tail.text, r.label) for r in doc._.relation_spans] == \
-        [("Codeine intoxication", "Codeine", "Adverse-Effect")]
+    assert [(r.head.text, r.tail.text, r.label) for r in doc._.relation_spans] == [
+        ("Codeine intoxication", "Codeine", "Adverse-Effect")
+    ]
 
 
 def test_relations_and_span_groups_survive_docbin(ade_overlap_records):
     vocab = Vocab()
     docs = list(spert_to_docs(ade_overlap_records, vocab))
-    restored = list(DocBin(store_user_data=True).from_bytes(
-        DocBin(docs=docs, store_user_data=True).to_bytes()).get_docs(vocab))
+    restored = list(
+        DocBin(store_user_data=True)
+        .from_bytes(DocBin(docs=docs, store_user_data=True).to_bytes())
+        .get_docs(vocab)
+    )
     for doc, again in zip(docs, restored):
         assert again._.relations == doc._.relations and again._.relations
         assert spans_of(again.spans["stsn"]) == spans_of(doc.spans["stsn"])
-        assert list(again.spans["stsn"].attrs["scores"]) == doc.spans["stsn"].attrs["scores"]
+        assert (
+            list(again.spans["stsn"].attrs["scores"])
+            == doc.spans["stsn"].attrs["scores"]
+        )
         assert spans_of(again.ents) == spans_of(doc.ents)
         assert again.user_data["orig_id"] == doc.user_data["orig_id"]
 
@@ -139,10 +233,19 @@ def test_types_file_and_labels(tmp_path):
     assert spans_of(doc.spans["stsn"]) == [(0, 1, "Person"), (3, 4, "Loc")]
 
 
-GOOD = {"tokens": ["John", "lives", "in", "Rome"], "orig_id": 77,
-        "entities": [{"type": "Peop", "start": 0, "end": 1}, {"type": "Loc", "start": 3, "end": 4}],
-        "relations": [{"type": "Live_In", "head": 0, "tail": 1}]}
-TYPES = {"entities": {"Peop": {}, "Loc": {}}, "relations": {"Live_In": {"symmetric": False}}}
+GOOD = {
+    "tokens": ["John", "lives", "in", "Rome"],
+    "orig_id": 77,
+    "entities": [
+        {"type": "Peop", "start": 0, "end": 1},
+        {"type": "Loc", "start": 3, "end": 4},
+    ],
+    "relations": [{"type": "Live_In", "head": 0, "tail": 1}],
+}
+TYPES = {
+    "entities": {"Peop": {}, "Loc": {}},
+    "relations": {"Live_In": {"symmetric": False}},
+}
 
 
 def _bad(**change):
@@ -163,19 +266,40 @@ def _without(key):
 
 BAD = [
     (_without("tokens"), r"no 'tokens'"),
-    (_bad(tokens="John lives in Rome"), r"'tokens' must be a list of non-empty strings"),
+    (
+        _bad(tokens="John lives in Rome"),
+        r"'tokens' must be a list of non-empty strings",
+    ),
     (_bad(tokens=[]), r"the document has no tokens"),
-    (_bad(entities__end=9), r"entity 0 \(Peop\) span \[0, 9\) is outside the sentence's 4 tokens"),
-    (_bad(entities__start=-1), r"entity 0 \(Peop\) span \[-1, 1\) is outside the sentence's 4 tokens"),
+    (
+        _bad(entities__end=9),
+        r"entity 0 \(Peop\) span \[0, 9\) is outside the sentence's 4 tokens",
+    ),
+    (
+        _bad(entities__start=-1),
+        r"entity 0 \(Peop\) span \[-1, 1\) is outside the sentence's 4 tokens",
+    ),
     (_bad(entities__end=0), r"entity 0 \(Peop\) has end 0 <= start 0"),
     (_bad(entities__start="0"), r"entity 0 \(Peop\) has non-integer start/end '0'/1"),
     (_bad(entities__type="Person"), r"entity 0 has unknown label 'Person'"),
     (_bad(entities__type=None), r"entity 0 has no type"),
     (_bad(entities={"type": "Peop"}), r"'entities' must be a list of objects"),
-    (dict(GOOD, entities=GOOD["entities"] + GOOD["entities"][:1]), r"entity 2 \(Peop, \[0, 1\)\) is listed twice"),
-    (_bad(relations__head=5), r"relation 0 \(Live_In\) head 5 does not index one of the 2 entities"),
-    (_bad(relations__tail=-1), r"relation 0 \(Live_In\) tail -1 does not index one of the 2 entities"),
-    (_bad(relations__tail="1"), r"relation 0 \(Live_In\) tail '1' does not index one of the 2 entities"),
+    (
+        dict(GOOD, entities=GOOD["entities"] + GOOD["entities"][:1]),
+        r"entity 2 \(Peop, \[0, 1\)\) is listed twice",
+    ),
+    (
+        _bad(relations__head=5),
+        r"relation 0 \(Live_In\) head 5 does not index one of the 2 entities",
+    ),
+    (
+        _bad(relations__tail=-1),
+        r"relation 0 \(Live_In\) tail -1 does not index one of the 2 entities",
+    ),
+    (
+        _bad(relations__tail="1"),
+        r"relation 0 \(Live_In\) tail '1' does not index one of the 2 entities",
+    ),
     (_bad(relations__head=True), r"relation 0 \(Live_In\) head True does not index"),
     (_bad(relations__type="Lives"), r"relation 0 has unknown label 'Lives'"),
     (_bad(relations=[[0, 1]]), r"'relations' must be a list of objects"),
@@ -184,37 +308,78 @@ BAD = [
 
 @pytest.mark.parametrize("record,message", BAD, ids=[m for _, m in BAD])
 def test_bad_input_names_the_file_the_document_and_the_problem(record, message):
-    with pytest.raises(ValueError, match=r"^train\.json: document #1 \(orig_id=77\): " + message):
-        list(spert_to_docs([GOOD, record], Vocab(), ["Peop", "Loc"], ["Live_In"], source="train.json"))
+    with pytest.raises(
+        ValueError, match=r"^train\.json: document #1 \(orig_id=77\): " + message
+    ):
+        list(
+            spert_to_docs(
+                [GOOD, record],
+                Vocab(),
+                ["Peop", "Loc"],
+                ["Live_In"],
+                source="train.json",
+            )
+        )
 
 
 def test_export_refuses_a_relation_to_a_non_entity():
     doc = next(spert_to_docs([GOOD], Vocab()))
     doc.spans["stsn"] = [Span(doc, 0, 1, label="Peop")]
-    with pytest.raises(ValueError, match=r"orig_id=77 #0 .*relation 0 \(Live_In\) .*\(3, 4, 'Loc'\)"):
+    with pytest.raises(
+        ValueError, match=r"orig_id=77 #0 .*relation 0 \(Live_In\) .*\(3, 4, 'Loc'\)"
+    ):
         docs_to_spert([doc])
 
 
 def test_command_line(tmp_path, capsys):
-    good, bad, types = tmp_path / "good.json", tmp_path / "bad.json", tmp_path / "types.json"
+    good, bad, types = (
+        tmp_path / "good.json",
+        tmp_path / "bad.json",
+        tmp_path / "types.json",
+    )
     good.write_text(json.dumps([GOOD]))
     bad.write_text(json.dumps([GOOD, _bad(relations__tail=3)]))
     types.write_text(json.dumps(TYPES))
-    assert main(["convert", str(good), str(tmp_path / "good.spacy"), "--types", str(types), "--spans-key", "gold"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(good),
+                str(tmp_path / "good.spacy"),
+                "--types",
+                str(types),
+                "--spans-key",
+                "gold",
+            ]
+        )
+        == 0
+    )
     assert '"relations": 1' in capsys.readouterr().out
     doc = next(DocBin().from_disk(tmp_path / "good.spacy").get_docs(Vocab()))
-    assert spans_of(doc.spans["gold"]) == [(0, 1, "Peop"), (3, 4, "Loc")] and len(doc._.relations) == 1
+    assert (
+        spans_of(doc.spans["gold"]) == [(0, 1, "Peop"), (3, 4, "Loc")]
+        and len(doc._.relations) == 1
+    )
 
     assert main(["convert", str(bad), str(tmp_path / "bad.spacy")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert f"{bad}: document #1 (orig_id=77): relation 0 (Live_In) tail 3 does not index" in err
+    assert (
+        f"{bad}: document #1 (orig_id=77): relation 0 (Live_In) tail 3 does not index"
+        in err
+    )
     assert not (tmp_path / "bad.spacy").exists()  # nothing half-written
 
     (tmp_path / "broken.json").write_text('[{"tokens": ')
-    assert main(["convert", str(tmp_path / "broken.json"), str(tmp_path / "broken.spacy")]) == 1
+    assert (
+        main(["convert", str(tmp_path / "broken.json"), str(tmp_path / "broken.spacy")])
+        == 1
+    )
     assert "broken.json" in capsys.readouterr().err
-    assert main(["convert", str(good), str(tmp_path / "x.spacy"), "--types", str(good)]) == 1
+    assert (
+        main(["convert", str(good), str(tmp_path / "x.spacy"), "--types", str(good)])
+        == 1
+    )
     assert "not a SpERT types file" in capsys.readouterr().err
 
 
@@ -223,5 +388,7 @@ def test_cached_msgpack_extensions_nests_and_restores():
     with cached_msgpack_extensions():
         with cached_msgpack_extensions():
             pass
-        assert all("get_all" in vars(r) for r in registries)  # the inner block leaves the outer cache alone
+        assert all(
+            "get_all" in vars(r) for r in registries
+        )  # the inner block leaves the outer cache alone
     assert not any("get_all" in vars(r) for r in registries)

@@ -1,4 +1,5 @@
 """spacy_stsn.AdamW.v1 updates exactly as torch.optim.AdamW after clip_grad_norm_ over all parameters."""
+
 import copy
 import subprocess
 import sys
@@ -25,8 +26,15 @@ def tiny_model():
     head = torch.nn.Linear(3, 2)
     native = Linear(3, 2)
     native.initialize()
-    model = Model("tiny", lambda m, X, is_train: (X, lambda dY: dY), layers=[native],
-                  shims=[PyTorchShim(encoder), ScaledPyTorchShim(head, learn_rate_scale=HEAD_SCALE)])
+    model = Model(
+        "tiny",
+        lambda m, X, is_train: (X, lambda dY: dY),
+        layers=[native],
+        shims=[
+            PyTorchShim(encoder),
+            ScaledPyTorchShim(head, learn_rate_scale=HEAD_SCALE),
+        ],
+    )
     return model, encoder, head, native
 
 
@@ -36,7 +44,9 @@ def set_gradients(encoder, head, native, seed):
     for p in list(encoder.parameters()) + list(head.parameters()):
         p.grad = torch.randn(p.shape, generator=gen) * 3
     for name in native.param_names:
-        native.set_grad(name, torch.randn(native.get_param(name).shape, generator=gen).numpy() * 3)
+        native.set_grad(
+            name, torch.randn(native.get_param(name).shape, generator=gen).numpy() * 3
+        )
 
 
 def native_tensors(native):
@@ -52,14 +62,20 @@ def test_steps_equal_torch_adamw_after_a_global_clip():
     # the reference: the same initial weights, torch's own AdamW with one group per lr scale
     ref_encoder, ref_head = copy.deepcopy(encoder), copy.deepcopy(head)
     ref_native = [t.clone() for t in native_tensors(native)]
-    groups = [{"params": list(ref_encoder.parameters()) + ref_native, "scale": 1.0},
-              {"params": list(ref_head.parameters()), "scale": HEAD_SCALE}]
-    reference = torch.optim.AdamW(groups, lr=rates[0], betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
+    groups = [
+        {"params": list(ref_encoder.parameters()) + ref_native, "scale": 1.0},
+        {"params": list(ref_head.parameters()), "scale": HEAD_SCALE},
+    ]
+    reference = torch.optim.AdamW(
+        groups, lr=rates[0], betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1
+    )
     everything = [p for g in groups for p in g["params"]]
     for step, rate in enumerate(rates):
         set_gradients(encoder, head, native, seed=step)
-        for mine, ref in zip(list(encoder.parameters()) + list(head.parameters()),
-                             list(ref_encoder.parameters()) + list(ref_head.parameters())):
+        for mine, ref in zip(
+            list(encoder.parameters()) + list(head.parameters()),
+            list(ref_encoder.parameters()) + list(ref_head.parameters()),
+        ):
             ref.grad = mine.grad.clone()
         for name, ref in zip(native.param_names, ref_native):
             ref.grad = torch.from_numpy(native.get_grad(name).copy())
@@ -69,15 +85,27 @@ def test_steps_equal_torch_adamw_after_a_global_clip():
             group["lr"] = rate * group["scale"]
         reference.step()
 
-        model.finish_update(optimizer)  # what spaCy's loop does: every component's finish_update ...
+        model.finish_update(
+            optimizer
+        )  # what spaCy's loop does: every component's finish_update ...
         for p in encoder.parameters():
-            assert not p.grad.any()  # gradients are zeroed, as thinc's optimizers leave them
-        assert all(p.grad is None for p in head.parameters())  # the head's were taken over
+            assert (
+                not p.grad.any()
+            )  # gradients are zeroed, as thinc's optimizers leave them
+        assert all(
+            p.grad is None for p in head.parameters()
+        )  # the head's were taken over
         assert not any(native.get_grad(name).any() for name in native.param_names)
         optimizer.step_schedules()  # ... then one step_schedules
-        for mine, ref in zip(list(encoder.parameters()) + list(head.parameters()) + native_tensors(native),
-                             list(ref_encoder.parameters()) + list(ref_head.parameters()) + ref_native):
-            torch.testing.assert_close(mine.detach(), ref.detach(), rtol=1e-5, atol=1e-7)
+        for mine, ref in zip(
+            list(encoder.parameters())
+            + list(head.parameters())
+            + native_tensors(native),
+            list(ref_encoder.parameters()) + list(ref_head.parameters()) + ref_native,
+        ):
+            torch.testing.assert_close(
+                mine.detach(), ref.detach(), rtol=1e-5, atol=1e-7
+            )
     assert optimizer.learn_rate == rates[-1]  # the schedule advanced once per step
 
 
@@ -101,7 +129,9 @@ def test_a_second_gradient_before_the_step_applies_the_first():
     optimizer((1, "W"), weights, numpy.ones_like(weights))
     assert not weights.any()  # collected, not applied yet
     optimizer((1, "W"), weights, numpy.ones_like(weights))
-    numpy.testing.assert_allclose(weights, -0.1, rtol=1e-5)  # Adam's first step: lr * sign(g)
+    numpy.testing.assert_allclose(
+        weights, -0.1, rtol=1e-5
+    )  # Adam's first step: lr * sign(g)
     optimizer.step()
     numpy.testing.assert_allclose(weights, -0.2, rtol=1e-5)
 
@@ -139,8 +169,13 @@ def test_moved_weights_keep_their_adam_state():
         numpy.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("settings, message", [({"L2_is_weight_decay": False}, "L2_is_weight_decay"),
-                                               ({"use_averages": True}, "use_averages")])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"L2_is_weight_decay": False}, "L2_is_weight_decay"),
+        ({"use_averages": True}, "use_averages"),
+    ],
+)
 def test_unsupported_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         make_torch_adamw(0.001, **settings)
@@ -148,35 +183,62 @@ def test_unsupported_settings_are_refused(settings, message):
 
 def test_resolves_from_a_config_without_importing_the_package():
     """The entry point in setup.py: ``spacy train`` finds the optimizer with no ``--code``."""
-    code = ("import sys; from thinc.api import registry; assert 'spacy_stsn' not in sys.modules; "
-            "o = registry.resolve({'o': {'@optimizers': 'spacy_stsn.AdamW.v1', 'learn_rate': 0.1}})['o']; "
-            "print(type(o).__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys; from thinc.api import registry; assert 'spacy_stsn' not in sys.modules; "
+        "o = registry.resolve({'o': {'@optimizers': 'spacy_stsn.AdamW.v1', 'learn_rate': 0.1}})['o']; "
+        "print(type(o).__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "TorchAdamW"
 
 
 @pytest.mark.parametrize("encoder", ["transformer", "cnn"])
-def test_spacy_train_updates_every_parameter(tmp_path, conll04_records, tiny_bert, encoder):
+def test_spacy_train_updates_every_parameter(
+    tmp_path, conll04_records, tiny_bert, encoder
+):
     """spaCy's training loop with the optimizer: a few steps change every parameter that gets a gradient, the
     transformer's and the head's (torch) and the CNN tok2vec's (thinc-native)."""
     from pipelines import CNN_TOK2VEC, LISTENER, TRANSFORMER, train_pipeline
 
     if encoder == "transformer":
-        tok2vec, extra, pipeline = LISTENER, TRANSFORMER.format(name=tiny_bert), '["transformer","stsn"]'
+        tok2vec, extra, pipeline = (
+            LISTENER,
+            TRANSFORMER.format(name=tiny_bert),
+            '["transformer","stsn"]',
+        )
     else:
         tok2vec, extra, pipeline = CNN_TOK2VEC, "", '["stsn"]'
-    model_dir, _ = train_pipeline(tmp_path, conll04_records[:8], tok2vec, 4, 0.01, extra=extra,
-                                  pipeline=pipeline, optimizer="spacy_stsn.AdamW.v1")
+    model_dir, _ = train_pipeline(
+        tmp_path,
+        conll04_records[:8],
+        tok2vec,
+        4,
+        0.01,
+        extra=extra,
+        pipeline=pipeline,
+        optimizer="spacy_stsn.AdamW.v1",
+    )
     trained = spacy.load(model_dir)
-    assert trained.config["training"]["optimizer"]["@optimizers"] == "spacy_stsn.AdamW.v1"
+    assert (
+        trained.config["training"]["optimizer"]["@optimizers"] == "spacy_stsn.AdamW.v1"
+    )
     config = trained.config.copy()
     config["paths"]["train"] = config["paths"]["dev"] = str(tmp_path / "train.spacy")
     initial = init_nlp(config)  # the same seed: the weights before the first step
     for name in trained.pipe_names:
-        before, after = parameters(initial.get_pipe(name).model), parameters(trained.get_pipe(name).model)
-        unchanged = [key for key, value in before.items() if numpy.array_equal(value, after[key])]
+        before, after = (
+            parameters(initial.get_pipe(name).model),
+            parameters(trained.get_pipe(name).model),
+        )
+        unchanged = [
+            key for key, value in before.items() if numpy.array_equal(value, after[key])
+        ]
         # BERT's pooler is not used by the listener, so it never gets a gradient
-        assert len(before) > 4 and [k for k in unchanged if ".pooler." not in k] == [], name
+        assert (
+            len(before) > 4 and [k for k in unchanged if ".pooler." not in k] == []
+        ), name
 
 
 def parameters(model):

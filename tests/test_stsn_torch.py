@@ -1,17 +1,26 @@
 """Unit tests of the PyTorch network: span enumeration, range pooling, masking, and the ablation switches."""
+
 import pytest
 import torch
 from torch import nn
 
 from spacy_stsn import stsn_torch
-from spacy_stsn.stsn_torch import STSN, AttentionUnit, Packing, enumerate_spans, range_max
+from spacy_stsn.stsn_torch import (
+    STSN,
+    AttentionUnit,
+    Packing,
+    enumerate_spans,
+    range_max,
+)
 
 
 def test_enumerate_spans_counts_and_bounds():
     spans = enumerate_spans(5, 3)
     # widths 1..3 in 5 tokens: 5 + 4 + 3 spans
     assert spans.shape == (12, 2)
-    assert set(map(tuple, spans.tolist())) == {(s, s + w) for w in (1, 2, 3) for s in range(0, 6 - w)}
+    assert set(map(tuple, spans.tolist())) == {
+        (s, s + w) for w in (1, 2, 3) for s in range(0, 6 - w)
+    }
     assert enumerate_spans(2, 10).tolist() == [[0, 1], [0, 2], [1, 2]]
 
 
@@ -28,15 +37,21 @@ def test_range_max_matches_naive_pooling():
             assert torch.allclose(pooled[b, p], expected)
 
 
-def run_unit(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+def run_unit(
+    unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor
+) -> torch.Tensor:
     """The unit on a padded (B, T, d) batch: pack, attend, unpack (zeros at padding)."""
     packing = Packing((~padding).sum(-1), x.shape[1])
     return packing.unpack(unit(packing.pack(x), packing.pack(x), packing))
 
 
-def _reference_unit(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor, attn_mask=None) -> torch.Tensor:
+def _reference_unit(
+    unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor, attn_mask=None
+) -> torch.Tensor:
     """The unit written with ``nn.MultiheadAttention``'s own forward on the padded batch (the definition)."""
-    attended, _ = unit.attention(x, x, x, key_padding_mask=padding, attn_mask=attn_mask, need_weights=False)
+    attended, _ = unit.attention(
+        x, x, x, key_padding_mask=padding, attn_mask=attn_mask, need_weights=False
+    )
     hidden = unit.norm1(x + attended)
     return unit.norm2(hidden + unit.ffn(hidden))
 
@@ -48,7 +63,10 @@ def test_packing_round_trip_keeps_real_tokens_and_zeroes_padding():
     assert packed.shape == (10, 4)
     assert torch.equal(packed[5:7], x[1, :2]) and torch.equal(packed[7:], x[2, :3])
     back = packing.unpack(packed)
-    assert torch.equal(back[~packing.padding], x[~packing.padding]) and not back[packing.padding].any()
+    assert (
+        torch.equal(back[~packing.padding], x[~packing.padding])
+        and not back[packing.padding].any()
+    )
 
 
 def test_attention_unit_equals_multihead_attention_and_ignores_padding():
@@ -60,10 +78,16 @@ def test_attention_unit_equals_multihead_attention_and_ignores_padding():
     with torch.no_grad():
         out = run_unit(unit, x, padding)
         reference = _reference_unit(unit, x, padding)
-        assert torch.allclose(out[0, :4], reference[0, :4], atol=1e-5) and torch.allclose(out[1], reference[1], atol=1e-5)
-        assert torch.allclose(out[0, :4], run_unit(unit, x[:1, :4], padding[:1, :4])[0], atol=1e-5)
+        assert torch.allclose(
+            out[0, :4], reference[0, :4], atol=1e-5
+        ) and torch.allclose(out[1], reference[1], atol=1e-5)
+        assert torch.allclose(
+            out[0, :4], run_unit(unit, x[:1, :4], padding[:1, :4])[0], atol=1e-5
+        )
         # without the mask, the padding does leak into the real positions
-        assert not torch.allclose(out[0, :4], _reference_unit(unit, x[:1], None)[0, :4], atol=1e-3)
+        assert not torch.allclose(
+            out[0, :4], _reference_unit(unit, x[:1], None)[0, :4], atol=1e-3
+        )
 
 
 def test_attention_unit_gradients_match_multihead_attention_in_training_mode():
@@ -80,7 +104,10 @@ def test_attention_unit_gradients_match_multihead_attention_in_training_mode():
 
 
 def _param_names(**kwargs):
-    return {name for name, _ in STSN(n_heads=2, **kwargs).build(8, 3, 2, 5).named_parameters()}
+    return {
+        name
+        for name, _ in STSN(n_heads=2, **kwargs).build(8, 3, 2, 5).named_parameters()
+    }
 
 
 def test_full_model_has_three_units_per_layer_and_a_tag_decoder():
@@ -95,20 +122,34 @@ def test_full_model_has_three_units_per_layer_and_a_tag_decoder():
 def test_without_label_ablation_drops_layers_and_tag_decoder():
     names = _param_names(n_layers=0)
     assert not any(n.startswith(("layers.", "tag_decoder", "project_l")) for n in names)
-    assert {"project_e.weight", "project_r.weight", "span_decoder.weight", "relation_decoder.weight"} <= names
+    assert {
+        "project_e.weight",
+        "project_r.weight",
+        "span_decoder.weight",
+        "relation_decoder.weight",
+    } <= names
 
 
 @pytest.mark.parametrize("interaction", ["ner_to_re", "re_to_ner", "none"])
 def test_interaction_ablations_drop_the_combination_ffn(interaction):
-    full, ablated = _param_names(n_layers=2), _param_names(n_layers=2, interaction=interaction)
-    assert full - ablated == {f"layers.{i}.combine.{p}" for i in range(2) for p in ("weight", "bias")}
+    full, ablated = (
+        _param_names(n_layers=2),
+        _param_names(n_layers=2, interaction=interaction),
+    )
+    assert full - ablated == {
+        f"layers.{i}.combine.{p}" for i in range(2) for p in ("weight", "bias")
+    }
 
 
 @pytest.mark.parametrize("interaction", ["bi", "ner_to_re", "re_to_ner", "none"])
 def test_interaction_changes_what_label_attention_sees(interaction):
     """H_L after one layer depends on H_E and H_R exactly as the ablation says."""
     torch.manual_seed(0)
-    model = STSN(n_layers=1, n_heads=2, interaction=interaction, dropout=0.0).build(8, 3, 2, 5).eval()
+    model = (
+        STSN(n_layers=1, n_heads=2, interaction=interaction, dropout=0.0)
+        .build(8, 3, 2, 5)
+        .eval()
+    )
     x = torch.randn(5, 8)  # one doc of 5 tokens, packed
     layer = model.layers[0]
     h_l, h_e, h_r = model.project_l(x), model.project_e(x), model.project_r(x)
@@ -118,17 +159,27 @@ def test_interaction_changes_what_label_attention_sees(interaction):
     changed_r = layer(h_l, h_e, h_r + 1.0, packing)[0]
     sees_e = not torch.allclose(base, changed_e)
     sees_r = not torch.allclose(base, changed_r)
-    assert (sees_e, sees_r) == {"bi": (True, True), "ner_to_re": (True, False), "re_to_ner": (False, True),
-                                "none": (False, False)}[interaction]
+    assert (sees_e, sees_r) == {
+        "bi": (True, True),
+        "ner_to_re": (True, False),
+        "re_to_ner": (False, True),
+        "none": (False, False),
+    }[interaction]
 
 
 def test_extract_pairs_only_predicted_entities_and_respects_lengths():
     torch.manual_seed(0)
-    model = STSN(n_layers=1, n_heads=2, max_span_width=3, max_pair_entities=4).build(8, 2, 3, 5).eval()
+    model = (
+        STSN(n_layers=1, n_heads=2, max_span_width=3, max_pair_entities=4)
+        .build(8, 2, 3, 5)
+        .eval()
+    )
     with torch.no_grad():
         # force "entity" for every span by biasing the decoder away from NoneEntity
         model.span_decoder.bias[:] = torch.tensor([-50.0, 50.0, 0.0])
-        tags, spans, span_probs, is_entity, pairs, pair_valid, rel = model(torch.randn(2, 6, 8), torch.tensor([6, 2]))
+        tags, spans, span_probs, is_entity, pairs, pair_valid, rel = model(
+            torch.randn(2, 6, 8), torch.tensor([6, 2])
+        )
     assert tags.shape == (2, 6, 5) and rel.shape[-1] == 3
     assert is_entity[1].sum() == 3  # spans of a 2-token doc: [0,1], [0,2], [1,2]
     assert bool((spans[1][is_entity[1]][:, 1] <= 2).all())
@@ -144,7 +195,11 @@ def test_training_forward_shapes_and_gradients():
     spans = torch.tensor([[[0, 2], [3, 4], [5, 7]], [[0, 1], [1, 3], [0, 1]]])
     pairs = torch.tensor([[[0, 1], [2, 0]], [[1, 0], [0, 0]]])
     tags, span_logits, rel_logits = model(x, torch.tensor([7, 3]), spans, pairs)
-    assert tags.shape == (2, 7, 5) and span_logits.shape == (2, 3, 4) and rel_logits.shape == (2, 2, 2)
+    assert (
+        tags.shape == (2, 7, 5)
+        and span_logits.shape == (2, 3, 4)
+        and rel_logits.shape == (2, 2, 2)
+    )
     (tags.sum() + span_logits.sum() + rel_logits.sum()).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
 
@@ -169,7 +224,9 @@ def test_pair_chunking_does_not_change_relation_scores(monkeypatch):
     assert whole.shape[1] == 9 * 8 and torch.allclose(whole, chunked, atol=1e-6)
 
 
-def _banded_reference(unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+def _banded_reference(
+    unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor
+) -> torch.Tensor:
     """Full attention with a mask that allows exactly the keys of blocks i-1, i and i+1 (the definition)."""
     block = torch.arange(x.shape[1]) // unit.window
     allowed = (block[:, None] - block[None, :]).abs() <= 1
@@ -185,15 +242,21 @@ def test_blocked_attention_equals_banded_full_attention_and_full_attention_on_sh
     with torch.no_grad():
         blocked = run_unit(unit, x, padding)
         assert torch.isfinite(blocked).all()
-        assert torch.allclose(blocked[0], _banded_reference(unit, x[:1], padding[:1])[0], atol=1e-5)
+        assert torch.allclose(
+            blocked[0], _banded_reference(unit, x[:1], padding[:1])[0], atol=1e-5
+        )
         # a doc no longer than the window gets exactly the full attention, whatever it is batched with
         full = AttentionUnit(8, 2, dropout=0.0, window=None).eval()
         full.load_state_dict(unit.state_dict())
-        assert torch.allclose(blocked[1, :3], run_unit(full, x[1:, :3], padding[1:, :3])[0], atol=1e-5)
+        assert torch.allclose(
+            blocked[1, :3], run_unit(full, x[1:, :3], padding[1:, :3])[0], atol=1e-5
+        )
         # queries far apart do not see each other any more (the window is really local)
         changed = x.clone()
         changed[0, 10] += 5.0
-        assert torch.allclose(run_unit(unit, changed, padding)[0, :4], blocked[0, :4], atol=1e-6)
+        assert torch.allclose(
+            run_unit(unit, changed, padding)[0, :4], blocked[0, :4], atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("window, longest_keys", [(128, 3 * 128), (None, 4096)])
@@ -201,7 +264,11 @@ def test_long_documents_attend_within_the_window(window, longest_keys, monkeypat
     """Cost per query is bounded by the window: no attention call sees more than 3 * window keys, so the
     work grows linearly with the length (with window None it is the whole document, quadratic)."""
     torch.manual_seed(0)
-    model = STSN(n_layers=1, n_heads=2, max_span_width=3, attention_window=window).build(16, 2, 2, 5).eval()
+    model = (
+        STSN(n_layers=1, n_heads=2, max_span_width=3, attention_window=window)
+        .build(16, 2, 2, 5)
+        .eval()
+    )
     key_lengths = []
     attend = stsn_torch.attend
 
@@ -231,7 +298,9 @@ def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float
     model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(16, 3, 2, 5).eval()
     x, lengths = torch.randn(2, 9, 16), torch.tensor([9, 5])
     dtypes = []
-    model.layers[0].entity_unit.ffn.register_forward_hook(lambda mod, args, out: dtypes.append(out.dtype))
+    model.layers[0].entity_unit.ffn.register_forward_hook(
+        lambda mod, args, out: dtypes.append(out.dtype)
+    )
     with torch.no_grad():
         reference = model(x, lengths)
         model.inference_precision = "bfloat16"
@@ -248,20 +317,37 @@ def test_unknown_inference_precision_is_refused():
         STSN(inference_precision="float16")
 
 
-def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_representations(monkeypatch):
+def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_representations(
+    monkeypatch,
+):
     """Inference scores each pair from per-entity parts plus a per-pair context; training's relation_logits
     concatenates [head; tail; context] per pair. Same numbers, in any chunking."""
     torch.manual_seed(0)
     model = STSN(n_layers=1, n_heads=2, max_span_width=4).build(8, 3, 2, 5).eval()
     h_r = torch.randn(2, 12, 8)
     # nested, adjacent (empty context), far apart, and a one-token span, in both orders
-    entity_spans = torch.tensor([[[0, 2], [2, 3], [5, 9], [10, 11]], [[1, 4], [4, 5], [6, 7], [0, 1]]])
-    head, tail = (idx.reshape(-1) for idx in torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij"))
+    entity_spans = torch.tensor(
+        [[[0, 2], [2, 3], [5, 9], [10, 11]], [[1, 4], [4, 5], [6, 7], [0, 1]]]
+    )
+    head, tail = (
+        idx.reshape(-1)
+        for idx in torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
+    )
     with torch.no_grad():
-        direct = model.relation_logits(h_r, entity_spans[:, head], entity_spans[:, tail])
-        assert torch.allclose(model.relation_logits_factored(h_r, entity_spans, head, tail), direct, atol=1e-5)
+        direct = model.relation_logits(
+            h_r, entity_spans[:, head], entity_spans[:, tail]
+        )
+        assert torch.allclose(
+            model.relation_logits_factored(h_r, entity_spans, head, tail),
+            direct,
+            atol=1e-5,
+        )
         monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
-        assert torch.allclose(model.relation_logits_factored(h_r, entity_spans, head, tail), direct, atol=1e-5)
+        assert torch.allclose(
+            model.relation_logits_factored(h_r, entity_spans, head, tail),
+            direct,
+            atol=1e-5,
+        )
 
 
 def test_packing_without_padding_is_a_reshape_and_attention_gets_no_mask():
@@ -280,35 +366,55 @@ def test_attention_unit_without_padding_equals_multihead_attention():
     x = torch.randn(1, 7, 8)
     padding = torch.zeros(1, 7, dtype=torch.bool)
     with torch.no_grad():
-        assert torch.allclose(run_unit(unit, x, padding), _reference_unit(unit, x, padding), atol=1e-6)
+        assert torch.allclose(
+            run_unit(unit, x, padding), _reference_unit(unit, x, padding), atol=1e-6
+        )
 
 
 def test_extract_of_one_document_equals_the_same_document_in_a_padded_batch():
     """A batch of one has no padding (packing is a reshape, attention unmasked); the same document next to a
     longer one goes through the gather/scatter and the key mask: the same predictions."""
     torch.manual_seed(0)
-    model = STSN(n_layers=2, n_heads=2, max_span_width=3, overlap_threshold=2.0).build(8, 2, 3, 5).eval()
+    model = (
+        STSN(n_layers=2, n_heads=2, max_span_width=3, overlap_threshold=2.0)
+        .build(8, 2, 3, 5)
+        .eval()
+    )
     with torch.no_grad():
-        model.span_decoder.bias[:] = torch.tensor([1.0, 0.0, 0.0])  # some spans entities, some not
+        model.span_decoder.bias[:] = torch.tensor(
+            [1.0, 0.0, 0.0]
+        )  # some spans entities, some not
         doc, other = torch.randn(1, 6, 8), torch.randn(1, 9, 8)
         alone = model.extract(doc, torch.tensor([6]))
-        batch = model.extract(torch.cat([nn.functional.pad(doc, (0, 0, 0, 3)), other]), torch.tensor([6, 9]))
+        batch = model.extract(
+            torch.cat([nn.functional.pad(doc, (0, 0, 0, 3)), other]),
+            torch.tensor([6, 9]),
+        )
     n_spans = alone.spans.shape[1]
     in_doc = batch.spans[0, :, 1] <= 6
     assert torch.equal(batch.spans[0][in_doc], alone.spans[0])
     assert torch.allclose(batch.span_probs[0][in_doc], alone.span_probs[0], atol=1e-6)
-    assert torch.equal(batch.is_entity[0][in_doc], alone.is_entity[0]) and alone.is_entity.any()
+    assert (
+        torch.equal(batch.is_entity[0][in_doc], alone.is_entity[0])
+        and alone.is_entity.any()
+    )
     assert torch.allclose(batch.tag_probs[0, :6], alone.tag_probs[0], atol=1e-6)
     assert n_spans == int(in_doc.sum())
 
     def relations(out, row):
         valid = out.pair_valid[row]
         pairs = out.spans[row][out.pairs[row][valid]].tolist()
-        return {(tuple(h), tuple(t)): p for (h, t), p in zip(pairs, out.rel_probs[row][valid].tolist())}
+        return {
+            (tuple(h), tuple(t)): p
+            for (h, t), p in zip(pairs, out.rel_probs[row][valid].tolist())
+        }
 
     expected, got = relations(alone, 0), relations(batch, 0)
     assert got.keys() == expected.keys() and len(expected) > 0
-    assert all(abs(torch.tensor(got[key]) - torch.tensor(expected[key])).max() < 1e-5 for key in expected)
+    assert all(
+        abs(torch.tensor(got[key]) - torch.tensor(expected[key])).max() < 1e-5
+        for key in expected
+    )
 
 
 def test_cached_spans_and_pairs_equal_their_definitions_and_are_ordinary_tensors():
@@ -318,7 +424,10 @@ def test_cached_spans_and_pairs_equal_their_definitions_and_are_ordinary_tensors
     assert torch.equal(spans, enumerate_spans(7, 3)) and not spans.is_inference()
     assert stsn_torch.candidate_spans(7, 3, torch.device("cpu")) is spans  # built once
     expected = [(i, j) for i in range(4) for j in range(4) if i != j]
-    assert list(zip(first.tolist(), second.tolist())) == expected and not first.is_inference()
+    assert (
+        list(zip(first.tolist(), second.tolist())) == expected
+        and not first.is_inference()
+    )
     assert stsn_torch.ordered_pairs(1, torch.device("cpu"))[0].shape == (0,)
 
 
@@ -326,6 +435,7 @@ def test_no_pairs_give_an_empty_relation_tensor():
     model = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5).eval()
     empty = torch.zeros(0, dtype=torch.long)
     with torch.no_grad():
-        out = model.relation_logits_factored(torch.randn(2, 4, 8), torch.zeros(2, 1, 2, dtype=torch.long), empty,
-                                             empty)
+        out = model.relation_logits_factored(
+            torch.randn(2, 4, 8), torch.zeros(2, 1, 2, dtype=torch.long), empty, empty
+        )
     assert out.shape == (2, 0, 3)

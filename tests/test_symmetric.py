@@ -1,5 +1,6 @@
 """Symmetric relation types (SpERT's ``"symmetric": true``): from the types file through the corpus and the
 component's label data, canonical training targets and predictions, and a scorer that ignores their order."""
+
 import json
 import random
 
@@ -15,9 +16,16 @@ from spacy_stsn.convert import convert_file, load_symmetric
 from spacy_stsn.scorer import score_relations
 from spacy_stsn.targets import TargetSettings, make_targets
 
-TYPES = {"entities": {"Per": {"short": "Per", "verbose": "Person"}, "Loc": {"short": "Loc", "verbose": "Location"}},
-         "relations": {"Meets": {"short": "Meets", "verbose": "Meets", "symmetric": True},
-                       "LivesIn": {"short": "LivesIn", "verbose": "Lives in", "symmetric": False}}}
+TYPES = {
+    "entities": {
+        "Per": {"short": "Per", "verbose": "Person"},
+        "Loc": {"short": "Loc", "verbose": "Location"},
+    },
+    "relations": {
+        "Meets": {"short": "Meets", "verbose": "Meets", "symmetric": True},
+        "LivesIn": {"short": "LivesIn", "verbose": "Lives in", "symmetric": False},
+    },
+}
 PEOPLE = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank"]
 PLACES = ["Paris", "Rome", "Oslo", "Lima"]
 
@@ -29,11 +37,23 @@ def synthetic_records(n: int, seed: int = 0):
     for _ in range(n):
         a, b = rng.sample(PEOPLE, 2)
         tokens = [a, "met", b, "in", rng.choice(PLACES), "."]
-        entities = [{"type": "Per", "start": 0, "end": 1}, {"type": "Per", "start": 2, "end": 3},
-                    {"type": "Loc", "start": 4, "end": 5}]
-        meets = {"type": "Meets", "head": 0, "tail": 1} if rng.random() < 0.5 else {"type": "Meets", "head": 1, "tail": 0}
-        records.append({"tokens": tokens, "entities": entities,
-                        "relations": [meets, {"type": "LivesIn", "head": 0, "tail": 2}]})
+        entities = [
+            {"type": "Per", "start": 0, "end": 1},
+            {"type": "Per", "start": 2, "end": 3},
+            {"type": "Loc", "start": 4, "end": 5},
+        ]
+        meets = (
+            {"type": "Meets", "head": 0, "tail": 1}
+            if rng.random() < 0.5
+            else {"type": "Meets", "head": 1, "tail": 0}
+        )
+        records.append(
+            {
+                "tokens": tokens,
+                "entities": entities,
+                "relations": [meets, {"type": "LivesIn", "head": 0, "tail": 2}],
+            }
+        )
     return records
 
 
@@ -48,61 +68,125 @@ def symmetric_corpus(tmp_path_factory):
 
 def test_types_file_flag_reaches_the_corpus(symmetric_corpus):
     assert load_symmetric(symmetric_corpus / "types.json") == ["Meets"]
-    docs = list(DocBin().from_disk(symmetric_corpus / "train.spacy").get_docs(spacy.blank("en").vocab))
-    assert all(list(doc.user_data[SYMMETRIC_KEY]) == ["Meets"] for doc in docs)  # msgpack gives a tuple
+    docs = list(
+        DocBin()
+        .from_disk(symmetric_corpus / "train.spacy")
+        .get_docs(spacy.blank("en").vocab)
+    )
+    assert all(
+        list(doc.user_data[SYMMETRIC_KEY]) == ["Meets"] for doc in docs
+    )  # msgpack gives a tuple
 
 
 def _doc(vocab, relations):
     doc = Doc(vocab, words=["Alice", "met", "Bob", "in", "Paris", "."])
     set_entities(doc, [(0, 1, "Per"), (2, 3, "Per"), (4, 5, "Loc")])
-    doc._.relations = [make_relation(h, hl, t, tl, label, 1.0) for h, hl, t, tl, label in relations]
+    doc._.relations = [
+        make_relation(h, hl, t, tl, label, 1.0) for h, hl, t, tl, label in relations
+    ]
     return doc
 
 
 def test_training_targets_put_symmetric_pairs_in_canonical_order():
     vocab = spacy.blank("en").vocab
-    reversed_meets = [((2, 3), "Per", (0, 1), "Per", "Meets"), ((4, 5), "Loc", (2, 3), "Per", "LivesIn")]
+    reversed_meets = [
+        ((2, 3), "Per", (0, 1), "Per", "Meets"),
+        ((4, 5), "Loc", (2, 3), "Per", "LivesIn"),
+    ]
     doc = _doc(vocab, reversed_meets)
-    settings = TargetSettings(["Loc", "Per"], ["LivesIn", "Meets"], ["O"], {"Meets"}, "stsn", "BIO", 10, 0, 100)
+    settings = TargetSettings(
+        ["Loc", "Per"],
+        ["LivesIn", "Meets"],
+        ["O"],
+        {"Meets"},
+        "stsn",
+        "BIO",
+        10,
+        0,
+        100,
+    )
     targets = make_targets([Example(doc, doc)], settings)
     spans = targets.candidates.spans[0]
-    labelled = {(tuple(spans[h]), tuple(spans[t])): tuple(targets.pair_labels[0, i])
-                for i, (h, t) in enumerate(targets.candidates.pairs[0]) if targets.pair_mask[0, i]}
-    assert labelled[((0, 1), (2, 3))] == (0.0, 1.0)  # Meets, turned around: the argument that starts first is head
+    labelled = {
+        (tuple(spans[h]), tuple(spans[t])): tuple(targets.pair_labels[0, i])
+        for i, (h, t) in enumerate(targets.candidates.pairs[0])
+        if targets.pair_mask[0, i]
+    }
+    assert labelled[((0, 1), (2, 3))] == (
+        0.0,
+        1.0,
+    )  # Meets, turned around: the argument that starts first is head
     assert labelled[((2, 3), (0, 1))] == (0.0, 0.0)  # its reverse is a negative
-    assert labelled[((4, 5), (2, 3))] == (1.0, 0.0)  # a directed relation keeps its order
+    assert labelled[((4, 5), (2, 3))] == (
+        1.0,
+        0.0,
+    )  # a directed relation keeps its order
 
 
 def test_scorer_matches_symmetric_relations_in_either_order():
     vocab = spacy.blank("en").vocab
-    gold = _doc(vocab, [((0, 1), "Per", (2, 3), "Per", "Meets"), ((0, 1), "Per", (4, 5), "Loc", "LivesIn")])
-    pred = _doc(vocab, [((2, 3), "Per", (0, 1), "Per", "Meets"), ((4, 5), "Loc", (0, 1), "Per", "LivesIn")])
+    gold = _doc(
+        vocab,
+        [
+            ((0, 1), "Per", (2, 3), "Per", "Meets"),
+            ((0, 1), "Per", (4, 5), "Loc", "LivesIn"),
+        ],
+    )
+    pred = _doc(
+        vocab,
+        [
+            ((2, 3), "Per", (0, 1), "Per", "Meets"),
+            ((4, 5), "Loc", (0, 1), "Per", "LivesIn"),
+        ],
+    )
     directed = score_relations([Example(pred, gold)])
     assert directed["rel_f"] == 0.0 and directed["rel_strict_f"] == 0.0
     symmetric = score_relations([Example(pred, gold)], symmetric_labels=["Meets"])
-    assert symmetric["rel_p"] == 0.5 and symmetric["rel_r"] == 0.5  # Meets matches, reversed LivesIn does not
+    assert (
+        symmetric["rel_p"] == 0.5 and symmetric["rel_r"] == 0.5
+    )  # Meets matches, reversed LivesIn does not
     assert symmetric["rel_strict_per_type"]["Meets"]["f"] == 1.0
 
 
 @pytest.fixture(scope="module")
 def symmetric_trained(tmp_path_factory):
-    model_dir, corpus = train_pipeline(tmp_path_factory.mktemp("sym-train"), synthetic_records(24), CNN_TOK2VEC, 300,
-                                       0.003, types=TYPES)
+    model_dir, corpus = train_pipeline(
+        tmp_path_factory.mktemp("sym-train"),
+        synthetic_records(24),
+        CNN_TOK2VEC,
+        300,
+        0.003,
+        types=TYPES,
+    )
     return spacy.load(model_dir), model_dir, corpus
 
 
-def test_symmetric_labels_travel_with_the_pipeline_and_predictions_are_canonical(symmetric_trained):
+def test_symmetric_labels_travel_with_the_pipeline_and_predictions_are_canonical(
+    symmetric_trained,
+):
     nlp, model_dir, corpus = symmetric_trained
     stsn = nlp.get_pipe("stsn")
-    assert stsn.symmetric_labels == ("Meets",) and stsn.label_data["symmetric"] == ["Meets"]
+    assert stsn.symmetric_labels == ("Meets",) and stsn.label_data["symmetric"] == [
+        "Meets"
+    ]
     assert stsn.overlaps == "flat"  # the synthetic data has no overlapping entities
     examples = examples_from_corpus(nlp, corpus)
     docs = list(nlp.pipe(eg.predicted for eg in examples))
     for doc in docs:
-        meets = [(tuple(r["head"]), tuple(r["tail"])) for r in doc._.relations if r["label"] == "Meets"]
+        meets = [
+            (tuple(r["head"]), tuple(r["tail"]))
+            for r in doc._.relations
+            if r["label"] == "Meets"
+        ]
         assert len(meets) == len(set(meets)) == 1 and meets[0] == ((0, 1), (2, 3))
     scores = nlp.evaluate(examples_from_corpus(nlp, corpus))
-    assert scores["rel_strict_f"] == 1.0  # half the gold Meets are written the other way round
-    reloaded = spacy.load(model_dir, config={"components.stsn.symmetric_relations": ["LivesIn"]})
+    assert (
+        scores["rel_strict_f"] == 1.0
+    )  # half the gold Meets are written the other way round
+    reloaded = spacy.load(
+        model_dir, config={"components.stsn.symmetric_relations": ["LivesIn"]}
+    )
     assert reloaded.get_pipe("stsn").symmetric_labels == ("LivesIn", "Meets")
-    assert numpy.isclose(reloaded.evaluate(examples_from_corpus(reloaded, corpus))["ents_f"], 1.0)
+    assert numpy.isclose(
+        reloaded.evaluate(examples_from_corpus(reloaded, corpus))["ents_f"], 1.0
+    )

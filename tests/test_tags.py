@@ -28,7 +28,9 @@ def test_nested_inside_and_crossing_overlaps_round_trip():
 
 
 def test_third_fold_is_not_tagged():
-    tags, skipped = encode_tags(3, [(0, 3, "A"), (0, 2, "B"), (0, 1, "C")], "extended_BIO")
+    tags, skipped = encode_tags(
+        3, [(0, 3, "A"), (0, 2, "B"), (0, 1, "C")], "extended_BIO"
+    )
     assert skipped == 1
     assert tags == ["B-A/B-B", "I-A/I-B", "I-A"]
 

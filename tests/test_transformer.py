@@ -1,4 +1,5 @@
 """The real transformer path, offline: a tiny random BERT through spacy-transformers and the listener."""
+
 import spacy
 
 from pipelines import examples_from_corpus
@@ -14,11 +15,16 @@ def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert_pipeline)
     assert max(len(t.split()) for t in texts) > 24
     before = [(d.spans["stsn"].attrs["scores"], d._.relations) for d in nlp.pipe(texts)]
     nlp.to_disk(tmp_path / "copy")
-    after = [(d.spans["stsn"].attrs["scores"], d._.relations) for d in spacy.load(tmp_path / "copy").pipe(texts)]
+    after = [
+        (d.spans["stsn"].attrs["scores"], d._.relations)
+        for d in spacy.load(tmp_path / "copy").pipe(texts)
+    ]
     assert before == after
 
 
-def test_document_far_longer_than_the_transformer_window_is_covered_to_the_end(tiny_bert_pipeline):
+def test_document_far_longer_than_the_transformer_window_is_covered_to_the_end(
+    tiny_bert_pipeline,
+):
     """10,000+ tokens (hundreds of 24-piece windows, far past the 128 positions of the BERT and the
     128-token attention window): every token is encoded, and the repetitions of a training sentence at the
     start, the middle and the end of the document all get most of its entities back."""
@@ -30,9 +36,14 @@ def test_document_far_longer_than_the_transformer_window_is_covered_to_the_end(t
     assert len(doc) == n * repeats >= 10_000
     assert len(doc._.stsn_tags) == len(doc)
     align = doc._.trf_data.align
-    assert all(len(align[i].data) > 0 for i in range(len(doc)))  # no token without word pieces
+    assert all(
+        len(align[i].data) > 0 for i in range(len(doc))
+    )  # no token without word pieces
     gold = {(e["start"], e["end"], e["type"]) for e in record["entities"]}
     for k in (0, repeats // 2, repeats - 1):
-        found = {(s.start - k * n, s.end - k * n, s.label_) for s in doc.spans["stsn"]
-                 if k * n <= s.start and s.end <= (k + 1) * n}
+        found = {
+            (s.start - k * n, s.end - k * n, s.label_)
+            for s in doc.spans["stsn"]
+            if k * n <= s.start and s.end <= (k + 1) * n
+        }
         assert len(found & gold) >= len(gold) / 2, (k, sorted(found), sorted(gold))
