@@ -51,9 +51,8 @@ def given_candidates(
         (len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32"
     )
     for row, doc_entities in enumerate(entities):
-        spans[row, : len(doc_entities)] = [
-            (start, end) for start, end, _ in doc_entities
-        ]
+        if doc_entities:  # a doc without given entities keeps its padding row
+            spans[row, : len(doc_entities)] = [(s, e) for s, e, _ in doc_entities]
     return Candidates(ops.asarray(spans))
 
 
