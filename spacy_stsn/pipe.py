@@ -6,6 +6,7 @@ network (:mod:`spacy_stsn.stsn_torch`, wrapped by :mod:`spacy_stsn.model`) score
 :mod:`spacy_stsn.decoding` turns its outputs into the annotations written back in the same representation.
 """
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -210,9 +211,7 @@ class STSNComponent(TrainablePipe):
     def overlaps(self) -> str:
         """The overlap policy in force: "flat" or "nested" (``auto`` resolved from the training data; a model
         saved before the setting existed decodes as it always did, nested)."""
-        return resolve_overlaps(
-            self.cfg["overlaps"], self.cfg["data_overlaps"] in (True, None)
-        )
+        return resolve_overlaps(self.cfg["overlaps"], self.cfg["data_overlaps"])
 
     def add_label(self, label: str) -> int:
         """Add an entity label before ``initialize`` (labels are fixed once the model is built).
@@ -255,6 +254,16 @@ class STSNComponent(TrainablePipe):
                 f"{self.spans_key!r} or doc.ents); check the corpus and the spans_key setting"
             )
         self.cfg["labels"] = found
+        if (
+            self.cfg["overlaps"] == "auto"
+            and self.cfg["data_overlaps"]
+            and self.overlaps == "flat"
+        ):
+            warnings.warn(
+                f"[{self.name}] {100 * self.cfg['data_overlaps']:.1f} % of the training documents have "
+                "overlapping entities: too few for nested decoding (overlaps = 'auto' resolved to "
+                "'flat'); set overlaps = 'nested' to predict overlapping entities"
+            )
         sample = [eg.predicted for eg in examples if len(eg.predicted)][:10]
         self.model.attrs["labels"] = self.cfg["labels"]
         self.model.initialize(X=(sample, None))

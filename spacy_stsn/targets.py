@@ -28,23 +28,24 @@ def label_data(
     tag_scheme: str,
     known: Dict[str, List[str]],
     preset: Optional[Dict[str, List[str]]] = None,
-) -> Tuple[Dict[str, List[str]], str, bool]:
+) -> Tuple[Dict[str, List[str]], str, float]:
     """What a component learns from its training examples before training: the label data (entity and relation
     labels, the relation types the corpus marks symmetric, the token tags), the tag scheme (``auto``:
-    extended_BIO iff some document has overlapping entities) and whether any document has overlapping entities.
+    extended_BIO iff some document has overlapping entities) and the fraction of documents with overlapping
+    entities.
     ``known`` is label data set before (``add_label``, ``symmetric_relations``); ``preset`` is label data from
     ``spacy init labels``, used instead of the examples' labels."""
     entities, relations = set(known["entities"]), set()
     symmetric = set(known.get("symmetric", ()))
-    overlaps = False
+    n_overlapping = 0
     for eg in examples:
         ents = get_entities(eg.reference, spans_key)
         entities.update(label for _, _, label in ents)
         relations.update(rel["label"] for rel in eg.reference._.relations)
         symmetric.update(eg.reference.user_data.get(SYMMETRIC_KEY, ()))
-        overlaps = overlaps or has_overlap(ents)
+        n_overlapping += has_overlap(ents)
     if tag_scheme == "auto":
-        tag_scheme = "extended_BIO" if overlaps else "BIO"
+        tag_scheme = "extended_BIO" if n_overlapping else "BIO"
     if preset is not None:
         entities, relations = set(preset["entities"]), set(preset["relations"])
         symmetric.update(preset.get("symmetric", ()))
@@ -65,7 +66,7 @@ def label_data(
         "tags": [OUTSIDE] + sorted(tags - {OUTSIDE}),
         "symmetric": sorted(symmetric & relations),
     }
-    return labels, tag_scheme, overlaps
+    return labels, tag_scheme, n_overlapping / max(len(examples), 1)
 
 
 @dataclass

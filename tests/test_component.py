@@ -285,7 +285,7 @@ def test_overlap_policy_is_resolved_from_the_data_saved_and_can_be_changed_at_lo
     blank.initialize(lambda: examples)
     assert (
         blank.get_pipe("stsn").overlaps == "flat"
-        and blank.get_pipe("stsn").cfg["data_overlaps"] is False
+        and blank.get_pipe("stsn").cfg["data_overlaps"] == 0.0
     )
     blank.to_disk(tmp_path / "flat")
     assert spacy.load(tmp_path / "flat").get_pipe("stsn").overlaps == "flat"
@@ -320,3 +320,25 @@ def test_head_predicts_in_inference_mode_without_toggling_train_mode_per_call():
     assert (
         module.training and tag_logits.requires_grad
     )  # training is untouched by the inference path
+
+
+def test_rare_overlaps_resolve_to_flat_with_a_warning(
+    conll04_records, ade_overlap_records
+):
+    """auto: fewer than 5 % of the training documents overlapping -> flat, and the user is told."""
+    from spacy_stsn.convert import spert_to_docs
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "stsn", config={"model": {"hidden_width": 32, "n_layers": 1, "n_heads": 2}}
+    )
+    records = (
+        conll04_records[:20] + ade_overlap_records[:1]
+    )  # 1 of 21 documents (4.8 %) overlaps
+    examples = [
+        Example(nlp.make_doc(d.text), d) for d in spert_to_docs(records, nlp.vocab)
+    ]
+    with pytest.warns(UserWarning, match="resolved to 'flat'"):
+        nlp.initialize(lambda: examples)
+    stsn = nlp.get_pipe("stsn")
+    assert stsn.overlaps == "flat" and stsn.cfg["tag_scheme"] == "extended_BIO"

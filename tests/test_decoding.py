@@ -20,10 +20,16 @@ from spacy_stsn.stsn_torch import STSN, Extraction, enumerate_spans
 
 
 def test_auto_overlap_policy_follows_the_training_data():
-    assert resolve_overlaps("auto", data_overlaps=False) == "flat"
-    assert resolve_overlaps("auto", data_overlaps=True) == "nested"
-    assert resolve_overlaps("flat", data_overlaps=True) == "flat"
-    assert resolve_overlaps("nested", data_overlaps=False) == "nested"
+    assert resolve_overlaps("auto", data_overlaps=0.0) == "flat"
+    assert (
+        resolve_overlaps("auto", data_overlaps=0.029) == "flat"
+    )  # rare overlaps, as ADE's 2.8 % of documents
+    assert resolve_overlaps("auto", data_overlaps=0.2) == "nested"
+    assert (
+        resolve_overlaps("auto", data_overlaps=None) == "nested"
+    )  # a model saved before: as it always was
+    assert resolve_overlaps("flat", data_overlaps=0.5) == "flat"
+    assert resolve_overlaps("nested", data_overlaps=0.0) == "nested"
     with pytest.raises(ValueError, match="overlaps must be one of"):
         resolve_overlaps("sometimes", False)
     assert overlap_threshold("flat", 0.3) > 1.0
