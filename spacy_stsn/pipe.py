@@ -324,11 +324,16 @@ class STSNComponent(TrainablePipe):
         """
         docs = list(docs)
         given = self.cfg["entities"] == "given"
-        given_labels = [
-            [label for *_, label in self._given_entities(doc)]
-            for doc in docs
-            if len(doc)
-        ]
+        # read before the span group is reset below, which may be the one holding them
+        given_labels = (
+            [
+                [label for *_, label in self._given_entities(doc)]
+                for doc in docs
+                if len(doc)
+            ]
+            if given
+            else None
+        )
         for doc in docs:
             set_entities(doc, [], spans_key=self.spans_key, ents=not given)
             doc._.relations = []
@@ -346,7 +351,7 @@ class STSNComponent(TrainablePipe):
             [len(doc) for doc in docs],
             self.cfg["threshold"],
             self.symmetric_labels,
-            given_labels if given else None,
+            given_labels,
         )
         for doc, pred in zip(docs, decoded):
             set_entities(
