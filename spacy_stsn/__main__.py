@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .stsn_torch import PRECISIONS
+from .precision import PRECISIONS
 
 PRECISION_HELP = (
-    "run the stsn head's stacked layers in this precision (default: the pipeline's config); "
-    "bfloat16 made the head about 1.35x faster on an AVX512-BF16 CPU (see benchmarks/README.md)"
+    "compute in this precision, the transformer and the stsn head (default: the pipeline's own, "
+    "[nlp.after_pipeline_creation] spacy_stsn.precision.v1); auto = bfloat16 where the CPU or GPU has it "
+    "natively; --inference-precision is the old name"
 )
 
 
@@ -59,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--gpu-id", type=int, default=-1)
     evaluate.add_argument(
-        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+        "--precision",
+        "--inference-precision",
+        dest="precision",
+        choices=PRECISIONS,
+        default=None,
+        help=PRECISION_HELP,
     )
 
     show = sub.add_parser(
@@ -116,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("--html-docs", type=int, default=20)
     extract.add_argument(
-        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+        "--precision",
+        "--inference-precision",
+        dest="precision",
+        choices=PRECISIONS,
+        default=None,
+        help=PRECISION_HELP,
     )
     ray = extract.add_argument_group(
         "Ray",
@@ -168,9 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.command == "evaluate":
             from .evaluate import evaluate, markdown, summary_line, write_report
 
-            result = evaluate(
-                args.model, args.corpus, args.gpu_id, args.inference_precision
-            )
+            result = evaluate(args.model, args.corpus, args.gpu_id, args.precision)
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
@@ -189,7 +198,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 text_key=args.text_key,
                 batch_size=args.batch_size,
                 tags=args.tags,
-                inference_precision=args.inference_precision,
+                precision=args.precision,
             )
         elif args.command == "extract":
             from .extract import extract
@@ -204,7 +213,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 n_process=args.n_process,
                 tags=args.tags,
                 resume=not args.restart,
-                inference_precision=args.inference_precision,
+                precision=args.precision,
                 output_format=args.output_format,
             )
             if args.html is not None:

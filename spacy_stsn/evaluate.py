@@ -15,7 +15,7 @@ from spacy.training import Example
 
 from .annotations import get_entities
 from .loading import load_pipeline
-from .model import torch_module
+from .precision import describe
 from .scorer import breakdowns, score_relations
 
 TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
@@ -53,10 +53,10 @@ def evaluate(
     model: str,
     corpus: Path,
     gpu_id: int = -1,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
 ) -> Dict[str, Any]:
     """All metrics of one model on one corpus."""
-    nlp, stsn = load_pipeline(model, gpu_id, inference_precision)
+    nlp, stsn = load_pipeline(model, gpu_id, precision)
     examples = load_examples(nlp, corpus)
     speed = predict(nlp, examples)
     scores = score_relations(
@@ -67,7 +67,7 @@ def evaluate(
         "corpus": str(corpus),
         "n_docs": len(examples),
         "sents_per_sec": speed,
-        "inference_precision": torch_module(stsn.model).inference_precision,
+        "precision": describe(nlp),
         "scores": scores,
         "breakdowns": breakdowns(
             examples, spans_key=stsn.spans_key, symmetric_labels=stsn.symmetric_labels

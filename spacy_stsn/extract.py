@@ -156,7 +156,7 @@ def extract(
     tags: bool = False,
     resume: bool = True,
     progress: Optional[IO[str]] = sys.stderr,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
     output_format: str = "jsonl",
 ) -> int:
     """Extract from every input line into ``output_path``: a JSONL file, or a folder for
@@ -165,7 +165,7 @@ def extract(
         raise ValueError(
             "tags are written to JSONL output only (brat has no place for them)"
         )
-    nlp, stsn = load_pipeline(model, inference_precision=inference_precision)
+    nlp, stsn = load_pipeline(model, precision=precision)
     if output_format == "brat":
         resumed = read_inputs(input_path, fmt, text_key, 0) if resume else None
         writer: Union[BratWriter, JsonlWriter] = BratWriter(

@@ -27,6 +27,7 @@ from thinc.api import (
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints3d
 
+from .precision import set_model_precision
 from .stsn_torch import STSN, Extraction
 
 
@@ -77,9 +78,9 @@ def build_stsn_model(
     ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
     initialised head can learn faster than the pretrained encoder under it; ``attention_window`` (tokens):
     longer documents get block-local attention in the stacked layers, so their cost grows linearly (None:
-    always full attention); ``inference_precision`` "bfloat16" runs the stacked layers in bfloat16 at
-    inference only (training stays float32; the saved weights are the same), set it at load time with
-    ``spacy.load(path, config={"components.stsn.model.inference_precision": "bfloat16"})``."""
+    always full attention); ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
+    runs this head (only) under bfloat16 autocast at inference; the pipeline's ``precision`` callback
+    (:mod:`spacy_stsn.precision`), when set, decides for the transformer and the head, in training too."""
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -90,7 +91,6 @@ def build_stsn_model(
         dropout=dropout,
         max_pair_entities=max_pair_entities,
         attention_window=attention_window,
-        inference_precision=inference_precision,
     )
     head = Model(
         "stsn_torch",
@@ -98,6 +98,12 @@ def build_stsn_model(
         attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
         shims=[ScaledPyTorchShim(module, learn_rate_scale=learn_rate_scale)],
     )
+    if inference_precision not in ("float32", "bfloat16"):
+        raise ValueError(
+            "inference_precision must be 'float32' or 'bfloat16' (an alias of the pipeline's precision "
+            f"setting, spacy_stsn.precision.v1), not {inference_precision!r}"
+        )
+    set_model_precision(head, "float32", inference_precision)
     return Model(
         "stsn",
         forward,

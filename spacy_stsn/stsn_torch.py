@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from .span_selection import greedy_non_overlapping, select_pair_entities
 
 INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
-PRECISIONS = ("float32", "bfloat16")
 PAIR_CHUNK = 4096
 
 
@@ -322,14 +321,9 @@ class STSN(nn.Module):
         dropout: float = 0.1,
         max_pair_entities: int = 100,
         attention_window: Optional[int] = 128,
-        inference_precision: str = "float32",
         overlap_threshold: float = 0.0,
     ):
         super().__init__()
-        if inference_precision not in PRECISIONS:
-            raise ValueError(
-                f"inference_precision must be one of {PRECISIONS}, not {inference_precision!r}"
-            )
         if n_layers < 0:
             raise ValueError(f"n_layers must be >= 0, not {n_layers}")
         if interaction not in INTERACTIONS:
@@ -345,7 +339,6 @@ class STSN(nn.Module):
         self.dropout_rate = dropout
         self.max_pair_entities = max_pair_entities
         self.attention_window = attention_window
-        self.inference_precision = inference_precision
         # a span that overlaps a better-ranked entity is kept only if its score reaches this: 0 keeps every
         # overlap (the paper), > 1 keeps none (flat); set by the component's overlap policy
         self.overlap_threshold = overlap_threshold
@@ -568,14 +561,16 @@ class STSN(nn.Module):
         dictionary), padded with empty [0, 0) spans: the spans are then ``given`` (with the span decoder's opinion
         of them in ``span_probs``) and only relations are predicted, among the first ``max_pair_entities``.
 
-        With ``inference_precision`` "bfloat16" the encoder part (projections and stacked layers, nearly all the
-        arithmetic) runs under bfloat16 autocast: its matrix products are about twice as fast on CPUs with native
-        bfloat16 (AVX512-BF16, AMX); CPUs without it emulate them. Weights stay float32; the decoders too.
+        Under a bfloat16 autocast (the pipeline's precision, :mod:`spacy_stsn.precision`) the encoder part
+        (projections and stacked layers, nearly all the arithmetic) runs in bfloat16; the decoders, which turn
+        its states into scores, always run in float32.
         """
-        bf16 = self.inference_precision == "bfloat16"
-        with torch.autocast(tokens.device.type, dtype=torch.bfloat16, enabled=bf16):
-            encoded = self.encode(tokens, lengths)
-        h_l, h_e, h_r = (h.float() if h is not None else None for h in encoded)
+        h_l, h_e, h_r = self.encode(tokens, lengths)
+        with torch.autocast(tokens.device.type, enabled=False):
+            return self._decode(tokens, lengths, given, h_l, h_e, h_r)
+
+    def _decode(self, tokens, lengths, given, h_l, h_e, h_r) -> Extraction:
+        h_l, h_e, h_r = (h.float() if h is not None else None for h in (h_l, h_e, h_r))
         tag_probs = self._tag_logits(h_l, tokens).softmax(-1)
         batch = tokens.shape[0]
         if given is None:

@@ -194,15 +194,16 @@ def test_extract_command_line_with_html(trained, tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def test_inference_precision_is_chosen_at_load_time(trained, tmp_path, conll04_records):
-    """bfloat16 is a load-time switch over the same weights: the module really runs in it, the command line
-    passes it through, the extractions agree with float32, and an unknown precision names the model."""
+def test_precision_is_chosen_at_load_time(trained, tmp_path, conll04_records):
+    """bfloat16 is a load-time switch over the same weights: the pipeline really computes in it, the command
+    line passes it through (``--precision``, and the old ``--inference-precision``), the extractions agree with
+    float32, and an unknown precision names the model."""
     from spacy_stsn.loading import load_pipeline
-    from spacy_stsn.model import torch_module
+    from spacy_stsn.precision import pipeline_precision
 
     nlp32, model_dir, corpus = trained
-    nlp16, stsn16 = load_pipeline(str(model_dir), inference_precision="bfloat16")
-    assert torch_module(stsn16.model).inference_precision == "bfloat16"
+    nlp16, stsn16 = load_pipeline(str(model_dir), precision="bfloat16")
+    assert pipeline_precision(nlp16) == "bfloat16"
     texts = [" ".join(r["tokens"]) for r in conll04_records]
     docs32, docs16 = list(nlp32.pipe(texts)), list(nlp16.pipe(texts))
     spans_key = stsn16.spans_key
@@ -214,23 +215,13 @@ def test_inference_precision_is_chosen_at_load_time(trained, tmp_path, conll04_r
         for a, b in zip(docs32, docs16)
     ]
     assert sum(same) >= 0.9 * len(same) and scores32 != scores16
-    code = main(
-        [
-            "evaluate",
-            str(model_dir),
-            str(corpus),
-            "--output",
-            str(tmp_path / "ev"),
-            "--inference-precision",
-            "bfloat16",
-        ]
-    )
-    assert (
-        code == 0
-        and json.loads((tmp_path / "ev" / "metrics.json").read_text())[
-            "inference_precision"
-        ]
-        == "bfloat16"
-    )
+    for flag in ("--precision", "--inference-precision"):
+        out = tmp_path / flag.strip("-")
+        code = main(
+            ["evaluate", str(model_dir), str(corpus), "--output", str(out)]
+            + [flag, "bfloat16"]
+        )
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert code == 0 and metrics["precision"].startswith("bfloat16 ("), metrics
     with pytest.raises(ValueError, match=str(model_dir)):
-        load_pipeline(str(model_dir), inference_precision="float16")
+        load_pipeline(str(model_dir), precision="float16")

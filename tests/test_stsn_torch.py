@@ -293,7 +293,9 @@ def test_factored_span_logits_equal_the_decoder_on_concatenated_representations(
         assert torch.allclose(model.span_logits_factored(h_e, spans), direct, atol=1e-5)
 
 
-def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float32():
+def test_under_bfloat16_autocast_the_layers_run_in_bfloat16_and_the_decoders_in_float32():
+    """The pipeline's precision is an autocast around the module (spacy_stsn.precision): at inference the
+    stacked layers then compute in bfloat16 and the decoders in float32, close to a float32 pass."""
     torch.manual_seed(0)
     model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(16, 3, 2, 5).eval()
     x, lengths = torch.randn(2, 9, 16), torch.tensor([9, 5])
@@ -303,18 +305,14 @@ def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float
     )
     with torch.no_grad():
         reference = model(x, lengths)
-        model.inference_precision = "bfloat16"
-        low = model(x, lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(x, lengths)
     assert dtypes == [torch.float32, torch.bfloat16]
+    # the scores come out of float32 decoders
     assert all(out.dtype == ref.dtype for out, ref in zip(low, reference))
     valid = low[1][..., 1] <= lengths[:, None]
     diff = (low[2] - reference[2]).abs().max(-1).values[valid]
     assert 0 < diff.max() < 0.05  # really computed in another precision, and close
-
-
-def test_unknown_inference_precision_is_refused():
-    with pytest.raises(ValueError, match="inference_precision"):
-        STSN(inference_precision="float16")
 
 
 def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_representations(
