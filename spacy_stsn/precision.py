@@ -9,16 +9,16 @@ callback, so ``spacy train``, ``spacy evaluate``, ``spacy.load`` and a packaged 
     precision = "auto"
 
 It reaches every PyTorch model of the pipeline (any spacy-transformers model, the STSN head) through its thinc
-shim: each forward pass runs under ``torch.autocast(dtype=torch.bfloat16)`` on the device the module lives on,
-and its floating outputs are cast back to float32. So weights, gradients and optimizer state stay float32 (the
+shim: each pass (``begin_update`` in training, ``predict`` at inference) runs under
+``torch.autocast(dtype=torch.bfloat16)`` on the device the module lives on, and its floating outputs are cast
+back to float32. So weights, gradients and optimizer state stay float32 (the
 saved pipeline is the same whatever the precision, and loads in the other one), the losses are computed in
 float32 on those outputs, and numpy never sees a bfloat16 array (it has no such type). Backward runs outside
 autocast, as torch requires; bfloat16 has float32's range, so no gradient scaler is needed.
 """
 
-import contextlib
 import functools
-from typing import Any, Callable, Dict, FrozenSet, Iterator, Optional
+from typing import Any, Callable, Dict, FrozenSet, Optional
 
 import torch
 from spacy.language import Language
@@ -92,36 +92,11 @@ def to_float32(value: Any) -> Any:
     return value
 
 
-@contextlib.contextmanager
-def autocast_forward(module: torch.nn.Module, dtype: torch.dtype) -> Iterator[None]:
-    """While open, ``module``'s forward runs under autocast to ``dtype`` and returns float32 outputs.
-
-    The autocast is entered inside the shim's own contexts (thinc's ``autocast("cuda", enabled=False)`` would
-    otherwise switch a CUDA autocast off again), and only for the forward pass."""
-    device_type = next(module.parameters()).device.type
-    inner = module.forward
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        with torch.autocast(device_type, dtype=dtype):
-            out = inner(*args, **kwargs)
-        return to_float32(out)
-
-    had_own = "forward" in vars(module)
-    module.forward = forward
-    try:
-        yield
-    finally:
-        if had_own:
-            module.forward = inner
-        else:
-            del module.forward
-
-
 def set_shim_precision(shim: PyTorchShim, precision: str, inference: str) -> None:
     """Run ``shim``'s module in ``precision`` when training and in ``inference`` when predicting.
 
-    The shim's ``predict`` and ``begin_update`` are wrapped once; the precisions are read at each call, and the
-    module is looked up at each call too (spacy-transformers replaces it when loading weights)."""
+    The shim's ``predict`` and ``begin_update`` are wrapped once (on the instance); the precisions and the
+    module are read at each call (spacy-transformers replaces the module when it loads weights)."""
     shim._stsn_precision = {
         "begin_update": check_precision(precision),
         "predict": check_precision(inference),
@@ -134,6 +109,7 @@ def set_shim_precision(shim: PyTorchShim, precision: str, inference: str) -> Non
 
 
 def _call(shim: PyTorchShim, name: str, method: Callable, inputs: Any) -> Any:
+    """``shim.<name>(inputs)`` under autocast to the precision's dtype, with float32 outputs."""
     module = shim._model
     params = next(module.parameters(), None) if module is not None else None
     dtype = (
@@ -141,11 +117,27 @@ def _call(shim: PyTorchShim, name: str, method: Callable, inputs: Any) -> Any:
     )
     if dtype is None:
         return method(inputs)
-    with autocast_forward(module, dtype):
-        return method(inputs)
+    device_type = params.device.type
+    # thinc's shim opens an autocast("cuda", enabled=mixed_precision) of its own inside this one: enabled, it
+    # keeps this dtype; disabled, it would switch a CUDA autocast off again
+    mixed = shim._mixed_precision
+    shim._mixed_precision = mixed or device_type == "cuda"
+    try:
+        with torch.autocast(device_type, dtype=dtype):
+            result = method(inputs)
+    finally:
+        shim._mixed_precision = mixed
+    if name == "predict":
+        return to_float32(result)
+    output, backprop = (
+        result  # backprop runs later, outside autocast, as torch requires
+    )
+    return to_float32(output), backprop
 
 
-def set_model_precision(model: Model, precision: str, inference: str = None) -> None:
+def set_model_precision(
+    model: Model, precision: str, inference: Optional[str] = None
+) -> None:
     """The precision of every PyTorch module in a thinc model (``inference`` defaults to ``precision``)."""
     for node in model.walk():
         for shim in node.shims:
