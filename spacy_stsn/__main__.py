@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .outputs import refuse_overwriting_inputs
 from .precision import PRECISIONS
 
 PRECISION_HELP = (
@@ -105,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: JSONL for .jsonl/.json files, else text",
     )
-    extract.add_argument("--text-key", default="text")
+    extract.add_argument(
+        "--text-key",
+        default="text",
+        help="the JSONL field to read, and the output field the text is written to",
+    )
     extract.add_argument("--batch-size", type=int, default=64)
     extract.add_argument("--n-process", type=int, default=1)
     extract.add_argument(
@@ -121,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also render the first --html-docs documents with displaCy to this file",
     )
     extract.add_argument("--html-docs", type=int, default=20)
+    extract.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="the longest text in characters, spaCy's nlp.max_length (default: the "
+        "pipeline's, 1,000,000); a longer one stops the run at its FILE:LINE",
+    )
     extract.add_argument(
         "--precision",
         "--inference-precision",
@@ -157,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        refuse_overwriting_any_input(args)
         if args.command == "convert":
             if args.format == "brat" or (args.format == "auto" and args.input.is_dir()):
                 from .brat import convert_brat
@@ -184,6 +197,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(markdown(result))
             print(summary_line(result))
         elif args.command == "extract" and args.ray:
+            if args.max_length is not None:
+                raise ValueError("--max-length is not supported with --ray yet")
             from .ray_extract import extract_on_ray  # Ray is imported only here
 
             extract_on_ray(
@@ -215,6 +230,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 resume=not args.restart,
                 precision=args.precision,
                 output_format=args.output_format,
+                max_length=args.max_length,
             )
             if args.html is not None:
                 write_html(
@@ -224,6 +240,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.text_key,
                     args.html,
                     args.html_docs,
+                    args.max_length,
                 )
         elif args.command == "show":
             from .evaluate import show
@@ -235,8 +252,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def refuse_overwriting_any_input(args: argparse.Namespace) -> None:
+    """Before anything is read or written: no output of ``convert`` or ``extract`` (``--html`` included) may
+    be an input or inside an input folder (see :func:`spacy_stsn.outputs.refuse_overwriting_inputs`)."""
+    if args.command == "convert":
+        refuse_overwriting_inputs(args.output, [args.input, args.types])
+    elif args.command == "extract":
+        for output in (args.output, args.html):
+            if output is not None:
+                refuse_overwriting_inputs(output, [args.input])
+
+
 def write_html(
-    model: str, input_path: Path, fmt: str, text_key: str, output: Path, n_docs: int
+    model: str,
+    input_path: Path,
+    fmt: str,
+    text_key: str,
+    output: Path,
+    n_docs: int,
+    max_length: Optional[int] = None,
 ) -> None:
     """displaCy rendering of the first ``n_docs`` input documents."""
     from itertools import islice
@@ -246,9 +280,10 @@ def write_html(
     from .visualize import render
 
     nlp, _ = load_pipeline(model)
-    texts = (
-        text for text, _ in islice(read_inputs(input_path, fmt, text_key, 0), n_docs)
-    )
+    if max_length is not None:
+        nlp.max_length = max_length
+    inputs = read_inputs(input_path, fmt, text_key, 0, max_length=nlp.max_length)
+    texts = (text for text, _ in islice(inputs, n_docs))
     output.write_text(render(nlp.pipe(texts)), encoding="utf8")
     print(f"wrote {output}")
 
