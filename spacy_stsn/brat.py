@@ -26,10 +26,10 @@ mark that starts an ``.ann`` or ``annotation.conf`` is skipped. The line kinds o
 - Errors, as ``FILE:LINE: problem`` (the conversion stops; nothing is written): a line without an id and a
   tab, an unknown id prefix, an id defined twice, offsets that are not integers, empty, reversed or beyond
   the text, a T text that differs from its slice of the ``.txt`` (tabs and line breaks compare as spaces),
-  an entity that covers no token, an ``R`` line that is not ``LABEL ROLE:ID ROLE:ID``, gives a role twice or names an id the
-  file does not define (or one that is not an entity or event), an ``E`` line without ``TYPE:TRIGGER``, and
-  with a types file a T or R label outside it. A ``.txt`` without its ``.ann``, or the reverse, is an error
-  naming the file.
+  an entity that covers no token, an ``R`` line that is not ``LABEL ROLE:ID ROLE:ID``, gives a role twice or
+  names an id the file does not define (or one that is not an entity or event), an ``E`` line without
+  ``TYPE:TRIGGER``, and with a types file a T or R label outside it. A ``.txt`` without its ``.ann``, or the
+  reverse, is an error naming the file.
 
 A types file is either SpERT's types JSON or brat's ``annotation.conf`` (a ``.conf`` file: the names in its
 ``[entities]`` and ``[relations]`` sections; ``!`` abstract types and ``<...>`` macros are not labels).
