@@ -18,6 +18,8 @@ setup(
         "thinc>=8.3,<8.4",
         "torch>=2.1",
         "srsly>=2.4",
+        # `convert` streams SpERT JSON lists (memory flat with the file's size)
+        "ijson>=3.2",
         "numpy>=1.21",
         # `spacy package --build wheel` (project.yml's `package`) refuses to run without `build` or `wheel`;
         # `wheel` builds offline, where `build` would fetch setuptools into an isolated environment first

@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default=None, help="brat: tokenise with this pipeline's tokenizer"
     )
     convert.add_argument("--spans-key", default="stsn")
+    convert.add_argument(
+        "--part-tokens",
+        type=int,
+        default=None,
+        help="past this many tokens (default 500,000) OUTPUT is a folder of .spacy parts "
+        "of at most this size, which spacy train reads as one corpus",
+    )
 
     evaluate = sub.add_parser(
         "evaluate", help="NER/RE/RE+ metrics, per type and by length, of a pipeline"
@@ -181,12 +188,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.lang,
                     args.model,
                     args.spans_key,
+                    args.part_tokens,
                 )
             else:
                 from .convert import convert_file
 
                 stats = convert_file(
-                    args.input, args.output, args.types, args.spans_key
+                    args.input,
+                    args.output,
+                    args.types,
+                    args.spans_key,
+                    args.part_tokens,
                 )
             print(f"{args.input} -> {args.output}: {json.dumps(stats)}")
         elif args.command == "evaluate":

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
 
 from .annotations import get_entities
+from .convert import read_docbin
 from .loading import load_pipeline
 from .precision import describe
 from .scorer import breakdowns, score_relations
@@ -23,7 +24,7 @@ TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
 
 def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
     """Gold docs from ``corpus`` paired with fresh docs of the same tokens (the benchmark's tokenization)."""
-    gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+    gold = list(read_docbin(corpus, nlp.vocab))  # a .spacy file or a folder of parts
     return [
         Example(
             Doc(
