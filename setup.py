@@ -30,7 +30,7 @@ setup(
         "ray": ["ray[data]>=2.60,<3"],
     },
     entry_points={
-        "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],
+        "spacy_factories": ["stsn = spacy_stsn.factory:make_stsn"],
         "spacy_architectures": [
             "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"
         ],

@@ -1,6 +1,6 @@
 """The ``stsn`` component's settings: their defaults (the factory's ``default_config``) and their checks, in one
 place for the factory and the component. What each one means is documented on the factory,
-:func:`spacy_stsn.pipe.make_stsn`."""
+:func:`spacy_stsn.factory.make_stsn`."""
 
 from typing import Any, Dict
 
@@ -51,6 +51,15 @@ def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
                 f"{name} must be >= {1 if name == 'max_batch_items' else 0}, not {merged[name]}"
             )
     return merged
+
+
+def initial_cfg(settings: Dict[str, Any]) -> Dict[str, Any]:
+    """A new component's cfg: its checked settings, the label data it starts with (``symmetric_relations``
+    from the config; the rest is learnt at ``initialize``) and what ``initialize`` will learn, unknown yet."""
+    cfg = check_settings(settings)
+    symmetric = sorted(cfg.pop("symmetric_relations"))
+    labels = {"entities": [], "relations": [], "tags": [], "symmetric": symmetric}
+    return {"labels": labels, **cfg, "input_width": None, "data_overlaps": None}
 
 
 def restore_learned(cfg: Dict[str, Any], saved: Dict[str, Any]) -> None:
