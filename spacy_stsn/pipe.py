@@ -19,6 +19,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
+from . import features  # noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
 from .annotations import DEFAULT_SPANS_KEY, given_entities, make_relation, set_entities
 from .decoding import decode_batch, overlap_threshold, resolve_overlaps
 from .settings import DEFAULTS, check_settings
