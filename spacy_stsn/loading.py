@@ -1,6 +1,6 @@
 """Loading a trained pipeline for the command line tools, with errors that name the path and the cause."""
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import spacy
 from spacy.language import Language
@@ -11,16 +11,20 @@ PRECISION_KEY = "components.stsn.model.inference_precision"
 
 
 def load_pipeline(
-    model: str, gpu_id: int = -1, inference_precision: Optional[str] = None
+    model: str,
+    gpu_id: int = -1,
+    inference_precision: Optional[str] = None,
+    overrides: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Language, STSNComponent]:
     """``spacy.load(model)`` and its stsn component. A missing or corrupt directory raises ``ValueError``
     naming ``model`` (spaCy raises ``OSError`` with its own codes, or a msgpack/JSON error from deep inside).
-    ``inference_precision`` overrides the stored ``components.stsn.model.inference_precision``."""
+    ``inference_precision`` overrides the stored ``components.stsn.model.inference_precision``, ``overrides``
+    other settings of the config (dotted keys)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    overrides = (
-        {} if inference_precision is None else {PRECISION_KEY: inference_precision}
-    )
+    overrides = dict(overrides or {})
+    if inference_precision is not None:
+        overrides[PRECISION_KEY] = inference_precision
     try:
         nlp = spacy.load(model, config=overrides)
     except (OSError, ValueError, KeyError) as err:

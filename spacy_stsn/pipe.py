@@ -21,7 +21,12 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import features  # noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
 from .annotations import DEFAULT_SPANS_KEY, given_entities, make_relation, set_entities
-from .decoding import decode_batch, overlap_threshold, resolve_overlaps
+from .decoding import (
+    decode_batch,
+    overlap_threshold,
+    relation_threshold_array,
+    resolve_overlaps,
+)
 from .settings import DEFAULTS, check_settings
 from .model import (
     build_head,
@@ -96,6 +101,7 @@ def make_stsn(
     model: Model,
     spans_key: str,
     threshold: float,
+    relation_thresholds: Dict[str, float],
     tag_scheme: str,
     overlaps: str,
     nested_threshold: float,
@@ -112,6 +118,8 @@ def make_stsn(
     model (Model): the network, ``spacy_stsn.STSN.v1`` over a tok2vec or a transformer listener.
     spans_key (str): span group that holds every entity, gold and predicted, overlaps included.
     threshold (float): the paper's alpha: a relation is kept when its sigmoid reaches it.
+    relation_thresholds (Dict[str, float]): per relation type, a threshold that replaces ``threshold`` for that
+        type (``python -m spacy_stsn tune`` chooses them on dev); {}: ``threshold`` for every type.
     tag_scheme (str): "BIO", "extended_BIO" (two-fold overlaps, section 4.1.2) or "auto" (extended_BIO iff
         the training data has overlapping entities), resolved at initialize.
     overlaps (str): "flat" (predicted entities never overlap: the greedy rule of
@@ -137,6 +145,7 @@ def make_stsn(
         name,
         spans_key=spans_key,
         threshold=threshold,
+        relation_thresholds=relation_thresholds,
         tag_scheme=tag_scheme,
         overlaps=overlaps,
         nested_threshold=nested_threshold,
@@ -350,7 +359,11 @@ class STSNComponent(TrainablePipe):
             self.relation_labels,
             self.tag_labels,
             [len(doc) for doc in docs],
-            self.cfg["threshold"],
+            relation_threshold_array(
+                self.relation_labels,
+                self.cfg["threshold"],
+                self.cfg["relation_thresholds"],
+            ),
             self.symmetric_labels,
             given_labels,
         )
