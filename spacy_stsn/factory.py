@@ -1,7 +1,7 @@
 """The ``stsn`` factory: the name a config uses (``factory = "stsn"``, registered through entry points), the
 default model, every setting with its default and what it means, and the default score weights."""
 
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from spacy.language import Language
 from thinc.api import Config, Model
@@ -70,6 +70,7 @@ def make_stsn(
     model: Model,
     spans_key: str,
     threshold: float,
+    relation_thresholds: Dict[str, float],
     tag_scheme: str,
     overlaps: str,
     nested_threshold: float,
@@ -86,6 +87,8 @@ def make_stsn(
     model (Model): the network, ``spacy_stsn.STSN.v1`` over a tok2vec or a transformer listener.
     spans_key (str): span group that holds every entity, gold and predicted, overlaps included.
     threshold (float): the paper's alpha: a relation is kept when its sigmoid reaches it.
+    relation_thresholds (Dict[str, float]): per relation type, a threshold that replaces ``threshold`` for that
+        type (``python -m spacy_stsn tune`` chooses them on dev); {}: ``threshold`` for every type.
     tag_scheme (str): "BIO", "extended_BIO" (two-fold overlaps, section 4.1.2) or "auto" (extended_BIO iff
         the training data has overlapping entities), resolved at initialize.
     overlaps (str): "flat" (predicted entities never overlap: the greedy rule of
@@ -111,6 +114,7 @@ def make_stsn(
         name,
         spans_key=spans_key,
         threshold=threshold,
+        relation_thresholds=relation_thresholds,
         tag_scheme=tag_scheme,
         overlaps=overlaps,
         nested_threshold=nested_threshold,

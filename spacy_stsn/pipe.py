@@ -28,8 +28,14 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
 
+from . import features  # noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
 from .annotations import given_entities, make_relation, set_entities
-from .decoding import decode_batch, nested_threshold, resolve_overlaps
+from .decoding import (
+    decode_batch,
+    nested_threshold,
+    relation_threshold_array,
+    resolve_overlaps,
+)
 from .labels import Labels, Span3
 from .model import Decoding, build_head, given_spans, set_head_dropout, torch_module
 from .settings import initial_cfg, restore_learned
@@ -213,7 +219,11 @@ class STSNComponent(TrainablePipe):
             outputs,
             self.label_set,
             [len(doc) for doc in docs],
-            self.cfg["threshold"],
+            relation_threshold_array(
+                self.relation_labels,
+                self.cfg["threshold"],
+                self.cfg["relation_thresholds"],
+            ),
             predictions.given,
         )
         for doc, pred in zip(docs, decoded):

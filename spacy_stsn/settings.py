@@ -14,6 +14,7 @@ LEARNED = ("labels", "input_width", "tag_scheme", "data_overlaps")
 DEFAULTS: Dict[str, Any] = {
     "spans_key": DEFAULT_SPANS_KEY,
     "threshold": 0.4,
+    "relation_thresholds": {},
     "tag_scheme": "auto",
     "overlaps": "auto",
     "nested_threshold": 0.0,
@@ -45,6 +46,12 @@ def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
     for name in ("threshold", "nested_threshold"):
         if not 0.0 <= merged[name] <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], not {merged[name]}")
+    for label, value in merged["relation_thresholds"].items():
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(
+                f"relation_thresholds[{label!r}] must be in [0, 1], not {value}"
+            )
+    merged["relation_thresholds"] = dict(merged["relation_thresholds"])
     for name in ("neg_entity_samples", "neg_relation_samples", "max_batch_items"):
         if merged[name] < (1 if name == "max_batch_items" else 0):
             raise ValueError(
