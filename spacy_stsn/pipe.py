@@ -37,7 +37,14 @@ from .decoding import (
     resolve_overlaps,
 )
 from .labels import Labels, Span3
-from .model import Decoding, build_head, given_spans, set_head_dropout, torch_module
+from .model import (
+    Decoding,
+    build_head,
+    finish_update,
+    given_spans,
+    set_head_dropout,
+    torch_module,
+)
 from .settings import initial_cfg, restore_learned
 from .stsn_torch import Extraction
 from .targets import (
@@ -273,6 +280,14 @@ class STSNComponent(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights with ``sgd``, the component's own layers at the architecture's
+        ``learn_rate_scale`` times its rate (:func:`spacy_stsn.model.finish_update`).
+
+        sgd (Optimizer): the optimizer.
+        """
+        finish_update(self.model, sgd)
 
     def get_loss(
         self, examples: Iterable[Example], scores: Tuple[Tuple, Targets]
