@@ -1,5 +1,6 @@
-"""spacy_stsn.FeatureTok2Vec.v1: lexical features beside the transformer, over a tiny random BERT whose tokenizer
-lowercases (as all-MiniLM-L6-v2's does) or keeps the case."""
+"""spacy_stsn.FeatureTok2Vec.v1: lexical features beside the transformer, over a tiny
+random BERT whose tokenizer lowercases (as all-MiniLM-L6-v2's does) or keeps the
+case."""
 
 import numpy
 import pytest
@@ -29,8 +30,8 @@ BERT_WIDTH = 32  # conftest.make_tiny_bert
 
 
 def feature_pipeline(tmp_path, records, bert, features=True, n_characters=0):
-    """["transformer", "stsn"] with the feature encoder and ``hidden_width = null``, initialized as
-    ``spacy train`` does."""
+    """["transformer", "stsn"] with the feature encoder and ``hidden_width = null``,
+    initialized as ``spacy train`` does."""
     from spacy.training.initialize import init_nlp
 
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,8 @@ def test_features_off_is_the_transformer_alone_and_features_round_trip(
 
 
 class RecordingAdam(Optimizer):
-    """thinc's Adam (its Optimizer) that records the learning-rate scale of each parameter's update."""
+    """thinc's Adam (its Optimizer) that records the learning-rate scale of each
+    parameter's update."""
 
     def __init__(self, learn_rate):
         super().__init__(learn_rate)
@@ -134,8 +136,9 @@ class RecordingAdam(Optimizer):
 def test_the_features_train_at_the_heads_learn_rate_scale(
     tmp_path, conll04_records, tiny_bert
 ):
-    """The lexical features are randomly initialised like the head, so learn_rate_scale reaches them too; the
-    transformer, updated by its own component, keeps the optimizer's rate."""
+    """The lexical features are randomly initialised like the head, so learn_rate_scale
+    reaches them too; the transformer, updated by its own component, keeps the
+    optimizer's rate."""
     nlp, corpus = feature_pipeline(tmp_path, conll04_records[:6], tiny_bert)
     stsn = nlp.get_pipe("stsn")
     stsn.model.attrs["learn_rate_scale"] = 7.0
