@@ -60,7 +60,7 @@ from bench_common import (  # noqa: E402
     warn_if_busy,
     write_json,
 )
-from profile_inference import StageTimer  # noqa: E402
+from measure import StageTimer  # noqa: E402
 
 from spacy_stsn.stsn_torch import PRECISIONS  # noqa: E402
 
