@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .stsn_torch import PRECISIONS
+from .outputs import refuse_overwriting_inputs
+from .precision import PRECISIONS
 
 PRECISION_HELP = (
-    "run the stsn head's stacked layers in this precision (default: the pipeline's config); "
-    "bfloat16 made the head about 1.35x faster on an AVX512-BF16 CPU (see benchmarks/README.md)"
+    "compute in this precision, the transformer and the stsn head (default: the pipeline's own, "
+    "[nlp.after_pipeline_creation] spacy_stsn.precision.v1); auto = bfloat16 where the CPU or GPU has it "
+    "natively; --inference-precision is the old name"
 )
 
 
@@ -48,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default=None, help="brat: tokenise with this pipeline's tokenizer"
     )
     convert.add_argument("--spans-key", default="stsn")
+    convert.add_argument(
+        "--part-tokens",
+        type=int,
+        default=None,
+        help="past this many tokens (default 500,000) OUTPUT is a folder of .spacy parts "
+        "of at most this size, which spacy train reads as one corpus",
+    )
 
     evaluate = sub.add_parser(
         "evaluate", help="NER/RE/RE+ metrics, per type and by length, of a pipeline"
@@ -59,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--gpu-id", type=int, default=-1)
     evaluate.add_argument(
-        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+        "--precision",
+        "--inference-precision",
+        dest="precision",
+        choices=PRECISIONS,
+        default=None,
+        help=PRECISION_HELP,
     )
 
     show = sub.add_parser(
@@ -99,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: JSONL for .jsonl/.json files, else text",
     )
-    extract.add_argument("--text-key", default="text")
+    extract.add_argument(
+        "--text-key",
+        default="text",
+        help="the JSONL field to read, and the output field the text is written to",
+    )
     extract.add_argument("--batch-size", type=int, default=64)
     extract.add_argument("--n-process", type=int, default=1)
     extract.add_argument(
@@ -116,7 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("--html-docs", type=int, default=20)
     extract.add_argument(
-        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+        "--max-length",
+        type=int,
+        default=None,
+        help="the longest text in characters, spaCy's nlp.max_length (default: the "
+        "pipeline's, 1,000,000); a longer one stops the run at its FILE:LINE",
+    )
+    extract.add_argument(
+        "--precision",
+        "--inference-precision",
+        dest="precision",
+        choices=PRECISIONS,
+        default=None,
+        help=PRECISION_HELP,
     )
     ray = extract.add_argument_group(
         "Ray",
@@ -146,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        refuse_overwriting_any_input(args)
         if args.command == "convert":
             if args.format == "brat" or (args.format == "auto" and args.input.is_dir()):
                 from .brat import convert_brat
@@ -157,24 +188,29 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.lang,
                     args.model,
                     args.spans_key,
+                    args.part_tokens,
                 )
             else:
                 from .convert import convert_file
 
                 stats = convert_file(
-                    args.input, args.output, args.types, args.spans_key
+                    args.input,
+                    args.output,
+                    args.types,
+                    args.spans_key,
+                    args.part_tokens,
                 )
             print(f"{args.input} -> {args.output}: {json.dumps(stats)}")
         elif args.command == "evaluate":
             from .evaluate import evaluate, markdown, summary_line, write_report
 
-            result = evaluate(
-                args.model, args.corpus, args.gpu_id, args.inference_precision
-            )
+            result = evaluate(args.model, args.corpus, args.gpu_id, args.precision)
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
         elif args.command == "extract" and args.ray:
+            if args.max_length is not None:
+                raise ValueError("--max-length is not supported with --ray yet")
             from .ray_extract import extract_on_ray  # Ray is imported only here
 
             extract_on_ray(
@@ -189,7 +225,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 text_key=args.text_key,
                 batch_size=args.batch_size,
                 tags=args.tags,
-                inference_precision=args.inference_precision,
+                precision=args.precision,
             )
         elif args.command == "extract":
             from .extract import extract
@@ -204,8 +240,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 n_process=args.n_process,
                 tags=args.tags,
                 resume=not args.restart,
-                inference_precision=args.inference_precision,
+                precision=args.precision,
                 output_format=args.output_format,
+                max_length=args.max_length,
             )
             if args.html is not None:
                 write_html(
@@ -215,6 +252,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.text_key,
                     args.html,
                     args.html_docs,
+                    args.max_length,
                 )
         elif args.command == "show":
             from .evaluate import show
@@ -226,8 +264,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def refuse_overwriting_any_input(args: argparse.Namespace) -> None:
+    """Before anything is read or written: no output of ``convert`` or ``extract`` (``--html`` included) may
+    be an input or inside an input folder (see :func:`spacy_stsn.outputs.refuse_overwriting_inputs`)."""
+    if args.command == "convert":
+        refuse_overwriting_inputs(args.output, [args.input, args.types])
+    elif args.command == "extract":
+        for output in (args.output, args.html):
+            if output is not None:
+                refuse_overwriting_inputs(output, [args.input])
+
+
 def write_html(
-    model: str, input_path: Path, fmt: str, text_key: str, output: Path, n_docs: int
+    model: str,
+    input_path: Path,
+    fmt: str,
+    text_key: str,
+    output: Path,
+    n_docs: int,
+    max_length: Optional[int] = None,
 ) -> None:
     """displaCy rendering of the first ``n_docs`` input documents."""
     from itertools import islice
@@ -237,9 +292,10 @@ def write_html(
     from .visualize import render
 
     nlp, _ = load_pipeline(model)
-    texts = (
-        text for text, _ in islice(read_inputs(input_path, fmt, text_key, 0), n_docs)
-    )
+    if max_length is not None:
+        nlp.max_length = max_length
+    inputs = read_inputs(input_path, fmt, text_key, 0, max_length=nlp.max_length)
+    texts = (text for text, _ in islice(inputs, n_docs))
     output.write_text(render(nlp.pipe(texts)), encoding="utf8")
     print(f"wrote {output}")
 

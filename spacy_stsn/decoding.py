@@ -27,11 +27,12 @@ from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, 
 
 import numpy
 
+from .labels import Labels, Span3
+
 OVERLAP_POLICIES = ("auto", "flat", "nested")
 # overlaps = "auto" decodes nested when at least this fraction of the training documents has overlapping entities
 NESTED_MIN_FRACTION = 0.05
 Offsets = Tuple[int, int]
-Span3 = Tuple[int, int, str]
 # head, head_label, tail, tail_label, label, score
 RelationTuple = Tuple[Offsets, str, Offsets, str, str, float]
 
@@ -63,13 +64,13 @@ def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
     return setting
 
 
-def overlap_threshold(policy: str, nested_threshold: float) -> float:
-    """The head's ``overlap_threshold`` for a resolved policy: a candidate that overlaps a better-ranked one
-    is kept only if its score reaches it (2.0: never, i.e. flat)."""
+def nested_threshold(policy: str, threshold: float) -> Optional[float]:
+    """What the network's entity selection takes for a resolved policy: None is flat, a number is nested
+    decoding with ``nested_threshold`` (see :func:`spacy_stsn.span_selection.select_entities`)."""
     if policy == "flat":
-        return 2.0
+        return None
     if policy == "nested":
-        return nested_threshold
+        return threshold
     raise ValueError(f"overlap policy {policy!r} is not resolved (flat or nested)")
 
 
@@ -158,32 +159,30 @@ def decode_relations(
 
 def decode_batch(
     outputs: Any,
-    n_docs: int,
-    entity_labels: Sequence[str],
-    relation_labels: Sequence[str],
-    tag_labels: Sequence[str],
+    labels: Labels,
     lengths: Sequence[int],
     threshold: float,
-    symmetric: Collection[str] = (),
-    given_labels: Optional[Sequence[Sequence[str]]] = None,
+    given: Optional[Sequence[Sequence[Span3]]] = None,
 ) -> List[DocPrediction]:
-    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for ``n_docs``
-    documents of ``lengths`` tokens; see the module docstring for the rules. With ``given_labels`` (per doc, the
-    labels of the given entities in ``outputs.spans``) the entities are those, with score 1."""
-    if given_labels is None:
+    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for documents
+    of ``lengths`` tokens; see the module docstring for the rules. With ``given`` entities (per doc, those whose
+    spans are ``outputs.spans``) the entities are those, with their labels and score 1."""
+    n_docs, entity_labels = len(lengths), labels.entities
+    relation_labels, tag_labels = labels.relations, labels.tags
+    if given is None:
         label_ids = outputs.span_probs[..., 1:].argmax(-1)
         label_scores = outputs.span_probs[..., 1:].max(-1)
     else:
-        entity_labels = sorted({label for labels in given_labels for label in labels})
+        entity_labels = sorted({label for ents in given for *_, label in ents})
         index = {label: i for i, label in enumerate(entity_labels)}
         label_ids = numpy.zeros(outputs.spans.shape[:2], dtype="int64")
-        for row, labels in enumerate(given_labels):
-            label_ids[row, : len(labels)] = [index[label] for label in labels]
+        for row, ents in enumerate(given):
+            label_ids[row, : len(ents)] = [index[label] for *_, label in ents]
         label_scores = numpy.ones(label_ids.shape, dtype="float32")
     ent_b, ent_s = numpy.nonzero(outputs.is_entity)
     ent_bounds = numpy.searchsorted(ent_b, numpy.arange(n_docs + 1))
     rel_b, head, head_idx, tail, tail_idx, rel_r, rel_score = decode_relations(
-        outputs, relation_labels, threshold, symmetric
+        outputs, relation_labels, threshold, labels.symmetric
     )
     rel_bounds = numpy.searchsorted(rel_b, numpy.arange(n_docs + 1))
     tag_ids = outputs.tag_probs.argmax(-1) if outputs.tag_probs.shape[-1] else None

@@ -79,7 +79,7 @@ class Extractor:
         text_column: str,
         batch_size: int,
         tags: bool,
-        inference_precision: Optional[str],
+        precision: Optional[str],
         gpu: bool,
     ) -> None:
         if callable(model):
@@ -92,7 +92,7 @@ class Extractor:
                 self.nlp, getattr(model, "__name__", repr(model))
             ).spans_key
         else:  # Ray gives each actor its own GPUs as device 0.. (CUDA_VISIBLE_DEVICES)
-            self.nlp, stsn = load_pipeline(model, 0 if gpu else -1, inference_precision)
+            self.nlp, stsn = load_pipeline(model, 0 if gpu else -1, precision)
             self.spans_key = stsn.spans_key
         self.text_column, self.batch_size, self.tags = text_column, batch_size, tags
 
@@ -129,7 +129,7 @@ def extract_dataset(
     gpus_per_worker: float = 0,
     batch_size: int = 64,
     tags: bool = False,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
 ) -> "ray.data.Dataset":
     """``ds`` with ``entities`` and ``relations`` columns added (and ``tokens`` / ``tags`` with ``tags``), as
     the local ``extract`` writes them, by a pool of ``workers`` actors that each load ``model`` (a pipeline
@@ -145,7 +145,7 @@ def extract_dataset(
             "text_column": text_column,
             "batch_size": batch_size,
             "tags": tags,
-            "inference_precision": inference_precision,
+            "precision": precision,
             "gpu": gpus_per_worker > 0,
         },
         batch_size=batch_size,
@@ -396,7 +396,7 @@ def extract_on_ray(
     text_key: str = "text",
     batch_size: int = 64,
     tags: bool = False,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
     progress: Optional[IO[str]] = sys.stderr,
 ) -> int:
     """The ``extract --ray`` command: ``input_path`` → ``output_path`` on the Ray cluster at ``address`` (or a
@@ -419,7 +419,7 @@ def extract_on_ray(
             gpus_per_worker=gpus_per_worker,
             batch_size=batch_size,
             tags=tags,
-            inference_precision=inference_precision,
+            precision=precision,
         )
         try:
             written = write_output(ds, text_column, output_path)

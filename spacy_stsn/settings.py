@@ -9,6 +9,8 @@ from .decoding import OVERLAP_POLICIES
 from .tags import SCHEMES
 
 ENTITY_MODES = ("predict", "given")
+# what initialize learns from the data; the other cfg entries are settings, which come from the config
+LEARNED = ("labels", "input_width", "tag_scheme", "data_overlaps")
 DEFAULTS: Dict[str, Any] = {
     "spans_key": DEFAULT_SPANS_KEY,
     "threshold": 0.4,
@@ -49,3 +51,13 @@ def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
                 f"{name} must be >= {1 if name == 'max_batch_items' else 0}, not {merged[name]}"
             )
     return merged
+
+
+def restore_learned(cfg: Dict[str, Any], saved: Dict[str, Any]) -> None:
+    """Put what ``initialize`` learned (``LEARNED``) from a saved cfg into ``cfg``, whose settings come from
+    the config and so can be changed at load time; symmetric relation types configured now are kept."""
+    configured = set(cfg["labels"].get("symmetric", ()))
+    cfg.update({key: saved[key] for key in LEARNED if key in saved})
+    labels = cfg["labels"]
+    symmetric = set(labels.get("symmetric", ())) | configured
+    labels["symmetric"] = sorted(symmetric & set(labels["relations"]))
