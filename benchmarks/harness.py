@@ -211,15 +211,16 @@ class Benchmark:
                 self.args.retries,
             )
         if "error" in result:
-            what = label or json.dumps(job)
-            self.failures.append(f"{what}: {result['error']}")
-            print(
-                f"  FAILED {what}: {result['error']}\n{result.get('stderr_tail', '')}",
-                file=sys.stderr,
-                flush=True,
-            )
+            tail = result.get("stderr_tail", "")
+            self.fail(label or json.dumps(job), f"{result['error']}\n{tail}".strip())
         result.setdefault("job", job)
         return result
+
+    def fail(self, what: str, error: str) -> None:
+        """Record a failed measurement: the script will exit 1 without writing
+        ``--output``."""
+        self.failures.append(f"{what}: {error.splitlines()[0]}")
+        print(f"  FAILED {what}: {error}", file=sys.stderr, flush=True)
 
     def _inline(self, job: Job) -> Dict[str, Any]:
         """The worker in this process, its job and result through JSON as a worker's

@@ -28,6 +28,7 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
     process only)."""
     import spacy_transformers.layers.transformer_model as trf_model
 
+    import spacy_stsn.heads as heads
     import spacy_stsn.pipe as stsn_pipe
     import spacy_stsn.stsn_torch as stsn_torch
     from spacy_stsn.model import torch_module
@@ -55,7 +56,7 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
     tok2vec._func = timer.wrap("listener + reduce_max alignment", tok2vec._func)
     head._func = timer.wrap("STSN head (thinc<->torch incl.)", head._func)
     module = torch_module(stsn.model)
-    module.extract = timer.wrap("STSN.extract", module.extract)
+    module.infer = timer.wrap("STSN.infer", module.infer)
     module.encode = timer.wrap("encode: projections + attention layers", module.encode)
     for i, layer in enumerate(module.layers):
         layer.forward = timer.wrap(f"attention layer {i}", layer.forward)
@@ -63,19 +64,18 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
         module.tag_decoder.forward = timer.wrap(
             "tag decoder", module.tag_decoder.forward
         )
-    module.span_linear = timer.wrap("span parts (per token)", module.span_linear)
-    module.span_logits_factored = timer.wrap(
-        "span decoder", module.span_logits_factored
-    )
-    module.relation_logits_factored = timer.wrap(
-        "pair classification", module.relation_logits_factored
-    )
-    stsn_torch.range_max = timer.wrap(
-        "context max-pool (range_max)", stsn_torch.range_max
-    )
-    stsn_torch.enumerate_spans = timer.wrap(
-        "enumerate_spans", stsn_torch.enumerate_spans
-    )
+    # the module-level functions STSN.infer calls, by the names it calls them
+    stages = {
+        (stsn_torch, "candidate_spans"): "candidate spans",
+        (stsn_torch, "span_logits_factored"): "span decoder",
+        (stsn_torch, "predicted_entities"): "entity selection (overlaps, top-k)",
+        (stsn_torch, "entity_pairs"): "ordered pairs",
+        (stsn_torch, "relation_logits_factored"): "pair classification",
+        (heads, "span_linear"): "span parts (per token)",
+        (heads, "range_max"): "context max-pool (range_max)",
+    }
+    for (owner, name), label in stages.items():
+        setattr(owner, name, timer.wrap(label, getattr(owner, name)))
 
 
 def worker(job: Dict[str, Any]) -> Dict[str, Any]:
