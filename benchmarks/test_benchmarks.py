@@ -113,35 +113,3 @@ def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
     set_entities(gold, [(0, 2, "AE"), (0, 1, "Drug"), (3, 4, "Loc")])
     assert overlap_recall([Example(by_score, gold)], "stsn") == (1, 2)
     assert overlap_recall([Example(doc, gold)], "stsn") == (2, 2)
-
-
-def test_int8_quantises_the_linear_layers_that_inference_calls(smoke_kit) -> None:
-    import spacy
-    import torch
-    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
-
-    from measure import corpus_words, make_docs
-    from speed_inference import load
-
-    words = corpus_words(smoke_kit.test)
-    float32 = spacy.load(smoke_kit.model)
-    int8 = load(str(smoke_kit.model), "int8", words[:2])
-    counts = int8.meta["int8_linear_layers"]
-    encoder = next(v for k, v in counts.items() if k.startswith("transformer/"))
-    head = next(v for k, v in counts.items() if k.startswith("stsn/"))
-    hf_model = float32.get_pipe("transformer").model.layers[0].shims[0]._model
-    n_linear = sum(isinstance(m, torch.nn.Linear) for m in hf_model.modules())
-    assert encoder == {"int8": n_linear, "float32": 0}
-    # the head's factored decoders read their weights directly: they stay float32
-    assert head["int8"] > 0 and head["float32"] > 0
-    quantised = int8.get_pipe("transformer").model.layers[0].shims[0]._model
-    assert sum(isinstance(m, Int8Linear) for m in quantised.modules()) == n_linear
-
-    def entities(nlp):
-        docs = nlp.pipe(make_docs(nlp.vocab, words))
-        return {
-            (i, s.start, s.end, s.label_) for i, d in enumerate(docs) for s in d.ents
-        }
-
-    expected, found = entities(float32), entities(int8)
-    assert expected and len(expected & found) / len(expected | found) >= 0.9

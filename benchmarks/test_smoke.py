@@ -13,13 +13,23 @@ from typing import Dict, Tuple
 import pytest
 
 from harness import RESULTS
-from smoke_kit import run_smoke
+from smoke_kit import SmokeKit, run_smoke
 
 HERE = Path(__file__).resolve().parent
 # a script is a module run as one: every such file in benchmarks/, found here by glob,
 # so a new script is smoke-tested (and fails here until it takes --smoke)
 MAIN = re.compile(r"^if __name__ == .__main__.:", re.MULTILINE)
 SCRIPTS = sorted(p for p in HERE.glob("*.py") if MAIN.search(p.read_text()))
+
+
+@pytest.fixture(scope="session")
+def smoke_kit(tmp_path_factory) -> SmokeKit:
+    """:class:`smoke_kit.SmokeKit` in a session folder (a fixture here, not in a
+    benchmarks/conftest.py: tests/ imports its own as ``conftest``)."""
+    try:
+        return SmokeKit.build(tmp_path_factory.mktemp("smoke-kit"))
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
 
 
 def snapshot(folder: Path) -> Dict[str, Tuple[int, int]]:
@@ -83,3 +93,35 @@ def test_a_failed_worker_exits_nonzero_and_keeps_the_committed_results(tmp_path)
     kept = Path(proc.stderr.strip().rsplit("this run's results: ", 1)[1])
     runs = json.loads(kept.read_text())["runs"]
     assert [r.get("value") for r in runs] == [None, None, 42]
+
+
+def test_int8_quantises_the_linear_layers_that_inference_calls(smoke_kit) -> None:
+    import spacy
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    from measure import corpus_words, make_docs
+    from speed_inference import load
+
+    words = corpus_words(smoke_kit.test)
+    float32 = spacy.load(smoke_kit.model)
+    int8 = load(str(smoke_kit.model), "int8", words[:2])
+    counts = int8.meta["int8_linear_layers"]
+    encoder = next(v for k, v in counts.items() if k.startswith("transformer/"))
+    head = next(v for k, v in counts.items() if k.startswith("stsn/"))
+    hf_model = float32.get_pipe("transformer").model.layers[0].shims[0]._model
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in hf_model.modules())
+    assert encoder == {"int8": n_linear, "float32": 0}
+    # the head's factored decoders read their weights directly: they stay float32
+    assert head["int8"] > 0 and head["float32"] > 0
+    quantised = int8.get_pipe("transformer").model.layers[0].shims[0]._model
+    assert sum(isinstance(m, Int8Linear) for m in quantised.modules()) == n_linear
+
+    def entities(nlp):
+        docs = nlp.pipe(make_docs(nlp.vocab, words))
+        return {
+            (i, s.start, s.end, s.label_) for i, d in enumerate(docs) for s in d.ents
+        }
+
+    expected, found = entities(float32), entities(int8)
+    assert expected and len(expected & found) / len(expected | found) >= 0.9
