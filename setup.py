@@ -30,9 +30,10 @@ setup(
         "ray": ["ray[data]>=2.60,<3"],
     },
     entry_points={
-        "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],
+        "spacy_factories": ["stsn = spacy_stsn.factory:make_stsn"],
         "spacy_architectures": [
-            "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"
+            "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model",
+            "spacy_stsn.FeatureTok2Vec.v1 = spacy_stsn.features:build_feature_tok2vec",
         ],
         "spacy_misc": ["spacy_stsn.encoder.v1 = spacy_stsn.encoders:resolve_encoder"],
         "spacy_scorers": ["spacy_stsn.scorer.v1 = spacy_stsn.scorer:make_stsn_scorer"],

@@ -1,4 +1,4 @@
-"""Command line: ``python -m spacy_stsn {convert,evaluate,show,extract} ...``."""
+"""Command line: ``python -m spacy_stsn {convert,evaluate,tune,show,extract} ...``."""
 
 import argparse
 import json
@@ -75,6 +75,38 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=PRECISION_HELP,
     )
+
+    tune = sub.add_parser(
+        "tune",
+        help="choose the relation thresholds (global, per type) and nested_threshold on dev; "
+        "write the pipeline with them",
+    )
+    tune.add_argument("model", type=Path, help="a pipeline folder")
+    tune.add_argument(
+        "dev", type=Path, help="the .spacy corpus the thresholds are chosen on"
+    )
+    tune.add_argument(
+        "--output", type=Path, required=True, help="the tuned pipeline (may be MODEL)"
+    )
+    tune.add_argument(
+        "--test",
+        type=Path,
+        default=None,
+        help="also score this corpus before and after",
+    )
+    tune.add_argument(
+        "--report", type=Path, default=None, help="folder for tuning.json and tuning.md"
+    )
+    tune.add_argument(
+        "--metric",
+        default=None,
+        help="a scorer key to maximise, e.g. rel_strict_macro_f (default: the pipeline's "
+        "[training.score_weights], the selection score of spacy train)",
+    )
+    tune.add_argument(
+        "--global-only", action="store_true", help="no per-type thresholds"
+    )
+    tune.add_argument("--gpu-id", type=int, default=-1)
 
     show = sub.add_parser(
         "show",
@@ -208,6 +240,21 @@ def main(argv: Optional[List[str]] = None) -> int:
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
+        elif args.command == "tune":
+            from . import tuning
+
+            report = tuning.tune(
+                args.model,
+                args.dev,
+                args.output,
+                args.test,
+                metric=args.metric,
+                per_type=not args.global_only,
+                gpu_id=args.gpu_id,
+            )
+            if args.report is not None:
+                tuning.write_report(report, args.report)
+            print(tuning.markdown(report))
         elif args.command == "extract" and args.ray:
             if args.max_length is not None:
                 raise ValueError("--max-length is not supported with --ray yet")

@@ -16,14 +16,25 @@ The rules, in the order they apply (the device-side steps are in :mod:`spacy_sts
 2. **doc.ents** is the non-overlapping subset of the kept entities under the greedy rule
    (:func:`select_non_overlapping`): highest score first, then the longer span, then the earlier one.
 3. **Pairs.** At most ``max_pair_entities`` kept entities per document (the highest-scoring) are paired.
-4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold`` (the paper's alpha).
+4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold`` (the paper's alpha), or
+   the type's own threshold in ``relation_thresholds`` (chosen on dev by ``python -m spacy_stsn tune``).
    A relation of a symmetric type is put in canonical order (the argument that starts first, then ends first,
    is the head) and the two orders of one pair collapse into one relation with the higher score.
 5. **Tags.** The tagging decoder's most likely tag per token, for inspection (entities are never read from
    the tags; :func:`spacy_stsn.tags.decode_tags` reads them back if wanted).
 """
 
-from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Collection,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy
 
@@ -106,6 +117,22 @@ def select_non_overlapping(
     return sorted(kept, key=lambda i: (spans[i][0], spans[i][1]))
 
 
+def relation_threshold_array(
+    relation_labels: Sequence[str], threshold: float, per_type: Dict[str, float]
+) -> numpy.ndarray:
+    """The threshold of each relation type, in the decoder's order: ``per_type[label]`` where given, else
+    ``threshold``. A type ``per_type`` names that the model does not have is a ``ValueError`` naming it."""
+    unknown = sorted(set(per_type) - set(relation_labels))
+    if unknown:
+        raise ValueError(
+            f"relation_thresholds names relation types {unknown} that the model does not have; "
+            f"its types are {list(relation_labels)}"
+        )
+    return numpy.asarray(
+        [per_type.get(label, threshold) for label in relation_labels], dtype="float32"
+    )
+
+
 def canonical_order(
     head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
 ) -> numpy.ndarray:
@@ -120,11 +147,12 @@ def canonical_order(
 def decode_relations(
     outputs: Any,
     relation_labels: Sequence[str],
-    threshold: float,
+    threshold: Union[float, numpy.ndarray],
     symmetric: Collection[str],
 ) -> Tuple[numpy.ndarray, ...]:
     """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head span index, tail offsets,
-    tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins)."""
+    tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins);
+    ``threshold`` is one for all types or one per type (:func:`relation_threshold_array`)."""
     b, p, r = numpy.nonzero(
         (outputs.rel_probs >= threshold) & outputs.pair_valid[..., None]
     )
@@ -161,7 +189,7 @@ def decode_batch(
     outputs: Any,
     labels: Labels,
     lengths: Sequence[int],
-    threshold: float,
+    threshold: Union[float, numpy.ndarray],
     given: Optional[Sequence[Sequence[Span3]]] = None,
 ) -> List[DocPrediction]:
     """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for documents

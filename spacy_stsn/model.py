@@ -96,8 +96,9 @@ def build_stsn_model(
     """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the paper's d); ``n_layers`` 0 is
     the "w/o Label" ablation; ``interaction`` is bi | ner_to_re | re_to_ner | none (Table 5);
     ``max_pair_entities`` caps how many predicted entities per doc are paired at inference;
-    ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
-    initialised head can learn faster than the pretrained encoder under it; ``attention_window`` (tokens):
+    ``learn_rate_scale`` multiplies the optimizer's learning rate for every layer the component trains itself
+    (the head, and the thinc layers of its tok2vec such as lexical features), not for a transformer it listens
+    to, so randomly initialised layers can learn faster than the pretrained encoder; ``attention_window`` (tokens):
     longer documents get block-local attention in the stacked layers, so their cost grows linearly (None:
     always full attention); ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
     runs this head (only) under bfloat16 autocast at inference; the pipeline's ``precision`` callback
@@ -131,7 +132,12 @@ def build_stsn_model(
         init=init,
         layers=[tok2vec, head],
         refs={"tok2vec": tok2vec, "head": head},
-        attrs={"max_span_width": max_span_width, "n_layers": n_layers, "labels": None},
+        attrs={
+            "max_span_width": max_span_width,
+            "n_layers": n_layers,
+            "labels": None,
+            "learn_rate_scale": learn_rate_scale,
+        },
     )
 
 
@@ -172,6 +178,24 @@ class ScaledPyTorchShim(PyTorchShim):
                 )
                 param.data = xp2torch(data, requires_grad=True, device=param.device)
                 param.grad.zero_()
+
+
+def finish_update(model: Model, optimizer: Optimizer) -> None:
+    """Thinc's ``Model.finish_update`` with the architecture's ``learn_rate_scale`` on every layer the
+    component trains itself: the torch head (through its shim) and the thinc layers of its tok2vec (the lexical
+    features of ``spacy_stsn.FeatureTok2Vec.v1``, a CNN), randomly initialised like the head, unlike the
+    transformer it listens to, which its own component updates."""
+    scale = model.attrs.get("learn_rate_scale", 1.0)
+    for node in model.walk():
+        for shim in node.shims:
+            shim.finish_update(optimizer)
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                param, grad = node.get_param(name), node.get_grad(name)
+                param, grad = optimizer((node.id, name), param, grad, lr_scale=scale)
+                node.set_param(name, param)
+                node.set_grad(name, grad)
 
 
 def torch_module(model: Model) -> STSN:

@@ -26,13 +26,26 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Optimizer, set_dropout_rate
 
+from . import features  # noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
 from .annotations import given_entities, make_relation, set_entities
-from .decoding import decode_batch, nested_threshold, resolve_overlaps
+from .decoding import (
+    decode_batch,
+    nested_threshold,
+    relation_threshold_array,
+    resolve_overlaps,
+)
 from .labels import Labels, Span3
-from .model import Decoding, build_head, given_spans, set_head_dropout, torch_module
-from .settings import DEFAULTS, check_settings, restore_learned
+from .model import (
+    Decoding,
+    build_head,
+    finish_update,
+    given_spans,
+    set_head_dropout,
+    torch_module,
+)
+from .settings import initial_cfg, restore_learned
 from .stsn_torch import Extraction
 from .targets import (
     TargetSettings,
@@ -43,39 +56,6 @@ from .targets import (
     stsn_loss,
 )
 
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy_stsn.STSN.v1"
-hidden_width = null
-n_layers = 3
-n_heads = 8
-width_embedding = 150
-max_span_width = 10
-interaction = "bi"
-dropout = 0.1
-max_pair_entities = 100
-learn_rate_scale = 1.0
-attention_window = 128
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 96
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 96
-depth = 4
-window_size = 1
-maxout_pieces = 3
-"""
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-
 
 class Prediction(NamedTuple):
     """What ``predict`` hands to ``set_annotations``: the network's outputs for the non-empty docs and, with
@@ -85,89 +65,8 @@ class Prediction(NamedTuple):
     given: Optional[List[List[Span3]]] = None
 
 
-@Language.factory(
-    "stsn",
-    assigns=["doc.ents", "doc.spans", "doc._.relations", "doc._.stsn_tags"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        **DEFAULTS,
-        "scorer": {"@scorers": "spacy_stsn.scorer.v1"},
-    },
-    default_score_weights={
-        "ents_f": 0.5,
-        "rel_strict_f": 0.5,
-        "ents_p": 0.0,
-        "ents_r": 0.0,
-        "rel_f": 0.0,
-        "rel_strict_p": 0.0,
-        "rel_strict_r": 0.0,
-        "ents_macro_f": None,
-        "rel_macro_f": None,
-        "rel_strict_macro_f": None,
-    },
-)
-def make_stsn(
-    nlp: Language,
-    name: str,
-    model: Model,
-    spans_key: str,
-    threshold: float,
-    tag_scheme: str,
-    overlaps: str,
-    nested_threshold: float,
-    symmetric_relations: List[str],
-    entities: str,
-    given_spans_key: Optional[str],
-    neg_entity_samples: int,
-    neg_relation_samples: int,
-    max_batch_items: int,
-    scorer: Optional[Callable],
-) -> "STSNComponent":
-    """Joint entity and relation extraction (STSN).
-
-    model (Model): the network, ``spacy_stsn.STSN.v1`` over a tok2vec or a transformer listener.
-    spans_key (str): span group that holds every entity, gold and predicted, overlaps included.
-    threshold (float): the paper's alpha: a relation is kept when its sigmoid reaches it.
-    tag_scheme (str): "BIO", "extended_BIO" (two-fold overlaps, section 4.1.2) or "auto" (extended_BIO iff
-        the training data has overlapping entities), resolved at initialize.
-    overlaps (str): "flat" (predicted entities never overlap: the greedy rule of
-        :mod:`spacy_stsn.decoding` runs before pairing), "nested" (overlaps kept, the paper) or "auto" (flat iff
-        the training data has no overlapping entities), resolved at initialize.
-    nested_threshold (float): under "nested", an entity that overlaps a better-scored one is kept only if its
-        score reaches this (0: every overlap, the paper).
-    symmetric_relations (List[str]): relation types whose argument order carries no meaning, added to those
-        the training data marks (a SpERT types file's ``"symmetric": true``); put in canonical order.
-    entities (str): "predict" (joint extraction) or "given": at inference, take the entities an upstream
-        component set (``doc.ents``, or the span group ``given_spans_key``) and predict only the relations among
-        them; training is the same either way (gold entities, all three losses).
-    given_spans_key (Optional[str]): the span group holding the given entities; None reads ``doc.ents``.
-    neg_entity_samples (int): random non-entity spans per document in training.
-    neg_relation_samples (int): random unrelated gold-entity pairs per document in training.
-    max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are grouped by length).
-    scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``.
-    RETURNS (STSNComponent): the component.
-    """
-    return STSNComponent(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        threshold=threshold,
-        tag_scheme=tag_scheme,
-        overlaps=overlaps,
-        nested_threshold=nested_threshold,
-        symmetric_relations=symmetric_relations,
-        entities=entities,
-        given_spans_key=given_spans_key,
-        neg_entity_samples=neg_entity_samples,
-        neg_relation_samples=neg_relation_samples,
-        max_batch_items=max_batch_items,
-        scorer=scorer,
-    )
-
-
 class STSNComponent(TrainablePipe):
-    """Trainable STSN component; see :func:`make_stsn` for the settings."""
+    """Trainable STSN component; see :func:`spacy_stsn.factory.make_stsn` for the settings."""
 
     def __init__(
         self,
@@ -178,21 +77,11 @@ class STSNComponent(TrainablePipe):
         scorer: Optional[Callable] = None,
         **settings: Any,
     ) -> None:
-        """Create the component; ``settings`` are the factory's (:func:`make_stsn`), checked and defaulted by
+        """Create the component; ``settings`` are the factory's
+        (:func:`spacy_stsn.factory.make_stsn`), checked and defaulted by
         :func:`spacy_stsn.settings.check_settings`."""
-        cfg = check_settings(settings)
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        symmetric = sorted(cfg.pop("symmetric_relations"))
-        labels = {"entities": [], "relations": [], "tags": [], "symmetric": symmetric}
-        self.cfg: Dict[str, Any] = {
-            "labels": labels,
-            **cfg,
-            "input_width": None,
-            "data_overlaps": None,
-        }
+        self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
+        self.cfg: Dict[str, Any] = initial_cfg(settings)
 
     # -- labels and settings ---------------------------------------------------------------------
     @property
@@ -337,7 +226,11 @@ class STSNComponent(TrainablePipe):
             outputs,
             self.label_set,
             [len(doc) for doc in docs],
-            self.cfg["threshold"],
+            relation_threshold_array(
+                self.relation_labels,
+                self.cfg["threshold"],
+                self.cfg["relation_thresholds"],
+            ),
             predictions.given,
         )
         for doc, pred in zip(docs, decoded):
@@ -368,8 +261,7 @@ class STSNComponent(TrainablePipe):
         losses (Optional[Dict[str, float]]): the loss is added to ``losses[name]``.
         RETURNS (Dict[str, float]): ``losses``.
         """
-        if losses is None:
-            losses = {}
+        losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = [eg for eg in examples if len(eg.predicted)]
         validate_examples(examples, f"{self.name}.update")
@@ -389,6 +281,14 @@ class STSNComponent(TrainablePipe):
         losses[self.name] += loss
         return losses
 
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights with ``sgd``, the component's own layers at the architecture's
+        ``learn_rate_scale`` times its rate (:func:`spacy_stsn.model.finish_update`).
+
+        sgd (Optimizer): the optimizer.
+        """
+        finish_update(self.model, sgd)
+
     def get_loss(
         self, examples: Iterable[Example], scores: Tuple[Tuple, Targets]
     ) -> Tuple[float, Tuple]:
@@ -402,16 +302,8 @@ class STSNComponent(TrainablePipe):
         return stsn_loss(self.model.ops, outputs, targets)
 
     def _target_settings(self) -> TargetSettings:
-        cfg, width = self.cfg, self.model.attrs["max_span_width"]
-        negatives = (cfg["neg_entity_samples"], cfg["neg_relation_samples"])
-        return TargetSettings(
-            self.label_set,
-            self.spans_key,
-            cfg["tag_scheme"],
-            width,
-            *negatives,
-            self.name,
-        )
+        width = self.model.attrs["max_span_width"]
+        return TargetSettings.from_cfg(self.label_set, self.cfg, width, self.name)
 
     # -- scoring and serialization ---------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
@@ -473,3 +365,14 @@ class STSNComponent(TrainablePipe):
             raise ValueError(
                 f"[{self.name}] could not load the model weights from {where}: {err}"
             ) from err
+
+
+def __getattr__(name: str) -> Any:
+    """``spacy_stsn.pipe.make_stsn``, where the factory lived before it got its own module (and where
+    installs made before then point their entry point), imported on first use: the factory imports this
+    module."""
+    if name == "make_stsn":
+        from .factory import make_stsn
+
+        return make_stsn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

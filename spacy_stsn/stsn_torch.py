@@ -82,11 +82,7 @@ class STSN(nn.Module):
         self.is_built = False
 
     def build(
-        self,
-        input_width: int,
-        n_entity_labels: int,
-        n_relation_labels: int,
-        n_tags: int,
+        self, input_width: int, n_entities: int, n_relations: int, n_tags: int
     ) -> "STSN":
         """Create the parameters. ``n_tags`` is ignored (no tagging decoder) when ``n_layers == 0``."""
         width = self.hidden_width or input_width
@@ -95,27 +91,21 @@ class STSN(nn.Module):
                 f"hidden width {width} is not divisible by n_heads={self.n_heads}"
             )
         self.width = width
-        self.dims = (input_width, n_entity_labels, n_relation_labels, n_tags)
+        self.dims = (input_width, n_entities, n_relations, n_tags)
         self.project_e = nn.Linear(input_width, width)
         self.project_r = nn.Linear(input_width, width)
         # "w/o Label" (n_layers == 0): no H_L, no stacked layers and no tagging decoder.
         self.project_l = nn.Linear(input_width, width) if self.n_layers else None
+        layer = (width, self.n_heads, self.dropout_rate, self.interaction)
         self.layers = nn.ModuleList(
-            AttentionLayer(
-                width,
-                self.n_heads,
-                self.dropout_rate,
-                self.interaction,
-                self.attention_window,
-            )
-            for _ in range(self.n_layers)
+            AttentionLayer(*layer, self.attention_window) for _ in range(self.n_layers)
         )
         self.tag_decoder = nn.Linear(width, n_tags) if self.n_layers else None
         self.width_embedding = nn.Embedding(self.max_span_width + 1, self.width_dim)
         span_width = 2 * width + self.width_dim
         # index 0 = NoneEntity
-        self.span_decoder = nn.Linear(span_width, n_entity_labels + 1)
-        self.relation_decoder = nn.Linear(2 * span_width + width, n_relation_labels)
+        self.span_decoder = nn.Linear(span_width, n_entities + 1)
+        self.relation_decoder = nn.Linear(2 * span_width + width, n_relations)
         self.dropout = nn.Dropout(self.dropout_rate)
         self.is_built = True
         return self

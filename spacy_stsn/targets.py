@@ -105,6 +105,21 @@ class TargetSettings:
     neg_relation_samples: int
     name: str = "stsn"
 
+    @classmethod
+    def from_cfg(
+        cls, labels: Labels, cfg: Dict[str, Any], max_span_width: int, name: str
+    ) -> "TargetSettings":
+        """The settings of a component with label sets ``labels`` and cfg ``cfg``."""
+        negatives = (cfg["neg_entity_samples"], cfg["neg_relation_samples"])
+        return cls(
+            labels,
+            cfg["spans_key"],
+            cfg["tag_scheme"],
+            max_span_width,
+            *negatives,
+            name,
+        )
+
 
 @dataclass
 class Targets:

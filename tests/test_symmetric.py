@@ -14,6 +14,7 @@ from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy_stsn.annotations import SYMMETRIC_KEY, make_relation, set_entities
 from spacy_stsn.convert import convert_file, load_symmetric
 from spacy_stsn.scorer import score_relations
+from spacy_stsn.labels import Labels
 from spacy_stsn.targets import TargetSettings, make_targets
 
 TYPES = {
@@ -94,17 +95,8 @@ def test_training_targets_put_symmetric_pairs_in_canonical_order():
         ((4, 5), "Loc", (2, 3), "Per", "LivesIn"),
     ]
     doc = _doc(vocab, reversed_meets)
-    settings = TargetSettings(
-        ["Loc", "Per"],
-        ["LivesIn", "Meets"],
-        ["O"],
-        {"Meets"},
-        "stsn",
-        "BIO",
-        10,
-        0,
-        100,
-    )
+    labels = Labels(["Loc", "Per"], ["LivesIn", "Meets"], ["O"], ["Meets"])
+    settings = TargetSettings(labels, "stsn", "BIO", 10, 0, 100)
     targets = make_targets([Example(doc, doc)], settings)
     spans = targets.candidates.spans[0]
     labelled = {
