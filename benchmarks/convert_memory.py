@@ -6,7 +6,7 @@ its peak resident set size is the kernel's ``ru_maxrss`` of that process (``os.w
 so nothing the parent did counts. The printed ``documents`` are checked against the
 number written; ``--smoke`` also reads the output back (a folder of parts there).
 
-    python benchmarks/convert_memory.py --sizes 20 200 --output benchmarks/results/convert_memory.json
+    python benchmarks/convert_memory.py --sizes 20 200  # results/convert_memory.*
     python benchmarks/convert_memory.py --smoke --output /tmp/convert_memory.json
 """
 

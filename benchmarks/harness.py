@@ -59,7 +59,7 @@ Worker = Callable[[Job], Dict[str, Any]]
 
 
 def data_dir() -> Path:
-    """The SpERT datasets: ``$STSN_DATA_DIR``, else ``../shared/data`` (as the tests)."""
+    """The SpERT datasets: ``$STSN_DATA_DIR``, else ``../shared/data`` (as in tests)."""
     return Path(os.environ.get("STSN_DATA_DIR", REPO.parent / "shared" / "data"))
 
 

@@ -2,8 +2,8 @@
 random 2-layer, 32-wide BERT, trained 100 steps on 8 CoNLL04 sentences (enough for it to
 predict entities and relations, so every code path of a benchmark runs), and those
 sentences as train, dev and test corpora. Built once in a few seconds by the test
-suite's own builders (``tests/pipelines.py``), in ``$STSN_SMOKE_KIT`` or a temporary
-folder.
+suite's own builders (``tests/conftest.py``'s tiny BERT, seeded here, and
+``tests/pipelines.py``), in ``$STSN_SMOKE_KIT`` or a temporary folder.
 
 :func:`run_smoke` runs a script's smoke run as ``python SCRIPT --smoke`` would, in a
 process forked from multiprocessing's forkserver, which imports torch, spaCy and
@@ -91,7 +91,8 @@ class SmokeKit:
         import torch
 
         sys.path.insert(0, str(REPO / "tests"))
-        from pipelines import LISTENER, TRANSFORMER, train_pipeline, write_tiny_bert
+        from conftest import make_tiny_bert
+        from pipelines import LISTENER, TRANSFORMER, train_pipeline
 
         kit = cls(Path(root))
         source = kit.spert_json
@@ -99,7 +100,10 @@ class SmokeKit:
             raise FileNotFoundError(f"{source}: not found (set STSN_DATA_DIR)")
         records = json.loads(source.read_text(encoding="utf8"))[:N_SENTENCES]
         kit.root.mkdir(parents=True, exist_ok=True)
-        write_tiny_bert(kit.encoder, (w for r in records for w in r["tokens"]))
+        kit.encoder.mkdir()
+        with torch.random.fork_rng():  # the same random encoder every time
+            torch.manual_seed(0)
+            make_tiny_bert(kit.encoder, records)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a tiny model on busy cores: more threads only wait
         try:
