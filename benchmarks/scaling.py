@@ -72,9 +72,8 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     enable = MODES[job["mode"]]
     if enable:
         nlp.select_pipes(enable=enable)
-    nlp(
-        Doc(nlp.vocab, words=sentences[0][0], spaces=sentences[0][1])
-    )  # warm-up on one short sentence
+    # warm-up on one short sentence
+    nlp(Doc(nlp.vocab, words=sentences[0][0], spaces=sentences[0][1]))
     rss_loaded = rss_mib()
     reset_peak_rss()
     times: List[float] = []
@@ -83,9 +82,8 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
         fresh = Doc(nlp.vocab, words=words, spaces=spaces)
         elapsed, doc = time_call(lambda: nlp(fresh))
         times.append(elapsed)
-        if (
-            sum(times) > job["max_seconds"]
-        ):  # long documents: fewer repeats rather than a run of hours
+        # long documents: fewer repeats rather than a run of hours
+        if sum(times) > job["max_seconds"]:
             break
     result = {
         "length": job["length"],

@@ -49,9 +49,8 @@ def test_pyspy_summary_self_and_inclusive(tmp_path: Path) -> None:
     assert summary["samples"] == 5
     assert dict(summary["self"])["f (a.py)"] == 5
     assert dict(summary["inclusive"])["main (a.py)"] == 5
-    assert "main (a.py)" not in dict(
-        pyspy_summary(raw, top=5)["inclusive"]
-    )  # shared by every sample
+    # shared by every sample
+    assert "main (a.py)" not in dict(pyspy_summary(raw, top=5)["inclusive"])
 
 
 def test_memory_probes_report_positive_values() -> None:

@@ -28,7 +28,8 @@ def load_pipeline(
     try:
         config = dict(overrides or {})
         if precision is not None:
-            config.update(dict_to_dot(precision_overrides(check_precision(precision))))
+            precision_config = precision_overrides(check_precision(precision))
+            config.update(dict_to_dot(precision_config, for_overrides=True))
         nlp = spacy.load(model, config=config)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{model}: could not load the pipeline: {err}") from err
