@@ -46,9 +46,8 @@ from typing import (
     Tuple,
 )
 
-from measure import busy_cores, cpu_seconds
+from measure import REPO, busy_cores, cpu_seconds, data_dir  # noqa: F401 (re-exported)
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 WORKER_FLAG = "--worker"
 WORKER_MARK = "@@BENCH-RESULT@@ "
@@ -56,11 +55,6 @@ PACKAGES = ("torch", "spacy", "spacy-transformers", "transformers", "thinc", "nu
 
 Job = Dict[str, Any]
 Worker = Callable[[Job], Dict[str, Any]]
-
-
-def data_dir() -> Path:
-    """The SpERT datasets: ``$STSN_DATA_DIR``, else ``../shared/data`` (as in tests)."""
-    return Path(os.environ.get("STSN_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 class Benchmark:

@@ -14,6 +14,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """The SpERT datasets: ``$STSN_DATA_DIR``, else ``../shared/data`` (as in tests)."""
+    return Path(os.environ.get("STSN_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
 Words = Tuple[List[str], List[bool]]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-from harness import REPO, data_dir
+from measure import REPO, data_dir
 
 ENV = "STSN_SMOKE_KIT"
 SPLITS = ("train", "dev", "test", "train_dev")

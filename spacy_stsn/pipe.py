@@ -387,14 +387,3 @@ class STSNComponent(TrainablePipe):
             raise ValueError(
                 f"[{self.name}] could not load the model weights from {where}: {err}"
             ) from err
-
-
-def __getattr__(name: str) -> Any:
-    """``spacy_stsn.pipe.make_stsn``, where the factory lived before it got its own
-    module (and where installs made before then point their entry point), imported on
-    first use: the factory imports this module."""
-    if name == "make_stsn":
-        from .factory import make_stsn
-
-        return make_stsn
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
