@@ -30,8 +30,8 @@ import spacy
 from PIL import Image, ImageChops
 from spacy.tokens import DocBin
 
-# noqa: F401  (registers doc._.relations, which the DocBin's gold relations need)
-import spacy_stsn
+# registers doc._.relations, which the DocBin's gold relations need
+import spacy_stsn  # noqa: F401
 from spacy_stsn.__main__ import main as stsn_cli
 from spacy_stsn.visualize import relation_graph
 

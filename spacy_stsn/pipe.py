@@ -31,8 +31,8 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
 
-# noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
-from . import features
+# registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded
+from . import features  # noqa: F401
 from .annotations import given_entities, make_relation, set_entities
 from .decoding import (
     decode_batch,
