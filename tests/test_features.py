@@ -88,7 +88,11 @@ def test_features_widen_the_head_see_the_case_and_train(
         nlp.get_pipe("transformer").pipe(nlp.make_doc(t) for t in (word, word.lower()))
     )
     upper, lower = (v[0] for v in tok2vec.predict(docs))
-    same_transformer = numpy.allclose(upper[:BERT_WIDTH], lower[:BERT_WIDTH])
+    # the same word pieces give the same vectors up to float32 rounding (two rows of one
+    # batch need not agree to the last bit); another piece differs by far more
+    same_transformer = numpy.allclose(
+        upper[:BERT_WIDTH], lower[:BERT_WIDTH], rtol=1e-4, atol=1e-4
+    )
     assert same_transformer == (not cased)
     assert not numpy.allclose(upper[BERT_WIDTH:], lower[BERT_WIDTH:])
 
