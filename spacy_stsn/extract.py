@@ -83,24 +83,28 @@ def parse_lines(
 ) -> Iterator[Tuple[str, Dict[str, Any]]]:
     """:func:`read_inputs` over an open text stream; errors name the input ``name`` and the line number."""
     for number, line in enumerate(lines, 1):
-        if number <= skip:
-            continue
-        line = line.rstrip("\n").rstrip("\r")
-        if fmt == "text":
-            yield line, {}
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"{name}:{number}: not a JSON object ({err.msg})"
-            ) from None
-        if not isinstance(record, dict) or not isinstance(record.get(text_key), str):
-            raise ValueError(
-                f"{name}:{number}: expected an object with a string field {text_key!r}"
-            )
-        meta = {k: v for k, v in record.items() if k != text_key}
-        yield record[text_key], meta
+        if number > skip:
+            yield parse_line(line, name, number, fmt, text_key)
+
+
+def parse_line(
+    line: str, name: Any, number: int, fmt: str, text_key: str
+) -> Tuple[str, Dict[str, Any]]:
+    """(text, passthrough fields) of line ``number`` of the input ``name``; ``ValueError`` naming both if it
+    is malformed."""
+    line = line.rstrip("\n").rstrip("\r")
+    if fmt == "text":
+        return line, {}
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{name}:{number}: not a JSON object ({err.msg})") from None
+    if not isinstance(record, dict) or not isinstance(record.get(text_key), str):
+        raise ValueError(
+            f"{name}:{number}: expected an object with a string field {text_key!r}"
+        )
+    meta = {k: v for k, v in record.items() if k != text_key}
+    return record[text_key], meta
 
 
 def completed_lines(path: Path) -> int:
