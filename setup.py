@@ -18,6 +18,8 @@ setup(
         "thinc>=8.3,<8.4",
         "torch>=2.1",
         "srsly>=2.4",
+        # `convert` streams SpERT JSON lists (memory flat with the file's size)
+        "ijson>=3.2",
         "numpy>=1.21",
         # `spacy package --build wheel` (project.yml's `package`) refuses to run without `build` or `wheel`;
         # `wheel` builds offline, where `build` would fetch setuptools into an isolated environment first
@@ -28,12 +30,17 @@ setup(
         "ray": ["ray[data]>=2.60,<3"],
     },
     entry_points={
-        "spacy_factories": ["stsn = spacy_stsn.pipe:make_stsn"],
+        "spacy_factories": ["stsn = spacy_stsn.factory:make_stsn"],
         "spacy_architectures": [
-            "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model"
+            "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model",
+            "spacy_stsn.FeatureTok2Vec.v1 = spacy_stsn.features:build_feature_tok2vec",
         ],
         "spacy_misc": ["spacy_stsn.encoder.v1 = spacy_stsn.encoders:resolve_encoder"],
         "spacy_scorers": ["spacy_stsn.scorer.v1 = spacy_stsn.scorer:make_stsn_scorer"],
+        # [nlp.after_pipeline_creation]: the pipeline's compute precision (spacy_stsn/precision.py)
+        "spacy_callbacks": [
+            "spacy_stsn.precision.v1 = spacy_stsn.precision:make_precision_callback"
+        ],
         # thinc's optimizers registry (spaCy's [training.optimizer] reads it): group "thinc_optimizers"
         "thinc_optimizers": [
             "spacy_stsn.AdamW.v1 = spacy_stsn.optimizer:make_torch_adamw"

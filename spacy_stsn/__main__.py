@@ -1,4 +1,4 @@
-"""Command line: ``python -m spacy_stsn {convert,evaluate,show,extract} ...``."""
+"""Command line: ``python -m spacy_stsn {convert,evaluate,tune,show,extract} ...``."""
 
 import argparse
 import json
@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .stsn_torch import PRECISIONS
+from .outputs import refuse_overwriting_inputs
+from .precision import PRECISIONS
 
 PRECISION_HELP = (
-    "run the stsn head's stacked layers in this precision (default: the pipeline's config); "
-    "bfloat16 made the head about 1.35x faster on an AVX512-BF16 CPU (see benchmarks/README.md)"
+    "compute in this precision, the transformer and the stsn head (default: the pipeline's own, "
+    "[nlp.after_pipeline_creation] spacy_stsn.precision.v1); auto = bfloat16 where the CPU or GPU has it "
+    "natively; --inference-precision is the old name"
 )
 
 
@@ -48,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default=None, help="brat: tokenise with this pipeline's tokenizer"
     )
     convert.add_argument("--spans-key", default="stsn")
+    convert.add_argument(
+        "--part-tokens",
+        type=int,
+        default=None,
+        help="past this many tokens (default 500,000) OUTPUT is a folder of .spacy parts "
+        "of at most this size, which spacy train reads as one corpus",
+    )
 
     evaluate = sub.add_parser(
         "evaluate", help="NER/RE/RE+ metrics, per type and by length, of a pipeline"
@@ -59,8 +68,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--gpu-id", type=int, default=-1)
     evaluate.add_argument(
-        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+        "--precision",
+        "--inference-precision",
+        dest="precision",
+        choices=PRECISIONS,
+        default=None,
+        help=PRECISION_HELP,
     )
+
+    tune = sub.add_parser(
+        "tune",
+        help="choose the relation thresholds (global, per type) and nested_threshold on dev; "
+        "write the pipeline with them",
+    )
+    tune.add_argument("model", type=Path, help="a pipeline folder")
+    tune.add_argument(
+        "dev", type=Path, help="the .spacy corpus the thresholds are chosen on"
+    )
+    tune.add_argument(
+        "--output", type=Path, required=True, help="the tuned pipeline (may be MODEL)"
+    )
+    tune.add_argument(
+        "--test",
+        type=Path,
+        default=None,
+        help="also score this corpus before and after",
+    )
+    tune.add_argument(
+        "--report", type=Path, default=None, help="folder for tuning.json and tuning.md"
+    )
+    tune.add_argument(
+        "--metric",
+        default=None,
+        help="a scorer key to maximise, e.g. rel_strict_macro_f (default: the pipeline's "
+        "[training.score_weights], the selection score of spacy train)",
+    )
+    tune.add_argument(
+        "--global-only", action="store_true", help="no per-type thresholds"
+    )
+    tune.add_argument("--gpu-id", type=int, default=-1)
 
     show = sub.add_parser(
         "show",
@@ -97,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: JSONL for .jsonl/.json files, else text",
     )
-    extract.add_argument("--text-key", default="text")
+    extract.add_argument(
+        "--text-key",
+        default="text",
+        help="the JSONL field to read, and the output field the text is written to",
+    )
     extract.add_argument("--batch-size", type=int, default=64)
     extract.add_argument("--n-process", type=int, default=1)
     extract.add_argument(
@@ -114,7 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     extract.add_argument("--html-docs", type=int, default=20)
     extract.add_argument(
-        "--inference-precision", choices=PRECISIONS, default=None, help=PRECISION_HELP
+        "--max-length",
+        type=int,
+        default=None,
+        help="the longest text in characters, spaCy's nlp.max_length (default: the "
+        "pipeline's, 1,000,000); a longer one stops the run at its FILE:LINE",
+    )
+    extract.add_argument(
+        "--precision",
+        "--inference-precision",
+        dest="precision",
+        choices=PRECISIONS,
+        default=None,
+        help=PRECISION_HELP,
     )
     ray = extract.add_argument_group(
         "Ray",
@@ -160,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        refuse_overwriting_any_input(args)
         if args.command == "convert":
             if args.format == "brat" or (args.format == "auto" and args.input.is_dir()):
                 from .brat import convert_brat
@@ -171,23 +234,41 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.lang,
                     args.model,
                     args.spans_key,
+                    args.part_tokens,
                 )
             else:
                 from .convert import convert_file
 
                 stats = convert_file(
-                    args.input, args.output, args.types, args.spans_key
+                    args.input,
+                    args.output,
+                    args.types,
+                    args.spans_key,
+                    args.part_tokens,
                 )
             print(f"{args.input} -> {args.output}: {json.dumps(stats)}")
         elif args.command == "evaluate":
             from .evaluate import evaluate, markdown, summary_line, write_report
 
-            result = evaluate(
-                args.model, args.corpus, args.gpu_id, args.inference_precision
-            )
+            result = evaluate(args.model, args.corpus, args.gpu_id, args.precision)
             write_report(result, args.output)
             print(markdown(result))
             print(summary_line(result))
+        elif args.command == "tune":
+            from . import tuning
+
+            report = tuning.tune(
+                args.model,
+                args.dev,
+                args.output,
+                args.test,
+                metric=args.metric,
+                per_type=not args.global_only,
+                gpu_id=args.gpu_id,
+            )
+            if args.report is not None:
+                tuning.write_report(report, args.report)
+            print(tuning.markdown(report))
         elif args.command == "extract" and args.ray:
             from .ray_extract import extract_on_ray  # Ray is imported only here
 
@@ -203,13 +284,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 text_key=args.text_key,
                 batch_size=args.batch_size,
                 tags=args.tags,
-                inference_precision=args.inference_precision,
+                precision=args.precision,
                 on_error=args.on_error,
                 restart=args.restart,
                 output_format=None
                 if args.output_format == "jsonl"
                 else args.output_format,
                 docs_per_shard=args.docs_per_shard,
+                max_length=args.max_length,
             )
         elif args.command == "extract":
             from .extract import extract
@@ -232,8 +314,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 n_process=args.n_process,
                 tags=args.tags,
                 resume=not args.restart,
-                inference_precision=args.inference_precision,
+                precision=args.precision,
                 output_format=args.output_format,
+                max_length=args.max_length,
             )
             if args.html is not None:
                 write_html(
@@ -243,6 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.text_key,
                     args.html,
                     args.html_docs,
+                    args.max_length,
                 )
         elif args.command == "show":
             from .evaluate import show
@@ -254,8 +338,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def refuse_overwriting_any_input(args: argparse.Namespace) -> None:
+    """Before anything is read or written: no output of ``convert`` or ``extract`` (``--html`` included) may
+    be an input or inside an input folder (see :func:`spacy_stsn.outputs.refuse_overwriting_inputs`)."""
+    if args.command == "convert":
+        refuse_overwriting_inputs(args.output, [args.input, args.types])
+    elif args.command == "extract":
+        for output in (args.output, args.html):
+            if output is not None:
+                refuse_overwriting_inputs(output, [args.input])
+
+
 def write_html(
-    model: str, input_path: Path, fmt: str, text_key: str, output: Path, n_docs: int
+    model: str,
+    input_path: Path,
+    fmt: str,
+    text_key: str,
+    output: Path,
+    n_docs: int,
+    max_length: Optional[int] = None,
 ) -> None:
     """displaCy rendering of the first ``n_docs`` input documents."""
     from itertools import islice
@@ -265,9 +366,10 @@ def write_html(
     from .visualize import render
 
     nlp, _ = load_pipeline(model)
-    texts = (
-        text for text, _ in islice(read_inputs(input_path, fmt, text_key, 0), n_docs)
-    )
+    if max_length is not None:
+        nlp.max_length = max_length
+    inputs = read_inputs(input_path, fmt, text_key, 0, max_length=nlp.max_length)
+    texts = (text for text, _ in islice(inputs, n_docs))
     output.write_text(render(nlp.pipe(texts)), encoding="utf8")
     print(f"wrote {output}")
 

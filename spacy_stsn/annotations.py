@@ -164,10 +164,16 @@ def set_entities(
 
 
 def given_entities(
-    doc: Doc, spans_key: Optional[str], component: str = "stsn"
+    doc: Doc,
+    spans_key: Optional[str],
+    labels: Sequence[str],
+    component: str = "stsn",
 ) -> List[Tuple[int, int, str]]:
     """Entities an upstream component put on ``doc``, in order: the span group ``spans_key``, or ``doc.ents``
-    when it is None; a missing span group raises ``ValueError`` naming the document."""
+    when it is None. A span given twice with one label counts once. ``ValueError`` naming the document for a
+    missing span group, a label that is not one of the model's ``labels`` (its relations were learnt between
+    those types: an upstream "ORG" must be mapped to the model's "Org", not guessed), and a span given twice
+    with two labels (which one its relations would carry is undecidable)."""
     if spans_key is not None and spans_key not in doc.spans:
         raise ValueError(
             f"[{component}] {doc_name(doc)} has no span group {spans_key!r} for the given entities "
@@ -175,7 +181,22 @@ def given_entities(
             f"the pipeline, before {component!r}?"
         )
     spans = doc.spans[spans_key] if spans_key is not None else doc.ents
-    return sorted((span.start, span.end, span.label_) for span in spans)
+    entities = sorted({(span.start, span.end, span.label_) for span in spans})
+    where = f"doc.spans[{spans_key!r}]" if spans_key is not None else "doc.ents"
+    for start, end, label in entities:
+        if label not in labels:
+            raise ValueError(
+                f"[{component}] {doc_name(doc)}: given entity {doc[start:end].text!r} [{start}, {end}) in "
+                f"{where} has the label {label!r}, which the model does not know (its labels: "
+                f"{list(labels)}); map the upstream labels to the model's"
+            )
+    for (s1, e1, l1), (s2, e2, l2) in zip(entities, entities[1:]):
+        if (s1, e1) == (s2, e2):
+            raise ValueError(
+                f"[{component}] {doc_name(doc)}: the span {doc[s1:e1].text!r} [{s1}, {e1}) is given twice "
+                f"in {where}, as {l1!r} and as {l2!r}; give each span one label"
+            )
+    return entities
 
 
 def get_entities(

@@ -7,12 +7,16 @@ out.spacy``).
 Reading (:func:`brat_to_docs`): each ``.txt`` (in any subfolder) becomes one Doc, sentences and all
 (relations may cross sentences), tokenised by the given pipeline's tokenizer or a blank ``lang``;
 ``doc.user_data["orig_id"]`` is its path below the folder without the suffix. The text is read unchanged
-(``\\r\\n`` kept), as brat's character offsets count every character. The line kinds of an ``.ann`` file:
+(``\\r\\n`` kept), as brat's character offsets count every character. A UTF-8 byte order mark that starts a
+``.txt`` is character 0 for brat (its server reads texts with Python's ``utf8`` codec, which keeps it), so the
+``.ann`` offsets count it; it is left out of the Doc's text and the offsets are shifted past it. A byte order
+mark that starts an ``.ann`` or ``annotation.conf`` is skipped. The line kinds of an ``.ann`` file:
 
 - ``T`` (an entity: ``T1<tab>TYPE START END<tab>TEXT``) goes to ``doc.spans[spans_key]`` and ``doc.ents``.
-  Its offsets are mapped to tokens by ``doc.char_span(alignment_mode="expand")``: a boundary inside a token
-  widens the entity to the whole token (counted as ``expanded_entities``), whitespace at an edge is left out
-  (``trimmed_entities``). Two T lines that come out as the same tokens and type become one entity
+  Whitespace at its edges is left out first (so a double space or ``\\n\\n``, which spaCy makes a token of its
+  own, never starts or ends an entity; counted as ``trimmed_entities``), then the offsets are mapped to tokens
+  by ``doc.char_span(alignment_mode="expand")``: a boundary inside a token widens the entity to the whole
+  token (``expanded_entities``). Two T lines that come out as the same tokens and type become one entity
   (``merged_entities``), and relations to either point to it.
 - ``R`` (``R1<tab>LABEL Arg1:T1 Arg2:T3``; ``Arg1`` is the head) goes to ``doc._.relations``.
 - Skipped and counted under ``skipped`` in the summary, with the FILE:LINE of the first few under
@@ -22,17 +26,20 @@ Reading (:func:`brat_to_docs`): each ``.txt`` (in any subfolder) becomes one Doc
 - Errors, as ``FILE:LINE: problem`` (the conversion stops; nothing is written): a line without an id and a
   tab, an unknown id prefix, an id defined twice, offsets that are not integers, empty, reversed or beyond
   the text, a T text that differs from its slice of the ``.txt`` (tabs and line breaks compare as spaces),
-  an entity that covers no token, an ``R`` line that is not ``LABEL ROLE:ID ROLE:ID`` or names an id the
-  file does not define (or one that is not an entity or event), an ``E`` line without ``TYPE:TRIGGER``, and
-  with a types file a T or R label outside it. A ``.txt`` without its ``.ann``, or the reverse, is an error
-  naming the file.
+  an entity that covers no token, an ``R`` line that is not ``LABEL ROLE:ID ROLE:ID``, gives a role twice or
+  names an id the file does not define (or one that is not an entity or event), an ``E`` line without
+  ``TYPE:TRIGGER``, and with a types file a T or R label outside it. A ``.txt`` without its ``.ann``, or the
+  reverse, is an error naming the file.
 
 A types file is either SpERT's types JSON or brat's ``annotation.conf`` (a ``.conf`` file: the names in its
 ``[entities]`` and ``[relations]`` sections; ``!`` abstract types and ``<...>`` macros are not labels).
 
 Writing (:func:`docs_to_brat`, :class:`BratWriter`): ``NAME.txt`` is ``doc.text``; ``NAME.ann`` has one
 ``T`` line per entity of ``doc.spans[spans_key]`` (overlaps included), numbered in document order, then one
-``R`` line per relation of ``doc._.relations``. Scores are not written: brat has no field for them.
+``R`` line per relation of ``doc._.relations``. Scores are not written: brat has no field for them. A NAME is
+a relative path, normalised (``./x``, ``a//b``, ``q/./r`` are ``x``, ``a/b``, ``q/r``); one that names no file
+(empty, ``.``, ending in ``/``) or leaves the folder (``..``, ``/...``) is an error, and so are two documents
+whose names are the same file, named both, before the second is written.
 """
 
 import os
@@ -168,6 +175,11 @@ def _binary_relation(rest: str, where: str) -> _BinaryRelation:
         raise ValueError(
             f"{where}: an R line is 'ID<tab>LABEL Arg1:ID Arg2:ID', got {rest!r}"
         )
+    if args[0][0] == args[1][0]:
+        raise ValueError(
+            f"{where}: the role {args[0][0]} is given twice in {rest!r} (a relation has one "
+            "Arg1, its head, and one Arg2)"
+        )
     roles = dict(args)
     if sorted(roles) == ["Arg1", "Arg2"]:
         return _BinaryRelation(parts[0], roles["Arg1"], roles["Arg2"], where)
@@ -247,9 +259,11 @@ def ann_to_doc(
     entity_labels: Optional[Sequence[str]] = None,
     relation_labels: Optional[Sequence[str]] = None,
     spans_key: str = DEFAULT_SPANS_KEY,
+    offset: int = 0,
 ) -> Doc:
     """Write a parsed ``.ann`` onto the tokenised ``doc`` of its text: entities mapped to whole tokens,
-    relations between them; what cannot be represented is counted in ``summary`` (see the module doc)."""
+    relations between them; what cannot be represented is counted in ``summary`` (see the module doc).
+    ``offset`` characters of the ``.txt`` (a byte order mark) precede ``doc.text``."""
     spans: Dict[str, Tuple[int, int, str]] = {}
     for ann_id, entity in parsed.entities.items():
         if ann_id in parsed.triggers:
@@ -259,11 +273,17 @@ def ann_to_doc(
         if len(entity.fragments) > 1:
             summary.add("discontinuous_entities", entity.where)
             continue
-        start, end = entity.fragments[0]
-        span = doc.char_span(start, end, alignment_mode="expand")
-        if span is None or not span.text.strip():
+        start, end = (max(bound - offset, 0) for bound in entity.fragments[0])
+        surface = doc.text[start:end]
+        inner = surface.strip()
+        span = None
+        if inner:
+            first = start + len(surface) - len(surface.lstrip())
+            span = doc.char_span(first, first + len(inner), alignment_mode="expand")
+        if span is None:
             raise ValueError(
-                f"{entity.where}: the entity at {start} {end} covers no token, only whitespace"
+                f"{entity.where}: the entity at {' '.join(map(str, entity.fragments[0]))} "
+                "covers no token, only whitespace"
             )
         if span.start_char < start or span.end_char > end:
             summary.add("expanded_entities", entity.where)
@@ -296,10 +316,15 @@ def load_brat_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
     """Entity and relation labels of brat's ``annotation.conf`` (a ``.conf`` file) or a SpERT types file."""
     path = Path(path)
     if path.suffix != ".conf":
-        return load_types(path)
+        try:
+            return load_types(path)
+        except ValueError as err:
+            raise ValueError(
+                f"{err} (a brat annotation.conf is read as one when its name ends in .conf)"
+            ) from None
     labels: Dict[str, List[str]] = {"entities": [], "relations": []}
     section = None
-    for line in path.read_text(encoding="utf8").splitlines():
+    for line in _read(path, "utf-8-sig").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -316,10 +341,11 @@ def load_brat_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
     return labels["entities"], labels["relations"]
 
 
-def _read(path: Path) -> str:
-    """A file's text with its line ends unchanged: brat's offsets count the ``\\r`` of ``\\r\\n``."""
+def _read(path: Path, encoding: str = "utf8") -> str:
+    """A file's text with its line ends unchanged: brat's offsets count the ``\\r`` of ``\\r\\n``.
+    ``utf-8-sig`` skips a byte order mark."""
     try:
-        with path.open(encoding="utf8", newline="") as handle:
+        with path.open(encoding=encoding, newline="") as handle:
             return handle.read()
     except UnicodeDecodeError as err:
         raise ValueError(
@@ -359,6 +385,26 @@ def tokenizer(lang: str = "en", model: Optional[str] = None) -> Language:
         raise ValueError(f"{model or lang}: could not load a tokenizer: {err}") from err
 
 
+def iter_brat_docs(
+    directory: Union[str, Path],
+    nlp: Language,
+    summary: BratSummary,
+    entity_labels: Optional[Sequence[str]] = None,
+    relation_labels: Optional[Sequence[str]] = None,
+    spans_key: str = DEFAULT_SPANS_KEY,
+) -> Iterator[Doc]:
+    """:func:`brat_to_docs` one document at a time, counting into ``summary``."""
+    for name, txt_path, ann_path in brat_files(directory):
+        text = _read(txt_path)
+        parsed = parse_ann(_read(ann_path, "utf-8-sig"), text, str(ann_path), summary)
+        offset = 1 if text.startswith("\ufeff") else 0  # brat counts the mark
+        doc = nlp.make_doc(text[offset:])
+        doc.user_data["orig_id"] = name
+        yield ann_to_doc(
+            doc, parsed, summary, entity_labels, relation_labels, spans_key, offset
+        )
+
+
 def brat_to_docs(
     directory: Union[str, Path],
     nlp: Union[Language, str] = "en",
@@ -368,18 +414,17 @@ def brat_to_docs(
 ) -> Tuple[List[Doc], Dict[str, Any]]:
     """One Doc per ``.txt``/``.ann`` pair below ``directory``, tokenised by ``nlp`` (a pipeline or a language
     code), with the summary of what was skipped or adjusted. Label lists, when given, reject other labels."""
-    if isinstance(nlp, str):
-        nlp = tokenizer(nlp)
     summary = BratSummary()
-    docs = []
-    for name, txt_path, ann_path in brat_files(directory):
-        text = _read(txt_path)
-        parsed = parse_ann(_read(ann_path), text, str(ann_path), summary)
-        doc = nlp.make_doc(text)
-        doc.user_data["orig_id"] = name
-        docs.append(
-            ann_to_doc(doc, parsed, summary, entity_labels, relation_labels, spans_key)
+    docs = list(
+        iter_brat_docs(
+            directory,
+            tokenizer(nlp) if isinstance(nlp, str) else nlp,
+            summary,
+            entity_labels,
+            relation_labels,
+            spans_key,
         )
+    )
     return docs, summary.as_dict()
 
 
@@ -390,14 +435,17 @@ def convert_brat(
     lang: str = "en",
     model: Optional[str] = None,
     spans_key: str = DEFAULT_SPANS_KEY,
+    part_tokens: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """A brat folder to a ``.spacy`` DocBin; returns the corpus statistics and the brat summary. The output is
-    written only if every file converts."""
+    """A brat folder to ``.spacy`` (streamed, see :func:`spacy_stsn.convert.write_docbin`); returns the corpus
+    statistics and the brat summary. The output is written only if every file converts."""
     labels = load_brat_types(types_path) if types_path else (None, None)
-    docs, summary = brat_to_docs(
-        directory, tokenizer(lang, model), *labels, spans_key=spans_key
+    summary = BratSummary()
+    docs = iter_brat_docs(
+        directory, tokenizer(lang, model), summary, *labels, spans_key=spans_key
     )
-    return {**write_docbin(docs, output_path, spans_key), **summary}
+    stats = write_docbin(docs, output_path, spans_key, part_tokens)
+    return {**stats, **summary.as_dict()}
 
 
 def doc_to_ann(
@@ -430,13 +478,21 @@ def _brat_type(label: str, doc: Doc, index: Optional[int]) -> str:
 
 
 def _check_name(name: str) -> str:
+    """The normalised file name (below the output folder, without suffix) that a document name gives:
+    ``./x``, ``a//b`` and ``q/./r`` are ``x``, ``a/b`` and ``q/r``, so that names of one file compare equal."""
     parts = PurePosixPath(name).parts
-    bad_part = any(part in (".", "..") for part in parts)
-    if not name or name.startswith("/") or "\\" in name or "\0" in name or bad_part:
+    if (
+        name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or ".." in parts
+        or name.rsplit("/", 1)[-1] in ("", ".")
+    ):
         raise ValueError(
-            f"{name!r} cannot name a brat document (a relative path without '..' is needed)"
+            f"{name!r} cannot name a brat document (a relative path to a file is needed: not "
+            "empty, without '..', not ending in '/' or '.')"
         )
-    return name
+    return "/".join(parts)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -455,7 +511,7 @@ def write_pair(
 ) -> Path:
     """Write ``NAME.txt`` then ``NAME.ann`` (each whole or not at all: an ``.ann`` means a finished pair)."""
     ann = doc_to_ann(doc, spans_key, index)
-    txt_path = Path(directory) / (_check_name(name) + ".txt")
+    txt_path = Path(directory) / (_check_name(name) + ".txt")  # the name as normalised
     txt_path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(txt_path, doc.text)
     _write_atomically(txt_path.with_suffix(".ann"), ann)
@@ -480,12 +536,18 @@ def docs_to_brat(
     )
     if len(names) != len(docs):
         raise ValueError(f"{len(names)} names for {len(docs)} documents")
-    repeated = [name for name, n in Counter(names).items() if n > 1]
-    if repeated:
-        raise ValueError(
-            f"documents would overwrite each other: the name {repeated[0]!r} is given more "
-            "than once"
-        )
+    first: Dict[str, int] = {}
+    for i, name in enumerate(names):
+        try:
+            j = first.setdefault(_check_name(name), i)
+        except ValueError as err:
+            raise ValueError(f"{doc_name(docs[i], i)}: {err}") from None
+        if j != i:
+            raise ValueError(
+                f"{doc_name(docs[j], j)} and {doc_name(docs[i], i)} would overwrite each other: "
+                f"their names {names[j]!r} and {name!r} are the same file "
+                f"{_check_name(name)}.txt"
+            )
     return [
         write_pair(Path(directory), name, doc, spans_key, i)
         for i, (name, doc) in enumerate(zip(names, docs))
@@ -494,7 +556,8 @@ def docs_to_brat(
 
 class BratWriter:
     """``extract --output-format brat``: each document as ``OUTDIR/NAME.txt`` + ``.ann``, where NAME is the
-    input's ``id`` field (JSONL) or else its zero-padded line number.
+    input's ``id`` field (JSONL) or else its zero-padded line number, normalised (see the module doc). Two
+    lines whose ids name the same file are an error naming both lines, raised before the second is written.
 
     Resuming (``inputs`` given): the documents before the first one whose ``.ann`` is missing count as done,
     so a rerun after a crash continues there; without ``inputs`` (``--restart``) every file is written again.
@@ -509,44 +572,47 @@ class BratWriter:
         inputs: Optional[Iterator[Tuple[str, Dict[str, Any]]]] = None,
     ) -> None:
         self.directory, self.source, self.spans_key = Path(directory), source, spans_key
-        self.names: Dict[
-            str, int
-        ] = {}  # name -> input line, to refuse two documents of one name
+        # normalised name -> (input line, id as given), to refuse two documents of one file
+        self.names: Dict[str, Tuple[int, str]] = {}
         self.done = 0
         try:
             for _, meta in inputs or ():
-                name = self._name(meta, self.done + 1)
+                name, given = self._name(meta, self.done + 1)
                 if (
                     name in self.names
                     or not (self.directory / (name + ".ann")).exists()
                 ):
                     break
-                self.names[name] = self.done + 1
+                self.names[name] = (self.done + 1, given)
                 self.done += 1
         except ValueError:
             pass  # a bad input line: extraction stops there again and reports it
 
-    def _name(self, meta: Dict[str, Any], line: int) -> str:
+    def _name(self, meta: Dict[str, Any], line: int) -> Tuple[str, str]:
+        """The normalised name of an input line's document, and its id as given."""
         name = meta.get("id", f"{line:06d}")
         if not isinstance(name, (str, int)) or isinstance(name, bool):
             raise ValueError(
                 f"{self.source}:{line}: the 'id' {name!r} cannot name a brat document"
             )
         try:
-            return _check_name(str(name))
+            return _check_name(str(name)), str(name)
         except ValueError as err:
             raise ValueError(f"{self.source}:{line}: {err}") from None
 
     def write(self, doc: Doc, meta: Dict[str, Any]) -> None:
         line = len(self.names) + 1  # every input line is one document
-        name = self._name(meta, line)
+        name, given = self._name(meta, line)
         if name in self.names:
+            other_line, other = self.names[name]
             raise ValueError(
-                f"{self.source}:{line}: the id {name!r} was already used on line "
-                f"{self.names[name]}"
+                f"{self.source}:{line}: the id {given!r} was already used on line {other_line}"
+                if given == other
+                else f"{self.source}:{line}: the id {given!r} names the same file "
+                f"({name}.txt) as the id {other!r} on line {other_line}"
             )
         write_pair(self.directory, name, doc, self.spans_key, line - 1)
-        self.names[name] = line
+        self.names[name] = (line, given)
 
     def flush(self) -> None:
         """Nothing to do: every pair is complete on disk once written."""

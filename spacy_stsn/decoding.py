@@ -16,22 +16,34 @@ The rules, in the order they apply (the device-side steps are in :mod:`spacy_sts
 2. **doc.ents** is the non-overlapping subset of the kept entities under the greedy rule
    (:func:`select_non_overlapping`): highest score first, then the longer span, then the earlier one.
 3. **Pairs.** At most ``max_pair_entities`` kept entities per document (the highest-scoring) are paired.
-4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold`` (the paper's alpha).
+4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold`` (the paper's alpha), or
+   the type's own threshold in ``relation_thresholds`` (chosen on dev by ``python -m spacy_stsn tune``).
    A relation of a symmetric type is put in canonical order (the argument that starts first, then ends first,
    is the head) and the two orders of one pair collapse into one relation with the higher score.
 5. **Tags.** The tagging decoder's most likely tag per token, for inspection (entities are never read from
    the tags; :func:`spacy_stsn.tags.decode_tags` reads them back if wanted).
 """
 
-from typing import Any, Collection, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Collection,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import numpy
+
+from .labels import Labels, Span3
 
 OVERLAP_POLICIES = ("auto", "flat", "nested")
 # overlaps = "auto" decodes nested when at least this fraction of the training documents has overlapping entities
 NESTED_MIN_FRACTION = 0.05
 Offsets = Tuple[int, int]
-Span3 = Tuple[int, int, str]
 # head, head_label, tail, tail_label, label, score
 RelationTuple = Tuple[Offsets, str, Offsets, str, str, float]
 
@@ -63,13 +75,13 @@ def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
     return setting
 
 
-def overlap_threshold(policy: str, nested_threshold: float) -> float:
-    """The head's ``overlap_threshold`` for a resolved policy: a candidate that overlaps a better-ranked one
-    is kept only if its score reaches it (2.0: never, i.e. flat)."""
+def nested_threshold(policy: str, threshold: float) -> Optional[float]:
+    """What the network's entity selection takes for a resolved policy: None is flat, a number is nested
+    decoding with ``nested_threshold`` (see :func:`spacy_stsn.span_selection.select_entities`)."""
     if policy == "flat":
-        return 2.0
+        return None
     if policy == "nested":
-        return nested_threshold
+        return threshold
     raise ValueError(f"overlap policy {policy!r} is not resolved (flat or nested)")
 
 
@@ -105,6 +117,22 @@ def select_non_overlapping(
     return sorted(kept, key=lambda i: (spans[i][0], spans[i][1]))
 
 
+def relation_threshold_array(
+    relation_labels: Sequence[str], threshold: float, per_type: Dict[str, float]
+) -> numpy.ndarray:
+    """The threshold of each relation type, in the decoder's order: ``per_type[label]`` where given, else
+    ``threshold``. A type ``per_type`` names that the model does not have is a ``ValueError`` naming it."""
+    unknown = sorted(set(per_type) - set(relation_labels))
+    if unknown:
+        raise ValueError(
+            f"relation_thresholds names relation types {unknown} that the model does not have; "
+            f"its types are {list(relation_labels)}"
+        )
+    return numpy.asarray(
+        [per_type.get(label, threshold) for label in relation_labels], dtype="float32"
+    )
+
+
 def canonical_order(
     head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
 ) -> numpy.ndarray:
@@ -119,11 +147,12 @@ def canonical_order(
 def decode_relations(
     outputs: Any,
     relation_labels: Sequence[str],
-    threshold: float,
+    threshold: Union[float, numpy.ndarray],
     symmetric: Collection[str],
 ) -> Tuple[numpy.ndarray, ...]:
     """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head span index, tail offsets,
-    tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins)."""
+    tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins);
+    ``threshold`` is one for all types or one per type (:func:`relation_threshold_array`)."""
     b, p, r = numpy.nonzero(
         (outputs.rel_probs >= threshold) & outputs.pair_valid[..., None]
     )
@@ -158,32 +187,30 @@ def decode_relations(
 
 def decode_batch(
     outputs: Any,
-    n_docs: int,
-    entity_labels: Sequence[str],
-    relation_labels: Sequence[str],
-    tag_labels: Sequence[str],
+    labels: Labels,
     lengths: Sequence[int],
-    threshold: float,
-    symmetric: Collection[str] = (),
-    given_labels: Optional[Sequence[Sequence[str]]] = None,
+    threshold: Union[float, numpy.ndarray],
+    given: Optional[Sequence[Sequence[Span3]]] = None,
 ) -> List[DocPrediction]:
-    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for ``n_docs``
-    documents of ``lengths`` tokens; see the module docstring for the rules. With ``given_labels`` (per doc, the
-    labels of the given entities in ``outputs.spans``) the entities are those, with score 1."""
-    if given_labels is None:
+    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for documents
+    of ``lengths`` tokens; see the module docstring for the rules. With ``given`` entities (per doc, those whose
+    spans are ``outputs.spans``) the entities are those, with their labels and score 1."""
+    n_docs, entity_labels = len(lengths), labels.entities
+    relation_labels, tag_labels = labels.relations, labels.tags
+    if given is None:
         label_ids = outputs.span_probs[..., 1:].argmax(-1)
         label_scores = outputs.span_probs[..., 1:].max(-1)
     else:
-        entity_labels = sorted({label for labels in given_labels for label in labels})
+        entity_labels = sorted({label for ents in given for *_, label in ents})
         index = {label: i for i, label in enumerate(entity_labels)}
         label_ids = numpy.zeros(outputs.spans.shape[:2], dtype="int64")
-        for row, labels in enumerate(given_labels):
-            label_ids[row, : len(labels)] = [index[label] for label in labels]
+        for row, ents in enumerate(given):
+            label_ids[row, : len(ents)] = [index[label] for *_, label in ents]
         label_scores = numpy.ones(label_ids.shape, dtype="float32")
     ent_b, ent_s = numpy.nonzero(outputs.is_entity)
     ent_bounds = numpy.searchsorted(ent_b, numpy.arange(n_docs + 1))
     rel_b, head, head_idx, tail, tail_idx, rel_r, rel_score = decode_relations(
-        outputs, relation_labels, threshold, symmetric
+        outputs, relation_labels, threshold, labels.symmetric
     )
     rel_bounds = numpy.searchsorted(rel_b, numpy.arange(n_docs + 1))
     tag_ids = outputs.tag_probs.argmax(-1) if outputs.tag_probs.shape[-1] else None

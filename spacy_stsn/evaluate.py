@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from spacy.training import Example
 
 from .annotations import get_entities
+from .convert import read_docbin
 from .loading import load_pipeline
-from .model import torch_module
+from .precision import describe
 from .scorer import breakdowns, score_relations
 
 TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
@@ -23,7 +24,7 @@ TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
 
 def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
     """Gold docs from ``corpus`` paired with fresh docs of the same tokens (the benchmark's tokenization)."""
-    gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+    gold = list(read_docbin(corpus, nlp.vocab))  # a .spacy file or a folder of parts
     return [
         Example(
             Doc(
@@ -53,10 +54,10 @@ def evaluate(
     model: str,
     corpus: Path,
     gpu_id: int = -1,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
 ) -> Dict[str, Any]:
     """All metrics of one model on one corpus."""
-    nlp, stsn = load_pipeline(model, gpu_id, inference_precision)
+    nlp, stsn = load_pipeline(model, gpu_id, precision)
     examples = load_examples(nlp, corpus)
     speed = predict(nlp, examples)
     scores = score_relations(
@@ -67,7 +68,7 @@ def evaluate(
         "corpus": str(corpus),
         "n_docs": len(examples),
         "sents_per_sec": speed,
-        "inference_precision": torch_module(stsn.model).inference_precision,
+        "precision": describe(nlp),
         "scores": scores,
         "breakdowns": breakdowns(
             examples, spans_key=stsn.spans_key, symmetric_labels=stsn.symmetric_labels

@@ -1,28 +1,33 @@
 """Loading a trained pipeline for the command line tools, with errors that name the path and the cause."""
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import spacy
 from spacy.language import Language
+from spacy.util import dict_to_dot
 
 from .pipe import STSNComponent
-
-PRECISION_KEY = "components.stsn.model.inference_precision"
+from .precision import check_precision
+from .precision import overrides as precision_overrides
 
 
 def load_pipeline(
-    model: str, gpu_id: int = -1, inference_precision: Optional[str] = None
+    model: str,
+    gpu_id: int = -1,
+    precision: Optional[str] = None,
+    overrides: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Language, STSNComponent]:
     """``spacy.load(model)`` and its stsn component. A missing or corrupt directory raises ``ValueError``
     naming ``model`` (spaCy raises ``OSError`` with its own codes, or a msgpack/JSON error from deep inside).
-    ``inference_precision`` overrides the stored ``components.stsn.model.inference_precision``."""
+    ``precision`` (float32 | bfloat16 | auto) overrides the pipeline's saved precision
+    (:mod:`spacy_stsn.precision`; None keeps it), ``overrides`` other settings of the config (dotted keys)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    overrides = (
-        {} if inference_precision is None else {PRECISION_KEY: inference_precision}
-    )
     try:
-        nlp = spacy.load(model, config=overrides)
+        config = dict(overrides or {})
+        if precision is not None:
+            config.update(dict_to_dot(precision_overrides(check_precision(precision))))
+        nlp = spacy.load(model, config=config)
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{model}: could not load the pipeline: {err}") from err
     return nlp, stsn_component(nlp, model)

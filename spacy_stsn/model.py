@@ -2,13 +2,15 @@
 
 The registered architecture ``spacy_stsn.STSN.v1`` chains any ``tok2vec`` (a ``spacy-transformers`` listener
 with ``reduce_max`` pooling is the paper's Align Module; a CNN ``tok2vec`` works too) with the
-:class:`~spacy_stsn.stsn_torch.STSN` module. Its input is ``(docs, candidates)``: training passes the span and
-pair candidates chosen by the component (gold + negative samples); ``candidates=None`` runs inference, where
-the module enumerates spans and pairs itself.
+:class:`~spacy_stsn.stsn_torch.STSN` module. Its input is ``(docs, Candidates)`` in training, the span and pair
+candidates the component chose (gold + negative samples), which run the module's ``forward``; and
+``(docs, Decoding)`` at inference, which runs :meth:`~spacy_stsn.stsn_torch.STSN.infer` with the decoding
+settings and given entities as arguments.
 """
 
+import os
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -27,33 +29,53 @@ from thinc.api import (
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints3d
 
+from .labels import Span3
+from .optimizer import TorchAdamW
+from .precision import set_model_precision
 from .stsn_torch import STSN, Extraction
 
 
 @dataclass
 class Candidates:
     """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and pairs (B, P, 2) of
-    indices into ``spans`` (padding rows point at span 0 and are masked in the loss). At inference, spans
-    without pairs are given entities (padded with [0, 0)) whose relations are predicted."""
+    indices into ``spans`` (padding rows point at span 0 and are masked in the loss)."""
 
     spans: Ints3d
-    pairs: Optional[Ints3d] = None
+    pairs: Ints3d
 
 
-STSNInput = Tuple[List[Doc], Optional[Candidates]]
+@dataclass
+class Decoding:
+    """What inference takes besides the docs: the overlap policy (``nested_threshold`` None: flat; a number:
+    nested, see :func:`spacy_stsn.span_selection.select_entities`) and, with given entities, their spans
+    (B, k, 2), padded with [0, 0)."""
+
+    nested_threshold: Optional[float] = 0.0
+    given: Optional[Ints3d] = None
 
 
-def given_candidates(
-    ops: Any, entities: Sequence[Sequence[Tuple[int, int, str]]]
-) -> Candidates:
-    """Inference candidates for given entities (per doc, ``(start, end, label)``), padded with [0, 0)."""
+STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
+
+
+def given_spans(ops: Any, entities: Sequence[Sequence[Span3]]) -> Ints3d:
+    """Spans (B, k, 2) of given entities (per doc, ``(start, end, label)``), padded with [0, 0)."""
     spans = numpy.zeros(
         (len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32"
     )
     for row, doc_entities in enumerate(entities):
         if doc_entities:  # a doc without given entities keeps its padding row
             spans[row, : len(doc_entities)] = [(s, e) for s, e, _ in doc_entities]
-    return Candidates(ops.asarray(spans))
+    return ops.asarray(spans)
+
+
+def _one_torch_thread_after_fork() -> None:
+    """A process forked after torch ran in its parent (``nlp.pipe(n_process=2)`` after ``nlp(text)``) hangs in
+    its first matrix product: the OpenMP pool it inherits has no threads. One intra-op thread per child needs
+    no pool, and is what several processes sharing the cores want anyway."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
 
 
 @registry.architectures("spacy_stsn.STSN.v1")
@@ -77,9 +99,9 @@ def build_stsn_model(
     ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
     initialised head can learn faster than the pretrained encoder under it; ``attention_window`` (tokens):
     longer documents get block-local attention in the stacked layers, so their cost grows linearly (None:
-    always full attention); ``inference_precision`` "bfloat16" runs the stacked layers in bfloat16 at
-    inference only (training stays float32; the saved weights are the same), set it at load time with
-    ``spacy.load(path, config={"components.stsn.model.inference_precision": "bfloat16"})``."""
+    always full attention); ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
+    runs this head (only) under bfloat16 autocast at inference; the pipeline's ``precision`` callback
+    (:mod:`spacy_stsn.precision`), when set, decides for the transformer and the head, in training too."""
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -90,7 +112,6 @@ def build_stsn_model(
         dropout=dropout,
         max_pair_entities=max_pair_entities,
         attention_window=attention_window,
-        inference_precision=inference_precision,
     )
     head = Model(
         "stsn_torch",
@@ -98,6 +119,12 @@ def build_stsn_model(
         attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
         shims=[ScaledPyTorchShim(module, learn_rate_scale=learn_rate_scale)],
     )
+    if inference_precision not in ("float32", "bfloat16"):
+        raise ValueError(
+            "inference_precision must be 'float32' or 'bfloat16' (an alias of the pipeline's precision "
+            f"setting, spacy_stsn.precision.v1), not {inference_precision!r}"
+        )
+    set_model_precision(head, "float32", inference_precision)
     return Model(
         "stsn",
         forward,
@@ -116,23 +143,22 @@ class ScaledPyTorchShim(PyTorchShim):
         self.learn_rate_scale = learn_rate_scale
 
     def predict(self, inputs: ArgsKwargs) -> Any:
-        """Thinc's ``predict`` under ``torch.inference_mode`` (no autograd bookkeeping at all) and without its
-        ``eval()`` / ``train()`` round trip per call, which walks all ~100 submodules twice: the module is
-        switched to eval mode only when it is not in it already (``begin_update`` switches it back)."""
+        """The module's inference path (:meth:`STSN.infer`) under ``torch.inference_mode`` (no autograd
+        bookkeeping at all) and without thinc's ``eval()`` / ``train()`` round trip per call, which walks all
+        ~100 submodules twice: the module is switched to eval mode only when it is not in it already
+        (``begin_update`` switches it back)."""
         if self._model.training:
             self._model.eval()
         with (
             torch.inference_mode(),
             torch.autocast("cuda", enabled=self._mixed_precision),
         ):
-            return self._model(*inputs.args, **inputs.kwargs)
+            return self._model.infer(*inputs.args, **inputs.kwargs)
 
     def finish_update(self, optimizer: Optimizer) -> None:
-        update_torch = getattr(optimizer, "update_torch_parameters", None)
-        if (
-            update_torch is not None
-        ):  # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
-            update_torch(
+        if isinstance(optimizer, TorchAdamW):
+            # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
+            optimizer.update_torch_parameters(
                 self.id, self._model.named_parameters(), lr_scale=self.learn_rate_scale
             )
             return
@@ -156,11 +182,6 @@ def set_head_dropout(model: Model, rate: Optional[float]) -> None:
     """Set the torch head's dropout (``None``: the architecture's ``dropout``); Thinc's ``set_dropout_rate``
     only reaches Thinc layers."""
     torch_module(model).set_dropout(rate)
-
-
-def set_overlap_threshold(model: Model, threshold: float) -> None:
-    """The overlap policy of the head's entity selection (see :meth:`STSN.entities`)."""
-    torch_module(model).overlap_threshold = threshold
 
 
 def build_head(
@@ -210,19 +231,21 @@ def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
 
 
 def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Callable]:
-    docs, candidates = inputs
+    docs, request = inputs
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
     lengths = [len(v) for v in vectors]
     padded = model.ops.pad(vectors)
     lengths_arr = model.ops.asarray1i(lengths)
     head = model.get_ref("head")
-    if (
-        candidates is None or candidates.pairs is None
-    ):  # inference, on the given entities if any
-        given = None if candidates is None else candidates.spans
-        return head.predict((padded, lengths_arr, given, None)), _no_backprop
+    if isinstance(request, Decoding):
+        settings = {
+            "given": request.given,
+            "nested_threshold": request.nested_threshold,
+        }
+        return head.predict((padded, lengths_arr, settings)), _no_backprop
     outputs, backprop_head = head(
-        (padded, lengths_arr, candidates.spans, candidates.pairs), is_train
+        (padded, lengths_arr, {"spans": request.spans, "pairs": request.pairs}),
+        is_train,
     )
 
     def backprop(d_outputs: Tuple) -> List[Doc]:
@@ -241,17 +264,17 @@ def _no_backprop(d_outputs: Any) -> List:
 def _convert_inputs(
     model: Model, X: Tuple, is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
-    padded, lengths, spans, pairs = X
-    args = [xp2torch(padded, requires_grad=is_train), xp2torch(lengths).long()]
-    if spans is not None:
-        args.append(xp2torch(spans).long())
-    if pairs is not None:
-        args.append(xp2torch(pairs).long())
+    padded, lengths, settings = X
+    args = (xp2torch(padded, requires_grad=is_train), xp2torch(lengths).long())
+    kwargs = {
+        key: xp2torch(value).long() if hasattr(value, "shape") else value
+        for key, value in settings.items()
+    }
 
     def backprop(d_args: ArgsKwargs) -> Any:
         return torch2xp(d_args.args[0])
 
-    return ArgsKwargs(args=tuple(args), kwargs={}), backprop
+    return ArgsKwargs(args=args, kwargs=kwargs), backprop
 
 
 def _convert_outputs(

@@ -6,9 +6,18 @@ network (:mod:`spacy_stsn.stsn_torch`, wrapped by :mod:`spacy_stsn.model`) score
 :mod:`spacy_stsn.decoding` turns its outputs into the annotations written back in the same representation.
 """
 
-import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Tuple,
+)
 
 import srsly
 from spacy import util
@@ -17,140 +26,40 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Optimizer, set_dropout_rate
 
-from .annotations import DEFAULT_SPANS_KEY, given_entities, make_relation, set_entities
-from .decoding import decode_batch, overlap_threshold, resolve_overlaps
-from .settings import DEFAULTS, check_settings
-from .model import (
-    build_head,
-    given_candidates,
-    set_head_dropout,
-    set_overlap_threshold,
-    torch_module,
+from . import features  # noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
+from .annotations import given_entities, make_relation, set_entities
+from .decoding import (
+    decode_batch,
+    nested_threshold,
+    relation_threshold_array,
+    resolve_overlaps,
 )
+from .labels import Labels, Span3
+from .model import Decoding, build_head, given_spans, set_head_dropout, torch_module
+from .settings import initial_cfg, restore_learned
 from .stsn_torch import Extraction
-from .targets import TargetSettings, Targets, label_data, make_targets, stsn_loss
-
-DEFAULT_MODEL_CONFIG = """
-[model]
-@architectures = "spacy_stsn.STSN.v1"
-hidden_width = null
-n_layers = 3
-n_heads = 8
-width_embedding = 150
-max_span_width = 10
-interaction = "bi"
-dropout = 0.1
-max_pair_entities = 100
-learn_rate_scale = 1.0
-attention_window = 128
-
-[model.tok2vec]
-@architectures = "spacy.Tok2Vec.v2"
-
-[model.tok2vec.embed]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 96
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.tok2vec.encode]
-@architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 96
-depth = 4
-window_size = 1
-maxout_pieces = 3
-"""
-DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
-# what initialize learns from the data; the other cfg entries are settings, which come from the config
-LEARNED = ("labels", "input_width", "tag_scheme", "data_overlaps")
-
-
-@Language.factory(
-    "stsn",
-    assigns=["doc.ents", "doc.spans", "doc._.relations", "doc._.stsn_tags"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        **DEFAULTS,
-        "scorer": {"@scorers": "spacy_stsn.scorer.v1"},
-    },
-    default_score_weights={
-        "ents_f": 0.5,
-        "rel_strict_f": 0.5,
-        "ents_p": 0.0,
-        "ents_r": 0.0,
-        "rel_f": 0.0,
-        "rel_strict_p": 0.0,
-        "rel_strict_r": 0.0,
-        "ents_macro_f": None,
-        "rel_macro_f": None,
-        "rel_strict_macro_f": None,
-    },
+from .targets import (
+    TargetSettings,
+    Targets,
+    check_label_data,
+    label_data,
+    make_targets,
+    stsn_loss,
 )
-def make_stsn(
-    nlp: Language,
-    name: str,
-    model: Model,
-    spans_key: str,
-    threshold: float,
-    tag_scheme: str,
-    overlaps: str,
-    nested_threshold: float,
-    symmetric_relations: List[str],
-    entities: str,
-    given_spans_key: Optional[str],
-    neg_entity_samples: int,
-    neg_relation_samples: int,
-    max_batch_items: int,
-    scorer: Optional[Callable],
-) -> "STSNComponent":
-    """Joint entity and relation extraction (STSN).
 
-    model (Model): the network, ``spacy_stsn.STSN.v1`` over a tok2vec or a transformer listener.
-    spans_key (str): span group that holds every entity, gold and predicted, overlaps included.
-    threshold (float): the paper's alpha: a relation is kept when its sigmoid reaches it.
-    tag_scheme (str): "BIO", "extended_BIO" (two-fold overlaps, section 4.1.2) or "auto" (extended_BIO iff
-        the training data has overlapping entities), resolved at initialize.
-    overlaps (str): "flat" (predicted entities never overlap: the greedy rule of
-        :mod:`spacy_stsn.decoding` runs before pairing), "nested" (overlaps kept, the paper) or "auto" (flat iff
-        the training data has no overlapping entities), resolved at initialize.
-    nested_threshold (float): under "nested", an entity that overlaps a better-scored one is kept only if its
-        score reaches this (0: every overlap, the paper).
-    symmetric_relations (List[str]): relation types whose argument order carries no meaning, added to those
-        the training data marks (a SpERT types file's ``"symmetric": true``); put in canonical order.
-    entities (str): "predict" (joint extraction) or "given": at inference, take the entities an upstream
-        component set (``doc.ents``, or the span group ``given_spans_key``) and predict only the relations among
-        them; training is the same either way (gold entities, all three losses).
-    given_spans_key (Optional[str]): the span group holding the given entities; None reads ``doc.ents``.
-    neg_entity_samples (int): random non-entity spans per document in training.
-    neg_relation_samples (int): random unrelated gold-entity pairs per document in training.
-    max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are grouped by length).
-    scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``.
-    RETURNS (STSNComponent): the component.
-    """
-    return STSNComponent(
-        nlp.vocab,
-        model,
-        name,
-        spans_key=spans_key,
-        threshold=threshold,
-        tag_scheme=tag_scheme,
-        overlaps=overlaps,
-        nested_threshold=nested_threshold,
-        symmetric_relations=symmetric_relations,
-        entities=entities,
-        given_spans_key=given_spans_key,
-        neg_entity_samples=neg_entity_samples,
-        neg_relation_samples=neg_relation_samples,
-        max_batch_items=max_batch_items,
-        scorer=scorer,
-    )
+
+class Prediction(NamedTuple):
+    """What ``predict`` hands to ``set_annotations``: the network's outputs for the non-empty docs and, with
+    ``entities = "given"``, the entities they were given (per doc, read once, in ``predict``)."""
+
+    outputs: Extraction
+    given: Optional[List[List[Span3]]] = None
 
 
 class STSNComponent(TrainablePipe):
-    """Trainable STSN component; see :func:`make_stsn` for the settings."""
+    """Trainable STSN component; see :func:`spacy_stsn.factory.make_stsn` for the settings."""
 
     def __init__(
         self,
@@ -161,21 +70,11 @@ class STSNComponent(TrainablePipe):
         scorer: Optional[Callable] = None,
         **settings: Any,
     ) -> None:
-        """Create the component; ``settings`` are the factory's (:func:`make_stsn`), checked and defaulted by
+        """Create the component; ``settings`` are the factory's
+        (:func:`spacy_stsn.factory.make_stsn`), checked and defaulted by
         :func:`spacy_stsn.settings.check_settings`."""
-        cfg = check_settings(settings)
-        self.vocab = vocab
-        self.model = model
-        self.name = name
-        self.scorer = scorer
-        symmetric = sorted(cfg.pop("symmetric_relations"))
-        labels = {"entities": [], "relations": [], "tags": [], "symmetric": symmetric}
-        self.cfg: Dict[str, Any] = {
-            "labels": labels,
-            **cfg,
-            "input_width": None,
-            "data_overlaps": None,
-        }
+        self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
+        self.cfg: Dict[str, Any] = initial_cfg(settings)
 
     # -- labels and settings ---------------------------------------------------------------------
     @property
@@ -186,17 +85,18 @@ class STSNComponent(TrainablePipe):
     @property
     def relation_labels(self) -> Tuple[str, ...]:
         """Relation types, in the order of the relation decoder's outputs."""
-        return tuple(self.cfg["labels"]["relations"])
+        return self.label_set.relations
 
     @property
     def symmetric_labels(self) -> Tuple[str, ...]:
         """Relation types whose argument order carries no meaning."""
-        return tuple(self.cfg["labels"].get("symmetric", ()))
+        return self.label_set.symmetric
 
     @property
-    def tag_labels(self) -> Tuple[str, ...]:
-        """Token tags of the tagging decoder (BIO or extended BIO)."""
-        return tuple(self.cfg["labels"]["tags"])
+    def label_set(self) -> Labels:
+        """The label sets the network's outputs are indexed by: entities, relation types (``.relations``),
+        tags and the symmetric relation types (``.symmetric``)."""
+        return Labels.from_data(self.cfg["labels"])
 
     @property
     def label_data(self) -> Dict[str, List[str]]:
@@ -248,33 +148,12 @@ class STSNComponent(TrainablePipe):
         found, self.cfg["tag_scheme"], self.cfg["data_overlaps"] = label_data(
             examples, self.spans_key, self.cfg["tag_scheme"], self.cfg["labels"], labels
         )
-        if not found["entities"]:
-            raise ValueError(
-                f"[{self.name}] found no entity labels in the training data (spans_key "
-                f"{self.spans_key!r} or doc.ents); check the corpus and the spans_key setting"
-            )
         self.cfg["labels"] = found
-        if (
-            self.cfg["overlaps"] == "auto"
-            and self.cfg["data_overlaps"]
-            and self.overlaps == "flat"
-        ):
-            warnings.warn(
-                f"[{self.name}] {100 * self.cfg['data_overlaps']:.1f} % of the training documents have "
-                "overlapping entities: too few for nested decoding (overlaps = 'auto' resolved to "
-                "'flat'); set overlaps = 'nested' to predict overlapping entities"
-            )
+        check_label_data(found, self.cfg, self.overlaps, self.name)
         sample = [eg.predicted for eg in examples if len(eg.predicted)][:10]
         self.model.attrs["labels"] = self.cfg["labels"]
         self.model.initialize(X=(sample, None))
         self.cfg["input_width"] = torch_module(self.model).dims[0]
-        self._configure_head()
-
-    def _configure_head(self) -> None:
-        """Pass the decoding settings that run on the device to the network."""
-        set_overlap_threshold(
-            self.model, overlap_threshold(self.overlaps, self.cfg["nested_threshold"])
-        )
 
     # -- predict ---------------------------------------------------------------------------------
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
@@ -285,9 +164,8 @@ class STSNComponent(TrainablePipe):
         batch_size (int): docs read from the stream at a time.
         YIELDS (Doc): the annotated docs, in order.
         """
-        from spacy_transformers.util import (
-            batch_by_length,
-        )  # a hard dependency, imported when first needed
+        # a hard dependency, imported when first needed
+        from spacy_transformers.util import batch_by_length
 
         for outer in util.minibatch(stream, size=batch_size):
             outer = list(outer)
@@ -296,44 +174,39 @@ class STSNComponent(TrainablePipe):
                 self.set_annotations(sub, self.predict(sub))
             yield from outer
 
-    def predict(self, docs: Iterable[Doc]) -> Optional[Extraction]:
+    def predict(self, docs: Iterable[Doc]) -> Optional[Prediction]:
         """Run the network on the docs as one batch, padded to the longest (``pipe`` groups docs by length).
 
         docs (Iterable[Doc]): the docs to predict.
-        RETURNS (Optional[Extraction]): the network's outputs for the non-empty docs, in order (None if all are
-            empty).
+        RETURNS (Optional[Prediction]): the network's outputs for the non-empty docs, in order, and their given
+            entities with ``entities = "given"`` (None if all docs are empty).
         """
         docs = [doc for doc in docs if len(doc)]
         if not docs:
             return None
-        if self.cfg["entities"] == "given":
-            given = given_candidates(
-                self.model.ops, [self._given_entities(doc) for doc in docs]
-            )
-            return self.model.predict((docs, given))
-        return self.model.predict((docs, None))
+        decoding = Decoding(
+            nested_threshold(self.overlaps, self.cfg["nested_threshold"])
+        )
+        if self.cfg["entities"] != "given":
+            return Prediction(self.model.predict((docs, decoding)))
+        given = [
+            given_entities(doc, self.cfg["given_spans_key"], self.labels, self.name)
+            for doc in docs
+        ]
+        decoding.given = given_spans(self.model.ops, given)
+        return Prediction(self.model.predict((docs, decoding)), given)
 
     def set_annotations(
-        self, docs: Iterable[Doc], predictions: Optional[Extraction]
+        self, docs: Iterable[Doc], predictions: Optional[Prediction]
     ) -> None:
         """Write entities (span group and ``doc.ents``), relations and tags decoded from ``predictions``; with
         given entities, the span group gets them and ``doc.ents`` is left as the upstream component set it.
 
         docs (Iterable[Doc]): the docs given to ``predict``.
-        predictions (Optional[Extraction]): what ``predict`` returned for them.
+        predictions (Optional[Prediction]): what ``predict`` returned for them.
         """
         docs = list(docs)
         given = self.cfg["entities"] == "given"
-        # read before the span group is reset below, which may be the one holding them
-        given_labels = (
-            [
-                [label for *_, label in self._given_entities(doc)]
-                for doc in docs
-                if len(doc)
-            ]
-            if given
-            else None
-        )
         for doc in docs:
             set_entities(doc, [], spans_key=self.spans_key, ents=not given)
             doc._.relations = []
@@ -341,17 +214,17 @@ class STSNComponent(TrainablePipe):
         if predictions is None:
             return
         docs = [doc for doc in docs if len(doc)]
-        outputs = Extraction(*(self.model.ops.to_numpy(o) for o in predictions))
+        outputs = Extraction(*(self.model.ops.to_numpy(o) for o in predictions.outputs))
         decoded = decode_batch(
             outputs,
-            len(docs),
-            self.labels,
-            self.relation_labels,
-            self.tag_labels,
+            self.label_set,
             [len(doc) for doc in docs],
-            self.cfg["threshold"],
-            self.symmetric_labels,
-            given_labels,
+            relation_threshold_array(
+                self.relation_labels,
+                self.cfg["threshold"],
+                self.cfg["relation_thresholds"],
+            ),
+            predictions.given,
         )
         for doc, pred in zip(docs, decoded):
             set_entities(
@@ -363,9 +236,6 @@ class STSNComponent(TrainablePipe):
             )
             doc._.relations = [make_relation(*rel) for rel in pred.relations]
             doc._.stsn_tags = pred.tags
-
-    def _given_entities(self, doc: Doc) -> List[Tuple[int, int, str]]:
-        return given_entities(doc, self.cfg["given_spans_key"], self.name)
 
     # -- training --------------------------------------------------------------------------------
     def update(
@@ -384,8 +254,7 @@ class STSNComponent(TrainablePipe):
         losses (Optional[Dict[str, float]]): the loss is added to ``losses[name]``.
         RETURNS (Dict[str, float]): ``losses``.
         """
-        if losses is None:
-            losses = {}
+        losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
         examples = [eg for eg in examples if len(eg.predicted)]
         validate_examples(examples, f"{self.name}.update")
@@ -418,19 +287,8 @@ class STSNComponent(TrainablePipe):
         return stsn_loss(self.model.ops, outputs, targets)
 
     def _target_settings(self) -> TargetSettings:
-        cfg = self.cfg
-        return TargetSettings(
-            self.labels,
-            self.relation_labels,
-            self.tag_labels,
-            self.symmetric_labels,
-            self.spans_key,
-            cfg["tag_scheme"],
-            self.model.attrs["max_span_width"],
-            cfg["neg_entity_samples"],
-            cfg["neg_relation_samples"],
-            self.name,
-        )
+        width = self.model.attrs["max_span_width"]
+        return TargetSettings.from_cfg(self.label_set, self.cfg, width, self.name)
 
     # -- scoring and serialization ---------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
@@ -478,29 +336,28 @@ class STSNComponent(TrainablePipe):
     def _load_cfg(self, saved: Dict[str, Any]) -> None:
         """Take what initialize learned from ``saved`` (settings come from the config, so they can be changed
         at load time) and size the network for it."""
-        configured = set(self.symmetric_labels)
-        self.cfg.update({key: saved[key] for key in LEARNED if key in saved})
-        labels = self.cfg["labels"]
-        labels["symmetric"] = sorted(
-            (set(labels.get("symmetric", ())) | configured) & set(labels["relations"])
-        )
-        self.model.attrs["labels"] = labels
+        restore_learned(self.cfg, saved)
+        labels = self.model.attrs["labels"] = self.cfg["labels"]
         if self.cfg.get("input_width"):
-            build_head(
-                self.model,
-                self.cfg["input_width"],
-                len(labels["entities"]),
-                len(labels["relations"]),
-                len(labels["tags"]),
-            )
-        self._configure_head()
+            sizes = (len(labels[key]) for key in ("entities", "relations", "tags"))
+            build_head(self.model, self.cfg["input_width"], *sizes)
 
     def _load_model(self, data: bytes, where: str) -> None:
         try:
             self.model.from_bytes(data)
-        except (
-            Exception
-        ) as err:  # a truncated or foreign file: say which one, not a msgpack traceback
+        except Exception as err:
+            # a truncated or foreign file: say which one, not a msgpack traceback
             raise ValueError(
                 f"[{self.name}] could not load the model weights from {where}: {err}"
             ) from err
+
+
+def __getattr__(name: str) -> Any:
+    """``spacy_stsn.pipe.make_stsn``, where the factory lived before it got its own module (and where
+    installs made before then point their entry point), imported on first use: the factory imports this
+    module."""
+    if name == "make_stsn":
+        from .factory import make_stsn
+
+        return make_stsn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

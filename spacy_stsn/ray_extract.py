@@ -16,7 +16,6 @@ a rerun resumes.
 Only imported when used: importing ``spacy_stsn`` or running the local ``extract`` never imports Ray.
 """
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,13 +28,15 @@ import spacy
 from spacy.language import Language
 
 from . import __version__
-from .extract import doc_to_record
+from .extract import doc_to_record, prediction_fields
 from .loading import load_pipeline, stsn_component
+from .outputs import model_identity, refuse_overwriting_inputs
 from .ray_input import (
     BLOCK,
     ERROR,
     FILE,
     LINE,
+    ORIGIN,
     TASK_CPUS,
     Progress,
     plan_blocks,
@@ -80,7 +81,7 @@ class Extractor:
         text_column: str,
         batch_size: int,
         tags: bool,
-        inference_precision: Optional[str],
+        precision: Optional[str],
         gpu: bool,
         max_length: Optional[int] = None,
     ) -> None:
@@ -94,9 +95,7 @@ class Extractor:
                 name = getattr(model, "__name__", repr(model))
                 self.spans_key = stsn_component(self.nlp, name).spans_key
             else:  # Ray gives each actor its own GPUs as device 0.. (CUDA_VISIBLE_DEVICES)
-                self.nlp, stsn = load_pipeline(
-                    model, 0 if gpu else -1, inference_precision
-                )
+                self.nlp, stsn = load_pipeline(model, 0 if gpu else -1, precision)
                 self.spans_key = stsn.spans_key
         except ValueError as err:
             self.failure = err
@@ -151,10 +150,11 @@ class Extractor:
                 errors[i] = (
                     f"{where}: expected a string {self.text_column!r}, found {text!r}"
                 )
-            elif len(text) > limit:
+            elif len(text) > limit:  # the local command's words (extract.parse_lines)
                 errors[i] = (
-                    f"{where}: {len(text)} characters, more than the pipeline's max_length "
-                    f"({limit}); raise it with --max-length"
+                    f"{where}: the text has {len(text):,} characters, more than the "
+                    f"pipeline's max_length of {limit:,} (spaCy's E088); raise it with "
+                    "--max-length N if the machine has the memory for such a document"
                 )
         return errors
 
@@ -169,7 +169,7 @@ def extract_dataset(
     gpus_per_worker: float = 0,
     batch_size: int = 64,
     tags: bool = False,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
 ) -> "ray.data.Dataset":
     """``ds`` with ``entities`` and ``relations`` columns added (and ``tokens`` / ``tags`` with ``tags``), as
     the local ``extract`` writes them, by a pool of ``workers`` actors that each load ``model`` (a pipeline
@@ -187,7 +187,7 @@ def extract_dataset(
         gpus_per_worker,
         batch_size,
         tags,
-        inference_precision,
+        precision,
         batch_size,
     )
 
@@ -201,7 +201,7 @@ def _annotate(
     gpus_per_worker: float,
     batch_size: int,
     tags: bool,
-    inference_precision: Optional[str],
+    precision: Optional[str],
     rows_per_call: Optional[int],
     max_length: Optional[int] = None,
 ) -> "ray.data.Dataset":
@@ -213,7 +213,7 @@ def _annotate(
             "text_column": text_column,
             "batch_size": batch_size,
             "tags": tags,
-            "inference_precision": inference_precision,
+            "precision": precision,
             "gpu": gpus_per_worker > 0,
             "max_length": max_length,
         },
@@ -271,7 +271,7 @@ def extract_on_ray(
     text_key: str = "text",
     batch_size: int = 64,
     tags: bool = False,
-    inference_precision: Optional[str] = None,
+    precision: Optional[str] = None,
     on_error: str = "stop",
     restart: bool = False,
     output_format: Optional[str] = None,
@@ -294,7 +294,7 @@ def extract_on_ray(
     files = list_inputs(source)
     sharded = is_folder_output(str(output_path))
     out_format = _output_format(output, output_format, sharded)
-    _check_paths(source, files, output, sharded)
+    _check_paths(source, output, sharded)
     check_model(model)
     block_rows = docs_per_shard or batch_size * (
         BATCHES_PER_SHARD if sharded else BATCHES_PER_BLOCK
@@ -315,7 +315,7 @@ def extract_on_ray(
             "batch_size": batch_size,
             "docs_per_shard": block_rows,
             "tags": tags,
-            "inference_precision": inference_precision,
+            "precision": precision,
             "max_length": max_length,
         }
         existed = output.exists()
@@ -348,7 +348,11 @@ def extract_on_ray(
         context.raise_original_map_exception = True
         context.target_max_block_size = None
         blocks = plan_blocks(todo, block_rows, done) if todo else []
-        ds = read_blocks(blocks, fmt, text_key, on_error, sharded) if blocks else None
+        # input fields that the output's would overwrite are errors of their line
+        reserved = prediction_fields(tags) + ((ORIGIN,) if sharded else ())
+        ds = None
+        if blocks:
+            ds = read_blocks(blocks, fmt, text_key, on_error, reserved, max_length)
         if ds is not None:
             ds = _annotate(
                 ds,
@@ -359,16 +363,17 @@ def extract_on_ray(
                 gpus_per_worker,
                 batch_size,
                 tags,
-                inference_precision,
+                precision,
                 None,
                 max_length,
             )
         if sharded and ds is not None:
-            sink = ShardDatasink(output, text_column, out_format, on_error)
+            sink = ShardDatasink(output, text_column, text_key, out_format, on_error)
             ds.write_datasink(sink, ray_remote_args={"num_cpus": TASK_CPUS})
             totals = sink.totals
         elif not sharded:
-            totals = _write_ordered(ds, text_column, output, out_format, on_error)
+            sink = OrderedOutput(output, text_column, text_key, out_format)
+            totals = _write_ordered(ds, sink, on_error)
     except Exception as err:  # a bad line or model reaches the driver in Ray's errors
         if sharded:
             discard_if_empty(output, existed)
@@ -388,14 +393,9 @@ def extract_on_ray(
 
 
 def _write_ordered(
-    ds: Optional["ray.data.Dataset"],
-    text_column: str,
-    output: Location,
-    fmt: str,
-    on_error: str,
+    ds: Optional["ray.data.Dataset"], sink: OrderedOutput, on_error: str
 ) -> Dict[str, int]:
     """The file OUTPUT: the driver writes the blocks in input order (``preserve_order``)."""
-    sink = OrderedOutput(output, text_column, fmt)
     completed = False
     try:
         batches = (
@@ -440,29 +440,25 @@ def _output_format(output: Location, requested: Optional[str], sharded: bool) ->
     raise ValueError(f"{output.uri}: a {suffix} file name for {requested} output")
 
 
-def _check_paths(
-    source: Location, files: List[InputFile], output: Location, sharded: bool
-) -> None:
-    """Nothing is written over the input: OUTPUT (or, for a file, its errors file) is no input file and not
-    inside an input folder, and a folder OUTPUT does not hold the input."""
+def _check_paths(source: Location, output: Location, sharded: bool) -> None:
+    """Nothing is written over the input: OUTPUT (and, for a file, its errors file) is not the input, not
+    inside the input folder, and no folder that holds the input (for local paths, the local command's
+    check, links resolved)."""
     targets = [output] if sharded else [output, errors_file(output)]
     for target in targets:
-        if inside(target, source) or any(target.key == f.location.key for f in files):
+        if target.local and source.local:
+            refuse_overwriting_inputs(Path(target.path), [Path(source.path)])
+        elif inside(target, source) or inside(source, target):
             raise ValueError(
-                f"{output.uri}: the output would be written over or inside the input {source.uri}; "
-                f"give another OUTPUT"
+                f"{target.uri}: refusing to write the output there, it is the input "
+                f"{source.uri}, inside it or a folder that holds it; choose another output path"
             )
-    if sharded and inside(source, output):
-        raise ValueError(
-            f"{output.uri}: the input {source.uri} is inside this OUTPUT folder"
-        )
 
 
 def _model_name(model: PipelineSource) -> str:
     if callable(model):
         return getattr(model, "__qualname__", type(model).__qualname__)
-    path = Path(model)
-    return os.path.abspath(model) if path.exists() else model
+    return model_identity(model)
 
 
 def _user_error(err: BaseException) -> BaseException:

@@ -12,11 +12,12 @@ document (a malformed JSON line, invalid UTF-8): such a row has no text, and the
 with it (``--on-error``).
 """
 
+import io
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from .extract import input_format, parse_line
+from .extract import input_format, parse_lines
 from .storage import InputFile
 
 # Text and JSONL lines carry their passthrough fields as one JSON object in this column: JSON values need
@@ -125,21 +126,24 @@ def _bounds(file: InputFile, rows: int) -> List[Tuple[int, int]]:
     return list(zip(starts, starts[1:] + [size]))
 
 
+@dataclass(frozen=True)
+class Options:
+    """How a read task parses its block (what it pickles, beside the block)."""
+
+    fmt: str
+    text_key: str
+    on_error: str
+    reserved: Tuple[str, ...]
+    max_length: Optional[int]
+
+
 class BlockDatasource(Datasource):
     """One read task per block; each returns one table (``target_max_block_size=None`` keeps Ray Data from
     merging or splitting it), in the order of ``blocks``."""
 
-    def __init__(
-        self,
-        blocks: List[Block],
-        fmt: str,
-        text_key: str,
-        on_error: str,
-        origin: bool,
-    ) -> None:
+    def __init__(self, blocks: List[Block], options: Options) -> None:
         super().__init__()
-        self.blocks, self.fmt, self.text_key = blocks, fmt, text_key
-        self.on_error, self.origin = on_error, origin
+        self.blocks, self.options = blocks, options
 
     def estimate_inmemory_data_size(self) -> Optional[int]:
         return sum(b.end - b.start for b in self.blocks)
@@ -155,65 +159,65 @@ class BlockDatasource(Datasource):
                 exec_stats=None,
                 input_files=[block.file.location.uri],
             )
-            tasks.append(ReadTask(_reader(self, block), metadata))
+            tasks.append(ReadTask(_reader(self.options, block), metadata))
         return tasks
 
 
-def _reader(source: BlockDatasource, block: Block) -> Any:
+def _reader(options: Options, block: Block) -> Any:
     def read() -> Iterable[pa.Table]:
         if block.file.relative.endswith(".parquet"):
-            yield _read_parquet(block, source.text_key, source.origin)
+            yield _read_parquet(block, options.text_key, options.reserved)
         else:
-            fmt = input_format(Path(block.file.relative), source.fmt)
-            yield _read_lines(
-                block, fmt, source.text_key, source.on_error, source.origin
-            )
+            yield _read_lines(block, options)
 
     return read
 
 
-def _read_lines(
-    block: Block, fmt: str, text_key: str, on_error: str, origin: bool
-) -> pa.Table:
-    """The block's lines parsed by the local command's parser; a malformed line becomes a row with its
-    error (and ends the block with ``on_error="stop"``: nothing after it will be written)."""
+def _read_lines(block: Block, options: Options) -> pa.Table:
+    """The block's lines parsed by the local command's parser (:func:`spacy_stsn.extract.parse_lines`); a
+    malformed line becomes a row with its error (and ends the block with ``on_error="stop"``: nothing after
+    it will be written)."""
     location = block.file.location
     with location.fs.open_input_file(location.path) as f:
         data = f.read_at(block.end - block.start, block.start)
-    lines = data.split(b"\n")
-    if lines[-1] == b"":  # the block's last line ended with its newline
-        lines.pop()
-    name = location.uri
+    lines = iter(
+        io.BytesIO(data)
+    )  # lines end at b"\n" (and keep it), as the local command reads them
     texts: List[Optional[str]] = []
     fields: List[Optional[str]] = []
     errors: List[Optional[str]] = []
-    for number, raw in enumerate(lines, block.first):
+    number = block.first
+    while True:  # parse_lines stops at a bad line: start it again after it
+        parsed = parse_lines(
+            lines,
+            location.uri,
+            input_format(Path(block.file.relative), options.fmt),
+            options.text_key,
+            first=number,
+            max_length=options.max_length,
+            reserved=options.reserved,
+        )
         try:
-            text, meta = parse_line(
-                _decode(raw, name, number), name, number, fmt, text_key
-            )
-            if origin and ORIGIN in meta:
-                raise ValueError(
-                    f"{name}:{number}: the field {ORIGIN!r} is the output's (the input file and "
-                    f"line of each record); rename it"
-                )
+            for text, meta in parsed:
+                texts.append(text)
+                fields.append(json.dumps(meta, ensure_ascii=False))
+                errors.append(None)
+                number += 1
+            break
         except ValueError as err:
             texts.append(None)
             fields.append(None)
             errors.append(str(err))
-            if on_error == "stop":
+            number += 1
+            if options.on_error == "stop":
                 break
-            continue
-        texts.append(text)
-        fields.append(json.dumps(meta, ensure_ascii=False))
-        errors.append(None)
     table = pa.table(
         {"text": pa.array(texts, pa.string()), FIELDS: pa.array(fields, pa.string())}
     )
     return _with_source(table, block, errors)
 
 
-def _read_parquet(block: Block, text_key: str, origin: bool) -> pa.Table:
+def _read_parquet(block: Block, text_key: str, reserved: Sequence[str]) -> pa.Table:
     """The block's rows of a Parquet file, all columns; the text column must hold strings."""
     location = block.file.location
     name = location.uri
@@ -227,10 +231,11 @@ def _read_parquet(block: Block, text_key: str, origin: bool) -> pa.Table:
             raise ValueError(
                 f"{name}: expected a string column {text_key!r}, found {schema.names}"
             )
-        taken = [n for n in schema.names if n in INTERNAL or (origin and n == ORIGIN)]
+        taken = [n for n in schema.names if n in INTERNAL or n in reserved]
         if taken:
             raise ValueError(
-                f"{name}: the column {taken[0]!r} is the output's; rename it"
+                f"{name}: the column {taken[0]!r} would be overwritten by the output's "
+                f"(the fields {', '.join(reserved)}); rename it"
             )
         metadata = parquet.metadata
         groups, offset, first = [], 0, None
@@ -243,15 +248,6 @@ def _read_parquet(block: Block, text_key: str, origin: bool) -> pa.Table:
         table = parquet.read_row_groups(groups)
     table = table.slice(block.start - first, block.end - block.start)
     return _with_source(table, block, [None] * table.num_rows)
-
-
-def _decode(raw: bytes, name: str, number: int) -> str:
-    try:
-        return raw.decode("utf8")
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{name}:{number}: not UTF-8 ({err.reason}, byte {err.start + 1} of the line)"
-        ) from None
 
 
 def _with_source(
@@ -267,10 +263,17 @@ def _with_source(
 
 
 def read_blocks(
-    blocks: List[Block], fmt: str, text_key: str, on_error: str, origin: bool
+    blocks: List[Block],
+    fmt: str,
+    text_key: str,
+    on_error: str,
+    reserved: Sequence[str],
+    max_length: Optional[int] = None,
 ) -> "ray.data.Dataset":
-    """A Dataset of ``blocks``, one Ray block each, in their order."""
-    source = BlockDatasource(blocks, fmt, text_key, on_error, origin)
+    """A Dataset of ``blocks``, one Ray block each, in their order. Input fields named in ``reserved``
+    (the output's) and texts longer than ``max_length`` are errors of their line."""
+    options = Options(fmt, text_key, on_error, tuple(reserved), max_length)
+    source = BlockDatasource(blocks, options)
     return ray.data.read_datasource(
         source, num_cpus=TASK_CPUS, override_num_blocks=len(blocks)
     )

@@ -26,7 +26,14 @@ from ray.data.datasource.datasink import WriteResult
 
 from .extract import output_line
 from .ray_input import BLOCK, ERROR, FIELDS, FILE, INTERNAL, LINE, ORIGIN, Progress
-from .storage import Location, delete_files, is_temporary, list_relative, write_atomic
+from .storage import (
+    Location,
+    delete_files,
+    is_temporary,
+    list_relative,
+    make_parent,
+    write_atomic,
+)
 
 # The annotation columns, typed so that every block has the same schema whatever it found (an empty entity
 # list in one block and a full one in the next) and Parquet can hold them. Field order = ``doc_to_record``'s.
@@ -102,22 +109,26 @@ def rows(batch: pa.Table, text_column: str) -> Iterator[Row]:
         )
 
 
-def jsonl(documents: Iterable[Row], origin: bool) -> str:
-    """The local command's JSON lines, with each record's ``_origin`` in sharded output."""
+def jsonl(documents: Iterable[Row], text_key: str, origin: bool) -> str:
+    """The local command's JSON lines (the text under ``text_key``), with each record's ``_origin`` in
+    sharded output."""
     return "".join(
         output_line(
             row.text,
             {**row.fields, ORIGIN: row.origin()} if origin else row.fields,
             row.annotations,
+            text_key,
         )
         for row in documents
     )
 
 
-def parquet_table(documents: List[Row], name: str, origin: bool) -> pa.Table:
-    """Records as a table: ``text``, the passthrough fields as columns (which must then hold one type each),
-    ``_origin`` in sharded output, the annotations."""
-    columns: Dict[str, pa.Array] = {"text": pa.array([r.text for r in documents])}
+def parquet_table(
+    documents: List[Row], text_key: str, name: str, origin: bool
+) -> pa.Table:
+    """Records as a table: the text (column ``text_key``), the passthrough fields as columns (which must
+    then hold one type each), ``_origin`` in sharded output, the annotations."""
+    columns = {text_key: pa.array([r.text for r in documents], pa.string())}
     for key in dict.fromkeys(key for r in documents for key in r.fields):
         try:
             columns[key] = pa.array([r.fields.get(key) for r in documents])
@@ -151,14 +162,15 @@ class ShardDatasink(Datasink):
     line's ``FILE:LINE`` error; with ``"skip"`` the line goes to the block's errors shard."""
 
     def __init__(
-        self, output: Location, text_column: str, fmt: str, on_error: str
+        self,
+        output: Location,
+        text_column: str,
+        text_key: str,
+        fmt: str,
+        on_error: str,
     ) -> None:
-        self.output, self.text_column, self.fmt, self.on_error = (
-            output,
-            text_column,
-            fmt,
-            on_error,
-        )
+        self.output, self.text_column, self.text_key = output, text_column, text_key
+        self.fmt, self.on_error = fmt, on_error
         self.totals = {"documents": 0, "errors": 0, "shards": 0}
 
     def write(self, blocks: Iterable[Block], ctx: Any) -> Dict[str, int]:
@@ -180,10 +192,12 @@ class ShardDatasink(Datasink):
                 name = f"{shard}.{self.fmt}"
                 if self.fmt == "parquet":
                     buffer = io.BytesIO()
-                    pq.write_table(parquet_table(documents, name, True), buffer)
+                    pq.write_table(
+                        parquet_table(documents, self.text_key, name, True), buffer
+                    )
                     data = buffer.getvalue()
                 else:
-                    data = jsonl(documents, origin=True).encode("utf8")
+                    data = jsonl(documents, self.text_key, origin=True).encode("utf8")
                 write_atomic(self.output.child(name), data)
                 written["documents"] += len(documents)
                 written["errors"] += len(errors)
@@ -256,7 +270,7 @@ def discard_if_empty(output: Location, existed: bool) -> None:
     files = list_relative(output) or []
     if all(f == JOB or is_temporary(f) for f in files):
         delete_files(output, files)
-        if not existed:
+        if not existed and output.local:  # (an object store has no empty folder)
             output.fs.delete_dir(output.path)
 
 
@@ -294,8 +308,11 @@ class OrderedOutput:
     input order, JSONL or (``.parquet``) Parquet with the columns of the first block. The file is created
     at the first block, so a job that fails before any (a model that does not load) leaves none."""
 
-    def __init__(self, output: Location, text_column: str, fmt: str) -> None:
-        self.output, self.text_column, self.fmt = output, text_column, fmt
+    def __init__(
+        self, output: Location, text_column: str, text_key: str, fmt: str
+    ) -> None:
+        self.output, self.text_column, self.text_key = output, text_column, text_key
+        self.fmt = fmt
         self.stream, self.writer, self.errors = None, None, None
         self.written, self.skipped = 0, 0
 
@@ -325,19 +342,23 @@ class OrderedOutput:
             self.skipped += len(errors)
 
     def _open(self, location: Location) -> Any:
-        location.fs.create_dir(posixpath.dirname(location.path), recursive=True)
+        make_parent(location)
         return location.fs.open_output_stream(location.path)
 
     def _write(self, documents: List[Row]) -> None:
         if self.stream is None:
             self.stream = self._open(self.output)
         if self.fmt == "parquet":
-            table = parquet_table(documents, self.output.uri, origin=False)
+            table = parquet_table(
+                documents, self.text_key, self.output.uri, origin=False
+            )
             if self.writer is None:
                 self.writer = pq.ParquetWriter(self.stream, table.schema)
             self.writer.write_table(self._fit(table))
         else:
-            self.stream.write(jsonl(documents, origin=False).encode("utf8"))
+            self.stream.write(
+                jsonl(documents, self.text_key, origin=False).encode("utf8")
+            )
             self.stream.flush()
         self.written += len(documents)
 
@@ -360,7 +381,7 @@ class OrderedOutput:
         if completed and self.stream is None:
             self.stream = self._open(self.output)
             if self.fmt == "parquet":
-                types = [("text", pa.string())] + [
+                types = [(self.text_key, pa.string())] + [
                     (n, ANNOTATIONS[n]) for n in ("entities", "relations")
                 ]
                 pq.write_table(pa.schema(types).empty_table(), self.stream)

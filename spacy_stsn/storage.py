@@ -128,10 +128,17 @@ def write_atomic(location: Location, data: bytes) -> None:
     resumed job) sees the whole file or none of it, whatever kills the writer."""
     folder, name = posixpath.split(location.path)
     temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-    location.fs.create_dir(folder, recursive=True)
+    make_parent(location)
     with location.fs.open_output_stream(temporary) as out:
         out.write(data)
     location.fs.move(temporary, location.path)
+
+
+def make_parent(location: Location) -> None:
+    """The folder that will hold ``location``, on a local filesystem (object stores have no folders: a key
+    needs none, and an empty marker object would only show up in listings)."""
+    if location.local:
+        location.fs.create_dir(posixpath.dirname(location.path), recursive=True)
 
 
 def is_temporary(relative: str) -> bool:

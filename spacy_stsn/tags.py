@@ -9,10 +9,11 @@ fold under extended BIO) is left untagged and counted, never silently mis-tagged
 
 from typing import List, Sequence, Tuple
 
+from .labels import Span3
+
 OUTSIDE = "O"
 SEP = "/"
 SCHEMES = ("BIO", "extended_BIO")
-Span3 = Tuple[int, int, str]
 
 
 def _preceding_first(spans: Sequence[Span3]) -> List[Span3]:

@@ -10,16 +10,16 @@ first is the head), so the reversed pair is a negative and the model learns to p
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.training import Example
 
 from .annotations import SYMMETRIC_KEY, doc_name, get_entities
+from .labels import Labels, Span3
 from .model import Candidates
+from .span_selection import enumerate_spans, ordered_pairs
 from .tags import OUTSIDE, encode_tags
-
-Span3 = Tuple[int, int, str]
 
 
 def label_data(
@@ -69,20 +69,56 @@ def label_data(
     return labels, tag_scheme, n_overlapping / max(len(examples), 1)
 
 
+def check_label_data(
+    labels: Dict[str, List[str]], cfg: Dict[str, Any], overlaps: str, name: str
+) -> None:
+    """What ``initialize`` says about the label data it found: no entity labels is an error; no relation types
+    (an entity-only corpus) trains and predicts entities only; overlaps too rare for ``overlaps = "auto"`` to
+    decode nested are pointed out."""
+    if not labels["entities"]:
+        raise ValueError(
+            f"[{name}] found no entity labels in the training data (spans_key "
+            f"{cfg['spans_key']!r} or doc.ents); check the corpus and the spans_key setting"
+        )
+    if not labels["relations"]:
+        warnings.warn(
+            f"[{name}] found no relation types in the training data (doc._.relations is empty in "
+            "every document): the component will train and predict entities only"
+        )
+    if cfg["overlaps"] == "auto" and cfg["data_overlaps"] and overlaps == "flat":
+        warnings.warn(
+            f"[{name}] {100 * cfg['data_overlaps']:.1f} % of the training documents have overlapping "
+            "entities: too few for nested decoding (overlaps = 'auto' resolved to 'flat'); set "
+            "overlaps = 'nested' to predict overlapping entities"
+        )
+
+
 @dataclass
 class TargetSettings:
     """What the targets depend on besides the examples: the component's labels and sampling settings."""
 
-    entity_labels: Sequence[str]
-    relation_labels: Sequence[str]
-    tag_labels: Sequence[str]
-    symmetric_labels: Collection[str]
+    labels: Labels
     spans_key: str
     tag_scheme: str
     max_span_width: int
     neg_entity_samples: int
     neg_relation_samples: int
     name: str = "stsn"
+
+    @classmethod
+    def from_cfg(
+        cls, labels: Labels, cfg: Dict[str, Any], max_span_width: int, name: str
+    ) -> "TargetSettings":
+        """The settings of a component with label sets ``labels`` and cfg ``cfg``."""
+        negatives = (cfg["neg_entity_samples"], cfg["neg_relation_samples"])
+        return cls(
+            labels,
+            cfg["spans_key"],
+            cfg["tag_scheme"],
+            max_span_width,
+            *negatives,
+            name,
+        )
 
 
 @dataclass
@@ -101,9 +137,9 @@ def make_targets(
 ) -> Targets:
     """Candidates and labels for ``examples`` (non-empty docs), padded into batch arrays; the candidates are
     moved to ``xp`` (the model's array module), the labels stay on the host until the loss."""
-    entity_ids = {label: i + 1 for i, label in enumerate(settings.entity_labels)}
-    rel_ids = {label: i for i, label in enumerate(settings.relation_labels)}
-    tag_ids = {tag: i for i, tag in enumerate(settings.tag_labels)}
+    entity_ids = {label: i + 1 for i, label in enumerate(settings.labels.entities)}
+    rel_ids = {label: i for i, label in enumerate(settings.labels.relations)}
+    tag_ids = {tag: i for i, tag in enumerate(settings.labels.tags)}
     per_doc = [
         doc_targets(i, eg, settings, entity_ids, rel_ids, tag_ids)
         for i, eg in enumerate(examples)
@@ -162,11 +198,7 @@ def doc_targets(
         -1, 2
     )
     # Negative spans: a random sample of all spans up to max_span_width that are not gold entities.
-    width = settings.max_span_width
-    starts = numpy.repeat(numpy.arange(len(doc)), width)
-    ends = starts + numpy.tile(numpy.arange(1, width + 1), len(doc))
-    inside = ends <= len(doc)
-    starts, ends = starts[inside], ends[inside]
+    starts, ends = enumerate_spans(len(doc), settings.max_span_width).T
     is_gold = numpy.isin(
         starts * (len(doc) + 1) + ends,
         gold_spans[:, 0] * (len(doc) + 1) + gold_spans[:, 1],
@@ -199,7 +231,7 @@ def doc_targets(
                 f"{rel['label']!r} is not one of the model's labels {list(rel_ids)}"
             )
         if (
-            rel["label"] in settings.symmetric_labels
+            rel["label"] in settings.labels.symmetric
             and gold[tail][:2] < gold[head][:2]
         ):
             head, tail = tail, head
@@ -207,11 +239,7 @@ def doc_targets(
             rel_ids[rel["label"]]
         ] = 1
     n_gold = len(gold)
-    all_pairs = numpy.stack(
-        numpy.meshgrid(numpy.arange(n_gold), numpy.arange(n_gold), indexing="ij"), -1
-    )
-    all_pairs = all_pairs.reshape(-1, 2)
-    all_pairs = all_pairs[all_pairs[:, 0] != all_pairs[:, 1]]
+    all_pairs = ordered_pairs(n_gold)
     pos_pairs = numpy.asarray(list(positive), dtype="int64").reshape(-1, 2)
     is_pos = numpy.isin(
         all_pairs[:, 0] * (n_gold + 1) + all_pairs[:, 1],

@@ -40,15 +40,12 @@ def ade_overlap_records() -> List[Dict]:
     return with_overlap + without
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
-    """A 2-layer, 32-wide BERT with random weights and a word-level vocabulary, saved like a hub model."""
+def make_tiny_bert(out: Path, records: List[Dict], cased: bool = False) -> str:
+    """A 2-layer, 32-wide BERT with random weights and a word-level vocabulary of ``records``' words, saved like
+    a hub model in ``out``; its tokenizer lowercases unless ``cased``."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    out = tmp_path_factory.mktemp("tiny-bert")
-    words = {
-        w.lower() for r in conll04_records + ade_overlap_records for w in r["tokens"]
-    }
+    words = {w if cased else w.lower() for r in records for w in r["tokens"]}
     chars = sorted({c for w in words for c in w})
     vocab = list(
         dict.fromkeys(
@@ -60,7 +57,7 @@ def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
     )
     (out / "vocab.txt").write_text("\n".join(vocab), encoding="utf8")
     BertTokenizerFast(
-        vocab_file=str(out / "vocab.txt"), do_lower_case=True
+        vocab_file=str(out / "vocab.txt"), do_lower_case=not cased
     ).save_pretrained(out)
     config = BertConfig(
         vocab_size=len(vocab),
@@ -72,6 +69,24 @@ def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
     )
     BertModel(config).save_pretrained(out)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
+    """The tiny random BERT with an uncased (lowercasing) tokenizer, as all-MiniLM-L6-v2 has."""
+    return make_tiny_bert(
+        tmp_path_factory.mktemp("tiny-bert"), conll04_records + ade_overlap_records
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_cased(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
+    """The tiny random BERT with a cased tokenizer and vocabulary."""
+    return make_tiny_bert(
+        tmp_path_factory.mktemp("tiny-bert-cased"),
+        conll04_records + ade_overlap_records,
+        cased=True,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,17 @@
 """brat standoff in and out: a synthetic corpus round trip, each malformed line kind, extract to brat."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import spacy
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from spacy_stsn.__main__ import main
 from spacy_stsn.annotations import set_entities
-from spacy_stsn.brat import brat_to_docs, docs_to_brat, load_brat_types
+from spacy_stsn.brat import BratWriter, brat_to_docs, docs_to_brat, load_brat_types
 from spacy_stsn.extract import extract
 
 CONF = """# a brat annotation.conf
@@ -302,6 +304,7 @@ MALFORMED = [
         "R2\tLive_In Arg1:T1 Arg2:A1",
         r"the relation's argument A1 is not an entity or event",
     ),
+    ("R2\tLive_In Arg1:T2 Arg1:T1", r"the role Arg1 is given twice"),
     ("E1\tMarry", r"an E line is 'ID<tab>TYPE:TRIGGER"),
     ("E1\tMarry:T9 Agent:T1", r"the event's trigger T9 is not a T line of the file"),
     (
@@ -364,6 +367,126 @@ def test_bad_files_and_the_command_line_errors(tmp_path, capsys):
     assert "zz: could not load a tokenizer" in capsys.readouterr().err
 
 
+def test_whitespace_at_entity_edges_is_trimmed_off(tmp_path):
+    """A double space or a blank line is a token of its own in spaCy: an entity never starts or ends on one."""
+    text = "He lives in  Paris now.\n\nBoston\n\nis big."
+    paris, boston = text.index(" Paris"), text.index("Boston")
+    write_pair(
+        tmp_path,
+        "d",
+        text,
+        [
+            t_line(1, "Loc", text, paris, paris + len(" Paris")),
+            f"T2\tLoc {boston} {boston + 8}\tBoston  ",  # 'Boston\n\n', flattened
+            t_line(3, "Loc", text, paris + 1, paris + 4),  # 'Par': widened, not trimmed
+        ],
+    )
+    docs, summary = brat_to_docs(tmp_path, "en")
+    assert [t.text for t in docs[0]][3] == " "  # the second space is a token
+    assert [(e.text, e.label_) for e in docs[0].spans["stsn"]] == [
+        ("Paris", "Loc"),
+        ("Boston", "Loc"),
+    ]
+    assert summary["trimmed_entities"] == 2 and summary["expanded_entities"] == 1
+    assert summary["examples"]["trimmed_entities"] == [
+        f"{tmp_path / 'd.ann'}:{n}" for n in (1, 2)
+    ]
+
+
+def test_byte_order_marks(tmp_path):
+    """brat reads a .txt with Python's utf8 codec, which keeps a BOM as character 0, so .ann offsets count it;
+    the Doc's text leaves it out. A BOM before an .ann or annotation.conf is no part of the first line."""
+    text = "John Smith lives in Rome."
+    with open(tmp_path / "d.txt", "w", encoding="utf8", newline="") as handle:
+        handle.write("\ufeff" + text)
+    lines = [
+        "T1\tPeop 1 11\tJohn Smith",
+        "T2\tLoc 21 25\tRome",
+        "R1\tLive_In Arg1:T1 Arg2:T2",
+    ]
+    (tmp_path / "d.ann").write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    (tmp_path / "annotation.conf").write_text(CONF, encoding="utf-8-sig")
+    labels = load_brat_types(tmp_path / "annotation.conf")
+    assert labels == (["Peop", "Loc", "Org"], ["Live_In", "Work_For", "OrgBased_In"])
+    docs, summary = brat_to_docs(tmp_path, "en", *labels)
+    doc = docs[0]
+    assert doc.text == text and doc[0].text == "John"
+    assert [(e.text, e.label_) for e in doc.spans["stsn"]] == [
+        ("John Smith", "Peop"),
+        ("Rome", "Loc"),
+    ]
+    assert [(r.head.text, r.tail.text) for r in doc._.relation_spans] == [
+        ("John Smith", "Rome")
+    ]
+    assert summary["expanded_entities"] == summary["trimmed_entities"] == 0
+    # written back without the mark, the offsets are those of the text as written
+    docs_to_brat(docs, tmp_path / "out")
+    assert read_folder(tmp_path / "out")["d"][1] == {("Peop", 0, 10), ("Loc", 20, 24)}
+
+
+def test_a_types_file_that_is_neither_json_nor_conf_names_itself(tmp_path):
+    (tmp_path / "types.txt").write_text(CONF)
+    with pytest.raises(
+        ValueError,
+        match=r"^"
+        + str(tmp_path / "types.txt").replace(".", r"\.")
+        + r": not valid JSON "
+        r"\(.*\); expected a SpERT types file, a JSON object with objects 'entities' and "
+        r"'relations' \(a brat annotation\.conf is read as one when its name ends in \.conf\)",
+    ):
+        load_brat_types(tmp_path / "types.txt")
+
+
+def _blank_doc(text):
+    return spacy.blank("en").make_doc(text)
+
+
+@pytest.mark.parametrize(
+    "first,second", [("x", "./x"), ("a/b", "a//b"), ("q/./r", "q/r")]
+)
+def test_brat_ids_naming_one_file_are_an_error_naming_both(tmp_path, first, second):
+    source = tmp_path / "in.jsonl"
+    with BratWriter(tmp_path / "out", source) as writer:
+        writer.write(_blank_doc("First."), {"id": first})
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                f"{source}:2: the id '{second}' names the same file "
+                f"({first.replace('/./', '/')}.txt) as the id '{first}' on line 1"
+            ),
+        ):
+            writer.write(_blank_doc("Second."), {"id": second})
+    written = sorted(
+        p.relative_to(tmp_path / "out").as_posix()
+        for p in (tmp_path / "out").rglob("*.*")
+    )
+    name = "/".join(part for part in first.split("/") if part not in ("", "."))
+    assert written == [f"{name}.ann", f"{name}.txt"]
+    assert (tmp_path / "out" / f"{name}.txt").read_text() == "First."  # not overwritten
+    docs = [_blank_doc("First."), _blank_doc("Second.")]
+    with pytest.raises(
+        ValueError, match=r"#0 'First\.' and .*#1 'Second\.' would overwrite"
+    ):
+        docs_to_brat(docs, tmp_path / "out2", names=[first, second])
+    assert not (tmp_path / "out2").exists()  # checked before anything is written
+
+
+@pytest.mark.parametrize("name", ["trail/", "", ".", "x/.", "./"])
+def test_a_brat_id_that_names_no_file_is_an_error(tmp_path, name):
+    source = tmp_path / "in.jsonl"
+    with BratWriter(tmp_path / "out", source) as writer:
+        with pytest.raises(
+            ValueError,
+            match=re.escape(f"{source}:1: {name!r} cannot name a brat document"),
+        ):
+            writer.write(_blank_doc("Text."), {"id": name})
+    with pytest.raises(
+        ValueError, match=rf"document #0 'Text\.': {name!r} cannot name"
+    ):
+        docs_to_brat([_blank_doc("Text.")], tmp_path / "out2", names=[name])
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_types_from_spert_json_and_annotation_conf(tmp_path):
     (tmp_path / "annotation.conf").write_text(CONF)
     assert load_brat_types(tmp_path / "annotation.conf") == (
@@ -379,7 +502,9 @@ def test_types_from_spert_json_and_annotation_conf(tmp_path):
 def test_writing_refuses_what_brat_cannot_hold(tmp_path):
     write_pair(tmp_path / "in", "ok", GOOD_TEXT, GOOD)
     docs, _ = brat_to_docs(tmp_path / "in")
-    with pytest.raises(ValueError, match=r"the name 'x' is given more than once"):
+    with pytest.raises(
+        ValueError, match=r"#0 .* and .*#1 .* would overwrite each other"
+    ):
         docs_to_brat(docs * 2, tmp_path / "out", names=["x", "x"])
     with pytest.raises(ValueError, match=r"'\.\./x' cannot name a brat document"):
         docs_to_brat(docs, tmp_path / "out", names=["../x"])

@@ -305,12 +305,12 @@ def test_head_predicts_in_inference_mode_without_toggling_train_mode_per_call():
     module = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5)
     shim = ScaledPyTorchShim(module)
     x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
-    out = shim.predict(ArgsKwargs(args=(x, lengths), kwargs={}))
+    out = shim.predict(ArgsKwargs(args=(x, lengths), kwargs={}))  # STSN.infer
     assert (
         not module.training and out.span_probs.is_inference()
     )  # dropout off, no autograd state
     with torch.no_grad():
-        expected = module.extract(x, lengths)
+        expected = module.infer(x, lengths)
     assert all(torch.equal(a, b) for a, b in zip(out, expected))
     spans = torch.tensor([[[0, 2], [3, 4]], [[0, 1], [1, 3]]])
     pairs = torch.tensor([[[0, 1]], [[1, 0]]])

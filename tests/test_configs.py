@@ -28,11 +28,18 @@ def test_project_is_valid_and_its_scripts_exist():
 
     project = load_project_config(ROOT)
     commands = {c["name"]: c for c in project["commands"]}
-    assert project["workflows"]["all"] == ["convert", "train", "evaluate", "show"]
+    assert project["workflows"]["all"] == [
+        "convert",
+        "train",
+        "tune",
+        "evaluate",
+        "show",
+    ]
     assert {
         "convert",
         "convert-ade",
         "train",
+        "tune",
         "evaluate",
         "cv-ade",
         "ablate",

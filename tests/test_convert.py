@@ -1,10 +1,15 @@
 """SpERT JSON -> .spacy: counts against the datasets' SOURCE.md statistics, overlaps, round trips, bad input."""
 
 import json
+import subprocess
+import sys
 from itertools import combinations
+from pathlib import Path
 
 import pytest
+import spacy
 from spacy.tokens import DocBin, Span
+from spacy.training import Corpus
 from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
@@ -16,6 +21,7 @@ from spacy_stsn.convert import (
     corpus_stats,
     docs_to_spert,
     load_types,
+    read_docbin,
     spert_to_docs,
 )
 
@@ -151,7 +157,7 @@ def test_counts_match_source_statistics(converted, dataset, name):
     ) == (n_docs, tokens, ents, rels)
     assert stats["entity_types"] == ent_types and stats["relation_types"] == rel_types
     assert stats["docs_with_overlapping_entities"] == overlapping
-    assert corpus_stats(docs) == stats  # what is on disk says the same
+    assert {**corpus_stats(docs), "spacy_files": 1} == stats  # as on disk
 
 
 @pytest.mark.parametrize("dataset,name", list(EXPECTED))
@@ -268,7 +274,7 @@ BAD = [
     (_without("tokens"), r"no 'tokens'"),
     (
         _bad(tokens="John lives in Rome"),
-        r"'tokens' must be a list of non-empty strings",
+        r"'tokens' must be a list of strings",
     ),
     (_bad(tokens=[]), r"the document has no tokens"),
     (
@@ -303,6 +309,24 @@ BAD = [
     (_bad(relations__head=True), r"relation 0 \(Live_In\) head True does not index"),
     (_bad(relations__type="Lives"), r"relation 0 has unknown label 'Lives'"),
     (_bad(relations=[[0, 1]]), r"'relations' must be a list of objects"),
+    (_without("entities"), r"no 'entities' key \(a document without entities has "),
+    (
+        {("relation" if k == "relations" else k): v for k, v in GOOD.items()},
+        r"unknown key 'relation' \(a SpERT document has 'tokens', 'entities', 'relations' "
+        r"and optionally 'orig_id'\); did you mean 'relations'\?",
+    ),
+    (
+        _without("relations"),
+        r"no 'relations' key, though train\.json: document #0 \(orig_id=77\) has a "
+        r"'relations' key \(an entities-only file leaves the key out of every document\)",
+    ),
+    (
+        _bad(tokens=["John", "lives in", "in", "Rome"]),
+        r"token 1 'lives in' contains whitespace \(a token is a non-empty string",
+    ),
+    (_bad(tokens=["John", "\n", "in", "Rome"]), r"token 1 '\\n' is only whitespace"),
+    (_bad(tokens=["John", "lives", "", "Rome"]), r"token 2 '' is empty"),
+    (_bad(tokens=["John", "lives", "in", 3]), r"token 3 3 is not a string"),
 ]
 
 
@@ -381,6 +405,134 @@ def test_command_line(tmp_path, capsys):
         == 1
     )
     assert "not a SpERT types file" in capsys.readouterr().err
+
+
+def _records(n):
+    """GOOD ``n`` times, each with its own orig_id."""
+    return [dict(GOOD, orig_id=i) for i in range(n)]
+
+
+def test_an_entities_only_file_leaves_relations_out_of_every_document(tmp_path):
+    ner_only = [_without("relations"), dict(_without("relations"), orig_id=78)]
+    (tmp_path / "ner.json").write_text(json.dumps(ner_only))
+    with pytest.warns(
+        UserWarning,
+        match=r"ner\.json: document #0 \(orig_id=77\) has no 'relations' key: the file is "
+        r"read as entities only",
+    ):
+        stats = convert_file(tmp_path / "ner.json", tmp_path / "ner.spacy")
+    assert (stats["documents"], stats["entities"], stats["relations"]) == (2, 4, 0)
+    (tmp_path / "mixed.json").write_text(json.dumps(ner_only[:1] + [GOOD]))
+    with (
+        pytest.warns(UserWarning),
+        pytest.raises(
+            ValueError,
+            match=r"mixed\.json: document #1 \(orig_id=77\): a 'relations' key, though "
+            r".*mixed\.json: document #0 \(orig_id=77\) has no 'relations' key",
+        ),
+    ):
+        convert_file(tmp_path / "mixed.json", tmp_path / "mixed.spacy")
+    assert not (tmp_path / "mixed.spacy").exists()
+
+
+def test_jsonl_is_read_line_by_line(tmp_path):
+    records = _records(3)
+    (tmp_path / "list.json").write_text(json.dumps(records, indent=1))
+    lines = "".join(json.dumps(r) + "\n" for r in records)
+    (tmp_path / "docs.jsonl").write_text(lines + "\n")  # a blank line at the end
+    stats = convert_file(tmp_path / "docs.jsonl", tmp_path / "jsonl.spacy")
+    assert stats == convert_file(tmp_path / "list.json", tmp_path / "list.spacy")
+    vocab = Vocab()
+    assert docs_to_spert(read_docbin(tmp_path / "jsonl.spacy", vocab)) == records
+    # a byte order mark is skipped, in JSONL and in a JSON list
+    (tmp_path / "bom.jsonl").write_text(lines, encoding="utf-8-sig")
+    (tmp_path / "bom.json").write_text(json.dumps(records), encoding="utf-8-sig")
+    for name in ("bom.jsonl", "bom.json"):
+        assert convert_file(tmp_path / name, tmp_path / "bom.spacy") == stats
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(GOOD) + "\n" + json.dumps(_bad(entities__end=9)) + "\n")
+    with pytest.raises(
+        ValueError, match=rf"^{bad}:2: document #1 \(orig_id=77\): entity 0 \(Peop\)"
+    ):
+        convert_file(bad, tmp_path / "bad.spacy")
+    bad.write_text(lines + json.dumps(GOOD, indent=1))  # a document over several lines
+    with pytest.raises(
+        ValueError,
+        match=rf"^{bad}:4: not a JSON document \(.*\); a JSONL file holds one whole "
+        "document a line, else give a JSON list of documents",
+    ):
+        convert_file(bad, tmp_path / "bad.spacy")
+    bad.write_text('"tokens"')
+    with pytest.raises(ValueError, match=r"expected a JSON list of documents"):
+        convert_file(bad, tmp_path / "bad.spacy")
+    assert not (tmp_path / "bad.spacy").exists()
+
+
+def test_the_json_list_is_read_as_a_stream(tmp_path):
+    """The first bad document is reported though the file breaks off after it: nothing reads it whole."""
+    broken = tmp_path / "broken.json"
+    text = json.dumps([GOOD, _bad(relations__tail=3)])
+    broken.write_text(text[:-1] + ', {"tokens": [')
+    with pytest.raises(ValueError, match=r"document #1 \(orig_id=77\): relation 0"):
+        convert_file(broken, tmp_path / "out.spacy")
+    broken.write_text(json.dumps(_records(2))[:-1] + ', {"tokens": [')
+    with pytest.raises(
+        ValueError,
+        match=rf"^{broken}: invalid JSON after 2 complete documents \(parse error",
+    ):
+        convert_file(broken, tmp_path / "out.spacy")
+
+
+def test_a_large_corpus_is_a_folder_of_parts_that_spacy_reads_as_one(tmp_path):
+    source, output = tmp_path / "big.json", tmp_path / "big.spacy"
+    source.write_text(json.dumps(_records(5)))
+    # 4 tokens a document, at most 9 a part: 2 + 2 + 1 documents
+    stats = convert_file(source, output, part_tokens=9)
+    assert stats["documents"] == 5 and stats["spacy_files"] == 3
+    assert sorted(p.name for p in output.iterdir()) == [
+        f"part-0000{i}.spacy" for i in range(3)
+    ]
+    nlp = spacy.blank("en")
+    examples = list(Corpus(output)(nlp))  # spacy train's reader, given the one path
+    assert [eg.reference.user_data["orig_id"] for eg in examples] == list(range(5))
+    assert all(len(eg.reference._.relations) == 1 for eg in examples)
+    assert docs_to_spert(read_docbin(output, Vocab())) == _records(5)
+
+    # a failed conversion leaves the output as it was, and nothing half-written
+    source.write_text(json.dumps(_records(4) + [_bad(entities__end=9)]))
+    with pytest.raises(ValueError, match=r"document #4"):
+        convert_file(source, output, part_tokens=4)
+    assert len(list(output.iterdir())) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.json", "big.spacy"]
+    # a small corpus replaces the folder with one file
+    source.write_text(json.dumps(_records(2)))
+    assert convert_file(source, output)["spacy_files"] == 1 and output.is_file()
+    # a folder that holds anything else is not replaced
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match=r"mine: a folder with other files"):
+        convert_file(source, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_convert_memory_benchmark_smoke(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(repo / "benchmarks" / "convert_memory.py"),
+            "--smoke",
+            "--output",
+            str(tmp_path / "result.json"),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads((tmp_path / "result.json").read_text())["rows"]
+    assert row["documents"] > 0 and row["spacy_files"] > 1 and row["peak_rss_mib"] > 0
 
 
 def test_cached_msgpack_extensions_nests_and_restores():

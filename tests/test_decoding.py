@@ -10,13 +10,19 @@ import torch
 from spacy_stsn.decoding import (
     canonical_order,
     decode_batch,
-    overlap_threshold,
+    nested_threshold,
     relation_key,
     resolve_overlaps,
     select_non_overlapping,
 )
-from spacy_stsn.span_selection import greedy_non_overlapping, select_pair_entities
-from spacy_stsn.stsn_torch import STSN, Extraction, enumerate_spans
+from spacy_stsn import stsn_torch
+from spacy_stsn.labels import Labels
+from spacy_stsn.span_selection import (
+    enumerate_spans,
+    greedy_non_overlapping,
+    select_pair_entities,
+)
+from spacy_stsn.stsn_torch import STSN, Extraction
 
 
 def test_auto_overlap_policy_follows_the_training_data():
@@ -32,8 +38,8 @@ def test_auto_overlap_policy_follows_the_training_data():
     assert resolve_overlaps("nested", data_overlaps=0.0) == "nested"
     with pytest.raises(ValueError, match="overlaps must be one of"):
         resolve_overlaps("sometimes", False)
-    assert overlap_threshold("flat", 0.3) > 1.0
-    assert overlap_threshold("nested", 0.3) == 0.3
+    assert nested_threshold("flat", 0.3) is None
+    assert nested_threshold("nested", 0.3) == 0.3
 
 
 def test_flat_rule_keeps_the_best_span_then_the_longer_then_the_earlier():
@@ -91,7 +97,7 @@ def test_device_flat_rule_agrees_with_the_host_rule_on_random_candidates(density
 
 def test_device_flat_rule_is_batched_and_linear_in_long_documents():
     # a chain of overlapping spans whose greedy outcome depends on every better-ranked span before it
-    spans = enumerate_spans(3000, 3)[None]
+    spans = torch.as_tensor(enumerate_spans(3000, 3))[None]
     scores = torch.linspace(1.0, 0.5, spans.shape[1])[None]
     keep = greedy_non_overlapping(
         spans[..., 0],
@@ -115,12 +121,11 @@ def test_device_flat_rule_is_batched_and_linear_in_long_documents():
     assert torch.equal(keep2, batch)
 
 
-def _hand_made_module(overlap: float) -> STSN:
+def _hand_made_module() -> STSN:
     """A built module whose span decoder scores are set by hand: see ``_span_logits``."""
-    module = STSN(
-        n_layers=0, max_span_width=3, width_embedding=4, overlap_threshold=overlap
-    ).build(4, 2, 1, 0)
-    return module.eval()
+    return (
+        STSN(n_layers=0, max_span_width=3, width_embedding=4).build(4, 2, 1, 0).eval()
+    )
 
 
 def test_head_applies_the_overlap_policy_before_pairing(monkeypatch):
@@ -129,7 +134,7 @@ def test_head_applies_the_overlap_policy_before_pairing(monkeypatch):
     too but not [1, 2)."""
     wanted = {(0, 2): 0.9, (1, 3): 0.8, (1, 2): 0.6, (3, 4): 0.7}
 
-    def span_logits(self, h_e, spans):
+    def span_logits(h_e, spans, decoder, width_embedding):
         probs = torch.full(spans.shape[:2] + (3,), 0.0)
         probs[..., 0] = 1.0  # NoneEntity
         for i, (s, e) in enumerate(spans[0].tolist()):
@@ -137,14 +142,14 @@ def test_head_applies_the_overlap_policy_before_pairing(monkeypatch):
                 probs[0, i] = torch.tensor([1 - wanted[(s, e)], wanted[(s, e)], 0.0])
         return probs.clamp_min(1e-6).log()
 
-    monkeypatch.setattr(STSN, "span_logits_factored", span_logits)
+    monkeypatch.setattr(stsn_torch, "span_logits_factored", span_logits)
     tokens, lengths = torch.randn(1, 4, 4), torch.tensor([4])
     for threshold, expected in (
-        (2.0, [(0, 2), (3, 4)]),
+        (None, [(0, 2), (3, 4)]),
         (0.0, sorted(wanted)),
         (0.75, [(0, 2), (1, 3), (3, 4)]),
     ):
-        out = _hand_made_module(threshold).extract(tokens, lengths)
+        out = _hand_made_module().infer(tokens, lengths, nested_threshold=threshold)
         kept = sorted(tuple(s) for s in out.spans[0][out.is_entity[0]].tolist())
         assert kept == expected, threshold
         paired = {
@@ -186,7 +191,7 @@ def test_relations_pass_the_threshold_and_symmetric_ones_are_canonical_without_d
     # relation types: Near (symmetric), Owns (directed); A->B Near 0.6, B->A Near 0.9, B->A Owns 0.5
     out = _extraction([[[0.6, 0.3], [0.9, 0.5]]])
     decode = lambda symmetric, threshold=0.4: decode_batch(
-        out, 1, ["X", "Y"], ["Near", "Owns"], [], [4], threshold, symmetric
+        out, Labels(["X", "Y"], ["Near", "Owns"], [], symmetric), [4], threshold
     )[0]
     directed = decode(())
     assert [(r[0], r[2], r[4]) for r in directed.relations] == [

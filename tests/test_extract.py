@@ -194,15 +194,16 @@ def test_extract_command_line_with_html(trained, tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def test_inference_precision_is_chosen_at_load_time(trained, tmp_path, conll04_records):
-    """bfloat16 is a load-time switch over the same weights: the module really runs in it, the command line
-    passes it through, the extractions agree with float32, and an unknown precision names the model."""
+def test_precision_is_chosen_at_load_time(trained, tmp_path, conll04_records):
+    """bfloat16 is a load-time switch over the same weights: the pipeline really computes in it, the command
+    line passes it through (``--precision``, and the old ``--inference-precision``), the extractions agree with
+    float32, and an unknown precision names the model."""
     from spacy_stsn.loading import load_pipeline
-    from spacy_stsn.model import torch_module
+    from spacy_stsn.precision import pipeline_precision
 
     nlp32, model_dir, corpus = trained
-    nlp16, stsn16 = load_pipeline(str(model_dir), inference_precision="bfloat16")
-    assert torch_module(stsn16.model).inference_precision == "bfloat16"
+    nlp16, stsn16 = load_pipeline(str(model_dir), precision="bfloat16")
+    assert pipeline_precision(nlp16) == "bfloat16"
     texts = [" ".join(r["tokens"]) for r in conll04_records]
     docs32, docs16 = list(nlp32.pipe(texts)), list(nlp16.pipe(texts))
     spans_key = stsn16.spans_key
@@ -214,23 +215,213 @@ def test_inference_precision_is_chosen_at_load_time(trained, tmp_path, conll04_r
         for a, b in zip(docs32, docs16)
     ]
     assert sum(same) >= 0.9 * len(same) and scores32 != scores16
-    code = main(
-        [
-            "evaluate",
-            str(model_dir),
-            str(corpus),
-            "--output",
-            str(tmp_path / "ev"),
-            "--inference-precision",
-            "bfloat16",
-        ]
-    )
-    assert (
-        code == 0
-        and json.loads((tmp_path / "ev" / "metrics.json").read_text())[
-            "inference_precision"
-        ]
-        == "bfloat16"
-    )
+    for flag in ("--precision", "--inference-precision"):
+        out = tmp_path / flag.strip("-")
+        code = main(
+            ["evaluate", str(model_dir), str(corpus), "--output", str(out)]
+            + [flag, "bfloat16"]
+        )
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert code == 0 and metrics["precision"].startswith("bfloat16 ("), metrics
     with pytest.raises(ValueError, match=str(model_dir)):
-        load_pipeline(str(model_dir), inference_precision="float16")
+        load_pipeline(str(model_dir), precision="float16")
+
+
+def _run(model_dir, *args):
+    return main(["extract", str(model_dir), *map(str, args)])
+
+
+def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
+    trained, tmp_path, capsys, conll04_records
+):
+    """extract -o INPUT (also through a symlink or a hard link, with or without --restart or --ray), an output
+    inside an input folder or a brat output folder holding the input, convert X X: refused, inputs intact."""
+    import os
+
+    _, model_dir, corpus = trained
+    source = tmp_path / "a.jsonl"
+    source.write_text(json.dumps({"text": "John Smith lives in Boston ."}) + "\n")
+    before = source.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(source)
+    os.link(source, tmp_path / "hard.jsonl")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "in.txt").write_text("Rome is in Italy .\n")
+    refused = [
+        (source, "-o", source, "--restart"),
+        (source, "-o", source),
+        (source, "-o", tmp_path / "link.jsonl"),
+        (source, "-o", tmp_path / "hard.jsonl", "--restart"),
+        (source, "-o", tmp_path / "out.jsonl", "--html", source),
+        (folder, "-o", folder / "out.jsonl", "--ray"),
+        (folder / "in.txt", "-o", folder, "--output-format", "brat"),
+    ]
+    for args in refused:
+        capsys.readouterr()
+        assert _run(model_dir, *args) == 1, args
+        err = capsys.readouterr().err
+        assert "refusing to write the output there" in err and str(args[0]) in err
+    assert source.read_bytes() == before and (tmp_path / "link.jsonl").is_symlink()
+    assert sorted(p.name for p in folder.iterdir()) == ["in.txt"]
+    assert not (tmp_path / "out.jsonl").exists()
+    with pytest.raises(ValueError, match=r"a\.jsonl: refusing .* it is the input"):
+        extract(str(model_dir), source, source, resume=False, progress=None)
+
+    spert = tmp_path / "x.json"
+    spert.write_text(json.dumps(conll04_records[:2]))
+    spert_bytes = spert.read_bytes()
+    for args in (
+        [spert, spert],
+        [spert, tmp_path / "types.json", "--types", tmp_path / "types.json"],
+        [folder, folder / "train.spacy", "--format", "brat"],
+    ):
+        (tmp_path / "types.json").write_text("{}")
+        capsys.readouterr()
+        assert main(["convert", *map(str, args)]) == 1, args
+        assert "refusing to write the output there" in capsys.readouterr().err
+    assert spert.read_bytes() == spert_bytes
+    assert (tmp_path / "types.json").read_text() == "{}"
+    assert sorted(p.name for p in folder.iterdir()) == ["in.txt"]
+
+
+def test_invalid_utf8_or_an_overlong_line_stops_at_file_line_after_the_lines_before(
+    trained, tmp_path
+):
+    _, model_dir, _ = trained
+    good = [f"John Smith lives in Boston number {i} ." for i in range(7)]
+    source = tmp_path / "in.txt"
+    lines = [line.encode() for line in good]
+    lines[5] = b"Caf\xe9 owner in Rome ."  # Latin-1, not UTF-8
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(
+        ValueError, match=r"in\.txt:6: not UTF-8: b'\\xe9' at byte 4 of the line"
+    ):
+        extract(str(model_dir), source, out, batch_size=4, progress=None)
+    assert [r["text"] for r in _lines(out)] == good[:5]
+
+    # a text over the pipeline's max_length: FILE:LINE, the lines before written; --max-length raises it
+    long = tmp_path / "long.txt"
+    long.write_text("\n".join(good[:3] + ["Rome is in Italy . " * 20] + good[3:5]))
+    out = tmp_path / "long.jsonl"
+    with pytest.raises(
+        ValueError,
+        match=r"long\.txt:4: the text has 380 characters, more than the pipeline's "
+        r"max_length of 100 .*--max-length N",
+    ):
+        extract(str(model_dir), long, out, batch_size=2, max_length=100, progress=None)
+    assert len(_lines(out)) == 3
+    assert _run(model_dir, long, "-o", out, "--max-length", "400") == 0
+    assert [len(r["text"]) for r in _lines(out)] == [len(g) for g in good[:3]] + [
+        380,
+        len(good[3]),
+        len(good[4]),
+    ]
+    # the default limit is spaCy's nlp.max_length (1,000,000), checked before the text reaches spaCy
+    huge = tmp_path / "huge.txt"
+    huge.write_text(good[0] + "\n" + "a" * 1_000_001 + "\n")
+    with pytest.raises(ValueError, match=r"huge\.txt:2: the text has 1,000,001"):
+        extract(str(model_dir), huge, tmp_path / "huge.jsonl", progress=None)
+    assert [r["text"] for r in _lines(tmp_path / "huge.jsonl")] == good[:1]
+
+
+def test_a_resume_onto_the_output_of_another_input_or_settings_is_refused(
+    trained, tmp_path
+):
+    _, model_dir, _ = trained
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a_lines = [f"John Smith lives in Boston number {i} ." for i in range(3)]
+    a.write_text("\n".join(a_lines) + "\n")
+    b.write_text("".join(f"Rome is in Italy number {i} .\n" for i in range(5)))
+    out = tmp_path / "out.jsonl"
+    assert extract(str(model_dir), a, out, progress=None) == 3
+    written = out.read_bytes()
+    with pytest.raises(
+        ValueError,
+        match=r"out\.jsonl holds 3 documents from .*a\.txt \(\d+ bytes\) that are not "
+        r"the first lines of .*b\.txt: .*out\.jsonl:1 has 'John Smith.*--restart",
+    ):
+        extract(str(model_dir), b, out, progress=None)
+    with pytest.raises(ValueError, match=r"other settings \(tags: False -> True\)"):
+        extract(str(model_dir), a, out, tags=True, progress=None)
+    assert out.read_bytes() == written
+    # lines appended to the same input (its size and hash changed): the written ones are its first, resumed
+    a.write_text("\n".join(a_lines + ["Rome is in Italy ."]) + "\n")
+    assert extract(str(model_dir), a, out, progress=None) == 1
+    assert [r["text"] for r in _lines(out)] == a_lines + ["Rome is in Italy ."]
+    # a file that no run of extract wrote (no sidecar) is left alone, even one without a line end
+    for content in ("precious notes\n", "no line end"):
+        other = tmp_path / "other.jsonl"
+        other.write_text(content)
+        with pytest.raises(ValueError, match=r"no other\.jsonl\.resume\.json says"):
+            extract(str(model_dir), a, other, progress=None)
+        assert other.read_text() == content
+    assert extract(str(model_dir), b, out, resume=False, progress=None) == 5
+    # brat output too
+    folder = tmp_path / "brat"
+    extract(str(model_dir), a, folder, output_format="brat", progress=None)
+    with pytest.raises(
+        ValueError, match=r"000001\.txt has 'John Smith.* where .*b\.txt:1 has 'Rome"
+    ):
+        extract(str(model_dir), b, folder, output_format="brat", progress=None)
+    assert (folder / "000001.txt").read_text() == a_lines[0]
+
+
+def test_input_fields_named_like_predictions_are_refused_and_text_key_keeps_its_field(
+    trained, tmp_path, conll04_records
+):
+    _, model_dir, _ = trained
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"text": "John Smith lives in Boston .", "tokens": ["kept"]})
+        + "\n"
+        + json.dumps({"text": "Rome is in Italy .", "entities": []})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(
+        ValueError,
+        match=r"in\.jsonl:2: the input field 'entities' would be overwritten by the "
+        r"predictions \(the fields entities, relations\)",
+    ):
+        extract(str(model_dir), source, out, progress=None)
+    assert [r["tokens"] for r in _lines(out)] == [["kept"]]  # passed through
+    with pytest.raises(
+        ValueError,
+        match=r"in\.jsonl:1: the input field 'tokens' .*entities, relations, tokens, tags",
+    ):
+        extract(
+            str(model_dir), source, tmp_path / "tags.jsonl", tags=True, progress=None
+        )
+
+    body = " ".join(next(r for r in conll04_records if r["relations"])["tokens"])
+    source.write_text(json.dumps({"id": 7, "text": "a summary", "body": body}) + "\n")
+    extract(str(model_dir), source, out, text_key="body", resume=False, progress=None)
+    (record,) = _lines(out)
+    assert (
+        record["body"] == body and record["text"] == "a summary" and record["id"] == 7
+    )
+    assert record["entities"] and all(
+        body[e["start_char"] : e["end_char"]] == e["text"] for e in record["entities"]
+    )
+
+
+def test_a_bare_carriage_return_stays_inside_its_document(trained, tmp_path):
+    """Lines end at \\n or \\r\\n only (not at a bare \\r, as Python's universal newlines would have it);
+    a UTF-8 byte order mark before the first line is not part of the text."""
+    _, model_dir, _ = trained
+    source = tmp_path / "in.txt"
+    source.write_bytes(
+        "\ufeffJohn Smith lives in Boston .\rHe works for Acme .\r\n"
+        "Rome is in Italy .\n".encode()
+    )
+    out = tmp_path / "out.jsonl"
+    assert extract(str(model_dir), source, out, progress=None) == 2
+    assert [r["text"] for r in _lines(out)] == [
+        "John Smith lives in Boston .\rHe works for Acme .",
+        "Rome is in Italy .",
+    ]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_bytes(b'\xef\xbb\xbf{"text": "a\\rb"}\r\n{"text": "c"}\r\n')
+    extract(str(model_dir), jsonl, out, resume=False, progress=None)
+    assert [r["text"] for r in _lines(out)] == ["a\rb", "c"]

@@ -4,14 +4,20 @@ import pytest
 import torch
 from torch import nn
 
-from spacy_stsn import stsn_torch
-from spacy_stsn.stsn_torch import (
-    STSN,
-    AttentionUnit,
-    Packing,
-    enumerate_spans,
+from spacy_stsn import attention, heads, span_selection
+from spacy_stsn.attention import AttentionUnit, Packing
+from spacy_stsn.heads import (
     range_max,
+    relation_logits,
+    relation_logits_factored,
+    span_logits_factored,
+    span_representations,
 )
+from spacy_stsn.stsn_torch import STSN
+
+
+def enumerate_spans(length: int, max_width: int) -> torch.Tensor:
+    return torch.as_tensor(span_selection.enumerate_spans(length, max_width))
 
 
 def test_enumerate_spans_counts_and_bounds():
@@ -177,7 +183,7 @@ def test_extract_pairs_only_predicted_entities_and_respects_lengths():
     with torch.no_grad():
         # force "entity" for every span by biasing the decoder away from NoneEntity
         model.span_decoder.bias[:] = torch.tensor([-50.0, 50.0, 0.0])
-        tags, spans, span_probs, is_entity, pairs, pair_valid, rel = model(
+        tags, spans, span_probs, is_entity, pairs, pair_valid, rel = model.infer(
             torch.randn(2, 6, 8), torch.tensor([6, 2])
         )
     assert tags.shape == (2, 6, 5) and rel.shape[-1] == 3
@@ -218,9 +224,9 @@ def test_pair_chunking_does_not_change_relation_scores(monkeypatch):
     with torch.no_grad():
         model.span_decoder.bias[:] = torch.tensor([-50.0, 50.0, 0.0])
         x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 4])
-        whole = model(x, lengths)[-1]
-        monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
-        chunked = model(x, lengths)[-1]
+        whole = model.infer(x, lengths)[-1]
+        monkeypatch.setattr(heads, "PAIR_CHUNK", 3)
+        chunked = model.infer(x, lengths)[-1]
     assert whole.shape[1] == 9 * 8 and torch.allclose(whole, chunked, atol=1e-6)
 
 
@@ -270,13 +276,13 @@ def test_long_documents_attend_within_the_window(window, longest_keys, monkeypat
         .eval()
     )
     key_lengths = []
-    attend = stsn_torch.attend
+    attend = attention.attend
 
     def counting_attend(query, key, *args):
         key_lengths.append(key.shape[1])
         return attend(query, key, *args)
 
-    monkeypatch.setattr(stsn_torch, "attend", counting_attend)
+    monkeypatch.setattr(attention, "attend", counting_attend)
     with torch.no_grad():
         h_l, h_e, h_r = model.encode(torch.randn(1, 4096, 16), torch.tensor([4096]))
     assert len(key_lengths) == 3 and max(key_lengths) == longest_keys
@@ -289,11 +295,18 @@ def test_factored_span_logits_equal_the_decoder_on_concatenated_representations(
     h_e = torch.randn(2, 9, 8)
     spans = enumerate_spans(9, 4)[None].expand(2, -1, -1)
     with torch.no_grad():
-        direct = model.span_decoder(model.span_representations(h_e, spans))
-        assert torch.allclose(model.span_logits_factored(h_e, spans), direct, atol=1e-5)
+        direct = model.span_decoder(
+            span_representations(h_e, spans, model.width_embedding)
+        )
+        factored = span_logits_factored(
+            h_e, spans, model.span_decoder, model.width_embedding
+        )
+        assert torch.allclose(factored, direct, atol=1e-5)
 
 
-def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float32():
+def test_under_bfloat16_autocast_the_layers_run_in_bfloat16_and_the_decoders_in_float32():
+    """The pipeline's precision is an autocast around the module (spacy_stsn.precision): at inference the
+    stacked layers then compute in bfloat16 and the decoders in float32, close to a float32 pass."""
     torch.manual_seed(0)
     model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(16, 3, 2, 5).eval()
     x, lengths = torch.randn(2, 9, 16), torch.tensor([9, 5])
@@ -302,19 +315,15 @@ def test_bfloat16_inference_runs_the_layers_in_bfloat16_and_stays_close_to_float
         lambda mod, args, out: dtypes.append(out.dtype)
     )
     with torch.no_grad():
-        reference = model(x, lengths)
-        model.inference_precision = "bfloat16"
-        low = model(x, lengths)
+        reference = model.infer(x, lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model.infer(x, lengths)
     assert dtypes == [torch.float32, torch.bfloat16]
+    # the scores come out of float32 decoders
     assert all(out.dtype == ref.dtype for out, ref in zip(low, reference))
     valid = low[1][..., 1] <= lengths[:, None]
     diff = (low[2] - reference[2]).abs().max(-1).values[valid]
     assert 0 < diff.max() < 0.05  # really computed in another precision, and close
-
-
-def test_unknown_inference_precision_is_refused():
-    with pytest.raises(ValueError, match="inference_precision"):
-        STSN(inference_precision="float16")
 
 
 def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_representations(
@@ -333,21 +342,16 @@ def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_represe
         idx.reshape(-1)
         for idx in torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
     )
+    parts = (model.relation_decoder, model.width_embedding)
     with torch.no_grad():
-        direct = model.relation_logits(
-            h_r, entity_spans[:, head], entity_spans[:, tail]
+        direct = relation_logits(
+            h_r, entity_spans[:, head], entity_spans[:, tail], *parts, model.dropout
         )
-        assert torch.allclose(
-            model.relation_logits_factored(h_r, entity_spans, head, tail),
-            direct,
-            atol=1e-5,
-        )
-        monkeypatch.setattr(stsn_torch, "PAIR_CHUNK", 3)
-        assert torch.allclose(
-            model.relation_logits_factored(h_r, entity_spans, head, tail),
-            direct,
-            atol=1e-5,
-        )
+        factored = relation_logits_factored(h_r, entity_spans, head, tail, *parts)
+        assert torch.allclose(factored, direct, atol=1e-5)
+        monkeypatch.setattr(heads, "PAIR_CHUNK", 3)
+        factored = relation_logits_factored(h_r, entity_spans, head, tail, *parts)
+        assert torch.allclose(factored, direct, atol=1e-5)
 
 
 def test_packing_without_padding_is_a_reshape_and_attention_gets_no_mask():
@@ -375,20 +379,17 @@ def test_extract_of_one_document_equals_the_same_document_in_a_padded_batch():
     """A batch of one has no padding (packing is a reshape, attention unmasked); the same document next to a
     longer one goes through the gather/scatter and the key mask: the same predictions."""
     torch.manual_seed(0)
-    model = (
-        STSN(n_layers=2, n_heads=2, max_span_width=3, overlap_threshold=2.0)
-        .build(8, 2, 3, 5)
-        .eval()
-    )
+    model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(8, 2, 3, 5).eval()
     with torch.no_grad():
         model.span_decoder.bias[:] = torch.tensor(
             [1.0, 0.0, 0.0]
         )  # some spans entities, some not
         doc, other = torch.randn(1, 6, 8), torch.randn(1, 9, 8)
-        alone = model.extract(doc, torch.tensor([6]))
-        batch = model.extract(
+        alone = model.infer(doc, torch.tensor([6]), nested_threshold=None)
+        batch = model.infer(
             torch.cat([nn.functional.pad(doc, (0, 0, 0, 3)), other]),
             torch.tensor([6, 9]),
+            nested_threshold=None,
         )
     n_spans = alone.spans.shape[1]
     in_doc = batch.spans[0, :, 1] <= 6
@@ -419,23 +420,29 @@ def test_extract_of_one_document_equals_the_same_document_in_a_padded_batch():
 
 def test_cached_spans_and_pairs_equal_their_definitions_and_are_ordinary_tensors():
     with torch.inference_mode():  # first built in inference mode, as at predict time
-        spans = stsn_torch.candidate_spans(7, 3, torch.device("cpu"))
-        first, second = stsn_torch.ordered_pairs(4, torch.device("cpu"))
+        spans = span_selection.candidate_spans(7, 3, torch.device("cpu"))
+        first, second = span_selection.pair_indices(4, torch.device("cpu"))
     assert torch.equal(spans, enumerate_spans(7, 3)) and not spans.is_inference()
-    assert stsn_torch.candidate_spans(7, 3, torch.device("cpu")) is spans  # built once
+    # built once
+    assert span_selection.candidate_spans(7, 3, torch.device("cpu")) is spans
     expected = [(i, j) for i in range(4) for j in range(4) if i != j]
     assert (
         list(zip(first.tolist(), second.tolist())) == expected
         and not first.is_inference()
     )
-    assert stsn_torch.ordered_pairs(1, torch.device("cpu"))[0].shape == (0,)
+    assert span_selection.pair_indices(1, torch.device("cpu"))[0].shape == (0,)
 
 
 def test_no_pairs_give_an_empty_relation_tensor():
     model = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5).eval()
     empty = torch.zeros(0, dtype=torch.long)
     with torch.no_grad():
-        out = model.relation_logits_factored(
-            torch.randn(2, 4, 8), torch.zeros(2, 1, 2, dtype=torch.long), empty, empty
+        out = relation_logits_factored(
+            torch.randn(2, 4, 8),
+            torch.zeros(2, 1, 2, dtype=torch.long),
+            empty,
+            empty,
+            model.relation_decoder,
+            model.width_embedding,
         )
     assert out.shape == (2, 0, 3)

@@ -103,6 +103,10 @@ def test_one_command_workflow_on_a_new_spert_dataset(tmp_path, tiny_bert):
         "Meets"
     ]  # the types file's flag, through the corpus
     assert "Alice" in out.stdout  # show printed sentences of the new dataset
+    # tune chose the relation thresholds on dev and wrote a pipeline with them
+    tuning = json.loads((project / "metrics" / "toy" / "tuning.json").read_text())
+    assert set(tuning["scores"]) == {"dev", "test"}
+    assert (project / "training" / "toy" / "model-tuned" / "config.cfg").exists()
 
 
 def test_a_missing_dataset_file_is_named(tmp_path):
