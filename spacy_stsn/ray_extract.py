@@ -1,17 +1,16 @@
 """Corpus-scale extraction on a Ray cluster with Ray Data batch inference (``extract --ray``).
 
-Ray Data does the scheduling: a pool of actors (``map_batches`` with a callable class) loads the pipeline once
-per actor and maps blocks of documents through it, with the CPUs or GPUs asked for per actor. Ray restarts an
-actor that dies and retries its task, and a block's output is written only when its task has finished, so a
-killed actor loses and duplicates nothing. Text and JSONL files are read with the local ``extract``'s line
-parser and ``FILE:LINE`` errors (``spacy_stsn.extract.parse_line``), cut into blocks whose sizes are multiples
-of ``batch_size`` and annotated block by block, so every spaCy batch holds the same documents as the local
-command's. A malformed line becomes a row that carries its error instead of a document; the output decides
-what to do with it (``--on-error``).
+Ray Data does the scheduling: one read task per block of input (:mod:`spacy_stsn.ray_input`: a fixed number
+of lines or Parquet rows, cut by the input alone), a pool of actors (``map_batches`` with a callable class)
+that each load the pipeline once and annotate a block per call, with the CPUs or GPUs asked for per actor, and
+the output (:mod:`spacy_stsn.ray_output`). Ray restarts an actor that dies and retries its task, and a block's
+output is written only when its task has finished, so a killed actor loses and duplicates nothing. Every spaCy
+batch holds the same documents as the local command's (blocks are whole multiples of ``batch_size``).
 
-Two outputs (``spacy_stsn.ray_output``): a file, written by the driver in input order, identical line for line
-to the local command's (the small-job mode); or a folder of shards written by the workers, one per block, which
-a rerun resumes.
+Two outputs: a file, written by the driver in input order, identical line for line to the local command's
+(the small-job mode); or a folder of shards written by the workers, one per block, which a rerun resumes. A
+malformed line stops the job with the local command's ``FILE:LINE`` error, or (``on_error="skip"``) is
+listed with it among the errors and the job goes on.
 
 Only imported when used: importing ``spacy_stsn`` or running the local ``extract`` never imports Ray.
 """
@@ -71,9 +70,9 @@ class Extractor:
     """The ``map_batches`` callable class: one pipeline per actor, a block of documents per call.
 
     A pipeline that does not load fails the first block with the loader's error (naming the path), not the
-    actor's creation (which Ray reports as a dead actor). Rows of the command's reader that carry an error,
-    or whose text is longer than ``nlp.max_length``, get no annotations; every other row is annotated by
-    ``nlp.pipe`` in batches of ``batch_size`` counted from the start of its shard."""
+    actor's creation (which Ray reports as a dead actor, without the cause). Rows of the command's reader
+    that carry an error, or whose text is longer than ``nlp.max_length``, get no annotations; the others are
+    annotated by ``nlp.pipe`` in batches of ``batch_size`` counted from the start of their block."""
 
     def __init__(
         self,
