@@ -1,8 +1,10 @@
-"""The paper's ablations on CoNLL04 (Table 4: 0-6 attention layers; Table 5: the interaction switches).
+"""The paper's ablations on CoNLL04 (Table 4: 0-6 attention layers; Table 5: the
+interaction switches).
 
 Every run has the same budget; the best model on dev is evaluated on test.
 
-    python scripts/ablate.py configs/conll04.cfg corpus/conll04 metrics/ablations --steps 2000 --seeds 0
+    python scripts/ablate.py configs/conll04.cfg corpus/conll04 metrics/ablations
+    --steps 2000 --seeds 0
 """
 
 import argparse

@@ -1,4 +1,5 @@
-"""Convert ADE (full) and its 10 SpERT cross-validation folds to .spacy: python scripts/convert_ade.py DATA_DIR OUT"""
+"""Convert ADE (full) and its 10 SpERT cross-validation folds to .spacy: python
+scripts/convert_ade.py DATA_DIR OUT"""
 
 import sys
 from pathlib import Path

@@ -1,9 +1,12 @@
-"""Convert one SpERT-format dataset to .spacy: python scripts/convert_dataset.py DATA_DIR NAME OUT
+"""Convert one SpERT-format dataset to .spacy: python scripts/convert_dataset.py
+DATA_DIR NAME OUT
 
-Reads ``DATA_DIR/NAME/NAME_{train,dev,test}.json`` with ``NAME_types.json`` (the layout of SpERT's CoNLL04,
-ADE, SciERC, ACE05 downloads) and writes ``OUT/{train,dev,test}.spacy``, plus ``OUT/train_dev.spacy`` when
-``NAME_train_dev.json`` exists. Symmetric relation types of the types file travel with the corpus. A missing file
-stops the run before anything is written, with an error that names it.
+Reads ``DATA_DIR/NAME/NAME_{train,dev,test}.json`` with ``NAME_types.json`` (the layout
+of SpERT's CoNLL04, ADE, SciERC, ACE05 downloads) and writes
+``OUT/{train,dev,test}.spacy``, plus ``OUT/train_dev.spacy`` when
+``NAME_train_dev.json`` exists. Symmetric relation types of the types file travel with
+the corpus. A missing file stops the run before anything is written, with an error that
+names it.
 """
 
 import json

@@ -1,9 +1,12 @@
-"""ADE 10-fold cross-validation: train on each fold's train file, evaluate on its test file, report mean ± std.
+"""ADE 10-fold cross-validation: train on each fold's train file, evaluate on its test
+file, report mean ± std.
 
-ADE has no dev set, so no model selection happens: the last model of each run is evaluated (selecting on the
-test fold would tune on test). The paper's budget needs a GPU; on CPU use --folds and --steps to cut it down.
+ADE has no dev set, so no model selection happens: the last model of each run is
+evaluated (selecting on the test fold would tune on test). The paper's budget needs a
+GPU; on CPU use --folds and --steps to cut it down.
 
-    python scripts/cv_ade.py corpus/ade configs/ade.cfg metrics/ade_cv --steps 2000 [--n-layers 0]
+    python scripts/cv_ade.py corpus/ade configs/ade.cfg metrics/ade_cv --steps 2000
+    [--n-layers 0]
 """
 
 import argparse
@@ -56,7 +59,8 @@ def main() -> None:
         for k in range(args.folds):
             overrides = schedule_overrides(args.steps, args.encoder, args.seed)
             overrides["components.stsn.model.n_layers"] = n_layers
-            # the "dev" set is the test fold and selects nothing: evaluate once, at the end
+            # the "dev" set is the test fold and selects nothing: evaluate once, at the
+            # end
             overrides["training.eval_frequency"] = args.steps
             result = run_once(
                 args.config,

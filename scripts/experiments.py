@@ -1,7 +1,8 @@
-"""Train-and-evaluate runs for the benchmark scripts (ADE cross-validation, ablations, seeds).
+"""Train-and-evaluate runs for the benchmark scripts (ADE cross-validation, ablations,
+seeds).
 
-Each run is a separate ``spacy train`` process (memory is returned between runs; a crash names its run),
-followed by :func:`spacy_stsn.evaluate.evaluate` on the test corpus.
+Each run is a separate ``spacy train`` process (memory is returned between runs; a crash
+names its run), followed by :func:`spacy_stsn.evaluate.evaluate` on the test corpus.
 """
 
 import argparse
@@ -29,7 +30,8 @@ def train_and_evaluate(
     use: str = "model-best",
     gpu_id: int = -1,
 ) -> Dict[str, Any]:
-    """Train with ``overrides`` (config paths -> values), then evaluate ``output/use`` on ``test``."""
+    """Train with ``overrides`` (config paths -> values), then evaluate ``output/use``
+    on ``test``."""
     cmd = [
         sys.executable,
         "-m",
@@ -69,11 +71,12 @@ def run_grid(
     only: Optional[Sequence[str]] = None,
     finished_only: bool = False,
 ) -> Dict[str, List[Dict[str, Any]]]:
-    """Train and test every variant (config overrides) with every seed on the same budget; F1s per row, each
-    run with its ``seed`` and its :func:`dev_curve`.
+    """Train and test every variant (config overrides) with every seed on the same
+    budget; F1s per row, each run with its ``seed`` and its :func:`dev_curve`.
 
-    ``corpus`` holds ``train`` (file name), ``dev.spacy`` (model selection) and ``test.spacy``.
-    ``finished_only`` reports the runs that have finished and trains nothing (rows without any are left out)."""
+    ``corpus`` holds ``train`` (file name), ``dev.spacy`` (model selection) and
+    ``test.spacy``. ``finished_only`` reports the runs that have finished and trains
+    nothing (rows without any are left out)."""
     rows: Dict[str, List[Dict[str, Any]]] = {}
     for number, (name, change) in enumerate(variants.items()):
         if only and name not in only:
@@ -118,11 +121,13 @@ def run_once(
     gpu_id: int = -1,
     finished_only: bool = False,
 ) -> Optional[Dict[str, Any]]:
-    """:func:`train_and_evaluate`, unless ``output`` already holds a finished run with the same overrides.
+    """:func:`train_and_evaluate`, unless ``output`` already holds a finished run with
+    the same overrides.
 
-    A grid of 25-50 minute CPU runs gets interrupted, or split over processes (``only``); the test result is
-    recorded next to the run (``output.result.json``) and reused, so rerunning the command resumes it.
-    With ``finished_only`` a run that has not finished gives ``None`` instead of being trained."""
+    A grid of 25-50 minute CPU runs gets interrupted, or split over processes
+    (``only``); the test result is recorded next to the run (``output.result.json``) and
+    reused, so rerunning the command resumes it. With ``finished_only`` a run that has
+    not finished gives ``None`` instead of being trained."""
     record = output.with_suffix(".result.json")
     if record.exists():
         saved = json.loads(record.read_text())
@@ -139,8 +144,8 @@ def run_once(
 
 
 def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
-    """Step budget with the 10 % linear warm-up of the paper, 8 evaluations on dev (as project.yml: 2,000 steps,
-    every 250), and the encoder."""
+    """Step budget with the 10 % linear warm-up of the paper, 8 evaluations on dev (as
+    project.yml: 2,000 steps, every 250), and the encoder."""
     return {
         "training.max_steps": steps,
         "training.optimizer.learn_rate.total_steps": steps,
@@ -152,9 +157,10 @@ def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
 
 
 def dev_curve(log: Path) -> List[Dict[str, float]]:
-    """Dev NER and RE+ F1 (percent) at every evaluation, read from the table ``spacy train`` printed to the run's
-    log; ``[]`` when there is no log (a linked run). A short-budget table is only as good as its rows' curves:
-    a variant still rising at its last evaluation is ranked by how fast it learns, not how good it gets."""
+    """Dev NER and RE+ F1 (percent) at every evaluation, read from the table ``spacy
+    train`` printed to the run's log; ``[]`` when there is no log (a linked run). A
+    short-budget table is only as good as its rows' curves: a variant still rising at
+    its last evaluation is ranked by how fast it learns, not how good it gets."""
     if not log.exists():
         return []
     columns: List[str] = []
@@ -186,7 +192,8 @@ def dev_curve(log: Path) -> List[Dict[str, float]]:
 def add_grid_arguments(
     parser: argparse.ArgumentParser, seeds: Sequence[int], steps: int = 2000
 ) -> None:
-    """The options every grid script shares (budget, seeds, encoder, device, partial runs)."""
+    """The options every grid script shares (budget, seeds, encoder, device, partial
+    runs)."""
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
@@ -205,7 +212,8 @@ def add_grid_arguments(
 
 
 def provenance(args: argparse.Namespace) -> Dict[str, Any]:
-    """What a results JSON needs to be reproduced: the command's arguments, the commit, the machine."""
+    """What a results JSON needs to be reproduced: the command's arguments, the commit,
+    the machine."""
     root = Path(__file__).resolve().parents[1]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
@@ -228,8 +236,9 @@ def f1s(result: Dict[str, Any]) -> Dict[str, float]:
 def summarize(
     rows: Dict[str, List[Dict[str, Any]]],
 ) -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
-    """Mean and (sample) standard deviation of every metric over the runs of each row (std None for one run:
-    a single run says nothing about the spread, and 0.0 would claim there is none)."""
+    """Mean and (sample) standard deviation of every metric over the runs of each row
+    (std None for one run: a single run says nothing about the spread, and 0.0 would
+    claim there is none)."""
     out = {}
     for name, runs in rows.items():
         out[name] = {
@@ -244,7 +253,8 @@ def summarize(
 
 
 def curves_table(rows: Dict[str, List[Dict[str, Any]]]) -> str:
-    """Dev NER / RE+ F1 of every run at every evaluation, one line per run ("" when no run has a curve)."""
+    """Dev NER / RE+ F1 of every run at every evaluation, one line per run ("" when no
+    run has a curve)."""
     runs = [
         (f"{name} (seed {run.get('seed', '?')})", run["dev_curve"])
         for name, row in rows.items()

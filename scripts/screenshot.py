@@ -1,16 +1,21 @@
-"""The README's picture: a trained pipeline's entities and relations on CoNLL04 test sentences, as displaCy draws them.
+"""The README's picture: a trained pipeline's entities and relations on CoNLL04 test
+sentences, as displaCy draws them.
 
-The sentences are the first ``-n`` test sentences that have gold relations, end with a full stop and have at
-least ``--min-tokens`` tokens (CoNLL04 is full of datelines such as "FRESNO , Calif ."), are at most
-``--max-words`` displayed words long (an entity is one word; longer sentences make a picture too wide to read in
-a README). They are chosen from the gold annotations only, without looking at the predictions.
+The sentences are the first ``-n`` test sentences that have gold relations, end with a
+full stop and have at least ``--min-tokens`` tokens (CoNLL04 is full of datelines such
+as "FRESNO , Calif ."), are at most ``--max-words`` displayed words long (an entity is
+one word; longer sentences make a picture too wide to read in a README). They are chosen
+from the gold annotations only, without looking at the predictions.
 
-They go through the documented command line, ``python -m spacy_stsn extract MODEL in.txt -o out.jsonl --html
-out.html``, and headless Chromium photographs the HTML; the white margin is cropped away.
+They go through the documented command line, ``python -m spacy_stsn extract MODEL in.txt
+-o out.jsonl --html out.html``, and headless Chromium photographs the HTML; the white
+margin is cropped away.
 
-    python scripts/screenshot.py training/conll04/model-best corpus/conll04/test.spacy docs/relations.png
+    python scripts/screenshot.py training/conll04/model-best corpus/conll04/test.spacy
+    docs/relations.png
 
-Needs Chromium (Debian: ``apt-get install chromium``) and Pillow (installed with matplotlib).
+Needs Chromium (Debian: ``apt-get install chromium``) and Pillow (installed with
+matplotlib).
 """
 
 import argparse
@@ -25,7 +30,8 @@ import spacy
 from PIL import Image, ImageChops
 from spacy.tokens import DocBin
 
-import spacy_stsn  # noqa: F401  (registers doc._.relations, which the DocBin's gold relations need)
+# noqa: F401  (registers doc._.relations, which the DocBin's gold relations need)
+import spacy_stsn
 from spacy_stsn.__main__ import main as stsn_cli
 from spacy_stsn.visualize import relation_graph
 
@@ -41,13 +47,14 @@ CHROMIUM_FLAGS = [
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
 ]
-# displaCy leaves 6rem under every sentence (inline style); a picture of several sentences reads better tighter
+# displaCy leaves 6rem under every sentence (inline style); a picture of several
+# sentences reads better tighter
 TIGHT_FIGURES = "<style>figure { margin: 0 0 1rem 0 !important; }</style>\n"
 
 
 def pick_sentences(corpus: Path, n: int, min_tokens: int, max_words: int) -> List[str]:
-    """The first ``n`` full sentences of ``corpus`` with gold relations, at least ``min_tokens`` tokens and at
-    most ``max_words`` words drawn."""
+    """The first ``n`` full sentences of ``corpus`` with gold relations, at least
+    ``min_tokens`` tokens and at most ``max_words`` words drawn."""
     nlp = spacy.blank("en")
     texts = []
     for doc in DocBin().from_disk(corpus).get_docs(nlp.vocab):
@@ -70,7 +77,8 @@ def pick_sentences(corpus: Path, n: int, min_tokens: int, max_words: int) -> Lis
 
 
 def page_size(html: str) -> Tuple[int, int]:
-    """A window that holds every displaCy SVG of the page without scrolling (the screenshot is the viewport)."""
+    """A window that holds every displaCy SVG of the page without scrolling (the
+    screenshot is the viewport)."""
     sizes = [
         (float(w), float(h))
         for w, h in re.findall(
@@ -86,7 +94,8 @@ def page_size(html: str) -> Tuple[int, int]:
 
 
 def screenshot(html_path: Path, png_path: Path, size: Tuple[int, int]) -> None:
-    """Headless Chromium's picture of ``html_path``; a fresh profile each time, so no state leaks in."""
+    """Headless Chromium's picture of ``html_path``; a fresh profile each time, so no
+    state leaks in."""
     chromium = (
         shutil.which("chromium")
         or shutil.which("chromium-browser")

@@ -1,4 +1,5 @@
-"""The benchmark grids (seeds, ablations, cross-validation): resuming, summaries, failures that name their run."""
+"""The benchmark grids (seeds, ablations, cross-validation): resuming, summaries,
+failures that name their run."""
 
 import json
 from pathlib import Path
@@ -19,7 +20,8 @@ from experiments import (
 
 @pytest.fixture
 def fake_training(monkeypatch):
-    """Replace the 25-minute ``spacy train`` + evaluate by a record of the calls; F1 depends on seed and layers."""
+    """Replace the 25-minute ``spacy train`` + evaluate by a record of the calls; F1
+    depends on seed and layers."""
     calls = []
 
     def fake(config, train, dev, test, output, overrides, use="model-best", gpu_id=-1):

@@ -1,4 +1,5 @@
-"""spacy-stsn: the STSN joint entity and relation extractor as a spaCy component (factory ``stsn``)."""
+"""spacy-stsn: the STSN joint entity and relation extractor as a spaCy component
+(factory ``stsn``)."""
 
 from .annotations import (
     DEFAULT_SPANS_KEY,
@@ -19,8 +20,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray is an optional extra
-    and importing ``spacy_stsn`` must not import it."""
+    """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray
+    is an optional extra and importing ``spacy_stsn`` must not import it."""
     if name == "extract_dataset":
         from .ray_extract import extract_dataset
 

@@ -339,8 +339,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def refuse_overwriting_any_input(args: argparse.Namespace) -> None:
-    """Before anything is read or written: no output of ``convert`` or ``extract`` (``--html`` included) may
-    be an input or inside an input folder (see :func:`spacy_stsn.outputs.refuse_overwriting_inputs`)."""
+    """Before anything is read or written: no output of ``convert`` or ``extract``
+    (``--html`` included) may be an input or inside an input folder (see
+    :func:`spacy_stsn.outputs.refuse_overwriting_inputs`)."""
     if args.command == "convert":
         refuse_overwriting_inputs(args.output, [args.input, args.types])
     elif args.command == "extract":

@@ -1,15 +1,18 @@
-"""How STSN annotations live on a ``Doc``: one representation for gold data and predictions.
+"""How STSN annotations live on a ``Doc``: one representation for gold data and
+predictions.
 
-Entities (overlaps included) live in a span group, ``doc.spans[spans_key]``, with their scores in
-``group.attrs["scores"]`` as spaCy's ``spancat`` does; ``doc.ents`` holds a non-overlapping subset chosen by
-:func:`spacy_stsn.decoding.select_non_overlapping`. Relations are plain, msgpack-serialisable dicts in ``doc._.relations``::
+Entities (overlaps included) live in a span group, ``doc.spans[spans_key]``, with their
+scores in ``group.attrs["scores"]`` as spaCy's ``spancat`` does; ``doc.ents`` holds a
+non-overlapping subset chosen by :func:`spacy_stsn.decoding.select_non_overlapping`.
+Relations are plain, msgpack-serialisable dicts in ``doc._.relations``::
 
     {"head": [start, end], "head_label": "Peop",
      "tail": [start, end], "tail_label": "Loc", "label": "Live_In", "score": 0.97}
 
-(token offsets, ``end`` exclusive), so they survive ``DocBin(store_user_data=True)`` and ``doc.to_bytes()``
-untouched. ``doc._.relation_spans`` turns them back into :class:`Relation` tuples of ``Span`` objects.
-The token-level tags (BIO or extended BIO) are ``doc._.stsn_tags`` and ``token._.stsn_tag``.
+(token offsets, ``end`` exclusive), so they survive ``DocBin(store_user_data=True)`` and
+``doc.to_bytes()`` untouched. ``doc._.relation_spans`` turns them back into
+:class:`Relation` tuples of ``Span`` objects. The token-level tags (BIO or extended BIO)
+are ``doc._.stsn_tags`` and ``token._.stsn_tag``.
 """
 
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
@@ -19,15 +22,18 @@ from spacy.tokens import Doc, Span, Token
 from .decoding import select_non_overlapping
 
 DEFAULT_SPANS_KEY = "stsn"
-# doc.user_data key of the relation types a converted corpus marks symmetric (read by the component's initialize)
+# doc.user_data key of the relation types a converted corpus marks symmetric (read by
+# the component's initialize)
 SYMMETRIC_KEY = "symmetric_relations"
-# The key spaCy itself uses for an extension attribute's value, so DocBin and to_bytes keep it.
+# The key spaCy itself uses for an extension attribute's value, so DocBin and to_bytes
+# keep it.
 _REL_KEY = ("._.", "relations", None, None)
 _TAGS_KEY = ("._.", "stsn_tags", None, None)
 
 
 class Relation(NamedTuple):
-    """A relation with its arguments as ``Span`` objects (labelled with their entity types)."""
+    """A relation with its arguments as ``Span`` objects (labelled with their entity
+    types)."""
 
     head: Span
     tail: Span
@@ -36,7 +42,8 @@ class Relation(NamedTuple):
 
 
 def doc_name(doc: Doc, index: Optional[int] = None) -> str:
-    """A human-readable name of a document for error messages: its ``orig_id`` if known, else its position."""
+    """A human-readable name of a document for error messages: its ``orig_id`` if known,
+    else its position."""
     orig_id = doc.user_data.get("orig_id")
     parts = []
     if orig_id is not None:
@@ -70,7 +77,8 @@ def make_relation(
 def validate_relations(
     doc: Doc, relations: Iterable[Dict[str, Any]], index: Optional[int] = None
 ) -> None:
-    """Raise ``ValueError`` naming the document if a relation is malformed or points outside the doc."""
+    """Raise ``ValueError`` naming the document if a relation is malformed or points
+    outside the doc."""
     for i, rel in enumerate(relations):
         for key in ("head", "tail", "head_label", "tail_label", "label"):
             if key not in rel:
@@ -130,7 +138,8 @@ def _get_token_tag(token: Token) -> Optional[str]:
 
 
 def register_extensions() -> None:
-    """Register the ``Doc``/``Token`` extensions (idempotent; called when the package is imported)."""
+    """Register the ``Doc``/``Token`` extensions (idempotent; called when the package is
+    imported)."""
     if not Doc.has_extension("relations"):
         Doc.set_extension("relations", getter=_get_relations, setter=_set_relations)
     if not Doc.has_extension("relation_spans"):
@@ -148,8 +157,8 @@ def set_entities(
     spans_key: str = DEFAULT_SPANS_KEY,
     ents: bool = True,
 ) -> None:
-    """Write entities to ``doc.spans[spans_key]`` (all, with scores) and, unless ``ents`` is False, to
-    ``doc.ents`` (non-overlapping)."""
+    """Write entities to ``doc.spans[spans_key]`` (all, with scores) and, unless
+    ``ents`` is False, to ``doc.ents`` (non-overlapping)."""
     order = sorted(
         range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], spans[i][2])
     )
@@ -169,11 +178,13 @@ def given_entities(
     labels: Sequence[str],
     component: str = "stsn",
 ) -> List[Tuple[int, int, str]]:
-    """Entities an upstream component put on ``doc``, in order: the span group ``spans_key``, or ``doc.ents``
-    when it is None. A span given twice with one label counts once. ``ValueError`` naming the document for a
-    missing span group, a label that is not one of the model's ``labels`` (its relations were learnt between
-    those types: an upstream "ORG" must be mapped to the model's "Org", not guessed), and a span given twice
-    with two labels (which one its relations would carry is undecidable)."""
+    """Entities an upstream component put on ``doc``, in order: the span group
+    ``spans_key``, or ``doc.ents`` when it is None. A span given twice with one label
+    counts once. ``ValueError`` naming the document for a missing span group, a label
+    that is not one of the model's ``labels`` (its relations were learnt between those
+    types: an upstream "ORG" must be mapped to the model's "Org", not guessed), and a
+    span given twice with two labels (which one its relations would carry is
+    undecidable)."""
     if spans_key is not None and spans_key not in doc.spans:
         raise ValueError(
             f"[{component}] {doc_name(doc)} has no span group {spans_key!r} for the given entities "
@@ -202,7 +213,8 @@ def given_entities(
 def get_entities(
     doc: Doc, spans_key: str = DEFAULT_SPANS_KEY
 ) -> List[Tuple[int, int, str]]:
-    """Entities of a doc as ``(start, end, label)``: the span group if present, else ``doc.ents``."""
+    """Entities of a doc as ``(start, end, label)``: the span group if present, else
+    ``doc.ents``."""
     spans = doc.spans[spans_key] if spans_key in doc.spans else doc.ents
     return [(span.start, span.end, span.label_) for span in spans]
 
@@ -213,8 +225,9 @@ def relation_arguments(
     spans_key: str = DEFAULT_SPANS_KEY,
     index: Optional[int] = None,
 ) -> List[Tuple[int, int]]:
-    """Positions of each relation's head and tail in ``entities``, for formats that index an entity list
-    (SpERT JSON, the ``extract`` JSONL). An argument that is not among them raises ``ValueError`` naming the doc."""
+    """Positions of each relation's head and tail in ``entities``, for formats that
+    index an entity list (SpERT JSON, the ``extract`` JSONL). An argument that is not
+    among them raises ``ValueError`` naming the doc."""
     position = {entity: n for n, entity in enumerate(entities)}
     out = []
     for j, rel in enumerate(doc._.relations):

@@ -1,9 +1,11 @@
-"""The stacked attention of STSN (paper section 3.2, Figure 3) in pure PyTorch: the basic attention unit and
-the layer of three units (E&R-L-A, L-E-A, L-R-A) that the network stacks N times.
+"""The stacked attention of STSN (paper section 3.2, Figure 3) in pure PyTorch: the
+basic attention unit and the layer of three units (E&R-L-A, L-E-A, L-R-A) that the
+network stacks N times.
 
-The per-token layers (projections, FFN, LayerNorm) run on the packed real tokens of a padded batch
-(:class:`Packing`); only attention itself sees the padded layout. Documents longer than ``window`` tokens get
-block-local attention, so their cost grows linearly with length.
+The per-token layers (projections, FFN, LayerNorm) run on the packed real tokens of a
+padded batch (:class:`Packing`); only attention itself sees the padded layout. Documents
+longer than ``window`` tokens get block-local attention, so their cost grows linearly
+with length.
 """
 
 from typing import Optional, Tuple
@@ -15,9 +17,10 @@ INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
 
 
 class Packing:
-    """Where the real tokens of a padded (B, T) batch sit: the per-token layers (projections, FFN, LayerNorm)
-    run on the packed (N, d) real tokens only, and only attention sees the padded layout. In a batch of
-    sentences of mixed length, padding is often as many positions as the tokens themselves (twice the work)."""
+    """Where the real tokens of a padded (B, T) batch sit: the per-token layers
+    (projections, FFN, LayerNorm) run on the packed (N, d) real tokens only, and only
+    attention sees the padded layout. In a batch of sentences of mixed length, padding
+    is often as many positions as the tokens themselves (twice the work)."""
 
     def __init__(self, lengths: Tensor, max_length: int):
         self.batch, self.length = int(lengths.shape[0]), max_length
@@ -26,8 +29,9 @@ class Packing:
         )
         # flat positions of the real tokens
         index = (~self.padding).reshape(-1).nonzero().squeeze(-1)
-        # Without padding (a single document, or documents of one length) packing is a reshape and attention
-        # needs no mask; nonzero's size says so without another read from the device.
+        # Without padding (a single document, or documents of one length) packing is a
+        # reshape and attention needs no mask; nonzero's size says so without another
+        # read from the device.
         self.index = index if index.shape[0] < self.batch * max_length else None
         # attention's key padding; None: no padding
         self.mask = self.padding if self.index is not None else None
@@ -56,12 +60,14 @@ def attend(
     n_heads: int,
     dropout: float,
 ) -> Tensor:
-    """Multi-head scaled dot-product attention of projected (B, Tq, d) queries over (B, Tk, d) keys/values;
-    ``key_padding`` (B, Tk) is True where a key takes no part (None: every key does)."""
+    """Multi-head scaled dot-product attention of projected (B, Tq, d) queries over (B,
+    Tk, d) keys/values; ``key_padding`` (B, Tk) is True where a key takes no part (None:
+    every key does)."""
     if query.dtype == torch.bfloat16 and query.device.type == "cpu":
-        # under bfloat16 autocast (spacy_stsn.precision): the CPU's bfloat16 attention kernel is about twice
-        # slower than float32's (torch 2.13) and attention is a small part of the work, so it runs in float32
-        # and only the projections around it in bfloat16
+        # under bfloat16 autocast (spacy_stsn.precision): the CPU's bfloat16 attention
+        # kernel is about twice slower than float32's (torch 2.13) and attention is a
+        # small part of the work, so it runs in float32 and only the projections around
+        # it in bfloat16
         with torch.autocast("cpu", enabled=False):
             return attend(
                 query.float(), key.float(), value.float(), key_padding, n_heads, dropout
@@ -79,17 +85,19 @@ def attend(
 
 
 class AttentionUnit(nn.Module):
-    """One basic attention unit (Figure 3): multi-head attention then a position-wise FFN (Eq. 5-7),
-    each with a residual connection followed by LayerNorm.
+    """One basic attention unit (Figure 3): multi-head attention then a position-wise
+    FFN (Eq. 5-7), each with a residual connection followed by LayerNorm.
 
-    It works on packed tokens (see :class:`Packing`): the projections, the FFN and the LayerNorms never see a
-    padded position. The weights live in an ``nn.MultiheadAttention`` (the same parameters and the same
-    arithmetic: Q, K, V in-projections, scaled dot-product attention, out-projection).
+    It works on packed tokens (see :class:`Packing`): the projections, the FFN and the
+    LayerNorms never see a padded position. The weights live in an
+    ``nn.MultiheadAttention`` (the same parameters and the same arithmetic: Q, K, V
+    in-projections, scaled dot-product attention, out-projection).
 
-    ``window`` bounds the cost on long documents: a sequence of at most ``window`` tokens gets full attention
-    (the paper's setting: every CoNLL04 and ADE sentence is shorter than the default 128), a longer one is cut
-    into blocks of ``window`` tokens whose queries attend to their own and the two neighbouring blocks. Time
-    and memory then grow linearly with length instead of quadratically, with the same parameters.
+    ``window`` bounds the cost on long documents: a sequence of at most ``window``
+    tokens gets full attention (the paper's setting: every CoNLL04 and ADE sentence is
+    shorter than the default 128), a longer one is cut into blocks of ``window`` tokens
+    whose queries attend to their own and the two neighbouring blocks. Time and memory
+    then grow linearly with length instead of quadratically, with the same parameters.
     """
 
     def __init__(
@@ -110,8 +118,8 @@ class AttentionUnit(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, query: Tensor, key_value: Tensor, packing: Packing) -> Tensor:
-        """``query`` and ``key_value`` are packed (N, d) tokens of the batch that ``packing`` describes;
-        padded positions get no attention."""
+        """``query`` and ``key_value`` are packed (N, d) tokens of the batch that
+        ``packing`` describes; padded positions get no attention."""
         mha = self.attention
         width = query.shape[-1]
         q = nn.functional.linear(
@@ -132,8 +140,9 @@ class AttentionUnit(nn.Module):
     def _blocked_attention(
         self, q: Tensor, k: Tensor, v: Tensor, padding: Tensor, dropout: float
     ) -> Tensor:
-        """Attention of each block of ``window`` queries to the keys of blocks i-1, i and i+1, batched as
-        (batch * blocks) independent sequences: O(T * window) memory rather than O(T^2)."""
+        """Attention of each block of ``window`` queries to the keys of blocks i-1, i
+        and i+1, batched as (batch * blocks) independent sequences: O(T * window) memory
+        rather than O(T^2)."""
         batch, length, width = q.shape
         w = self.window
         n_blocks = -(-length // w)
@@ -153,8 +162,8 @@ class AttentionUnit(nn.Module):
             1, 3 * w, w
         )
         mask = mask.reshape(batch * n_blocks, 3 * w).clone()
-        # a block made only of padding would softmax over nothing (NaN): let it see one key,
-        # its output is unused
+        # a block made only of padding would softmax over nothing (NaN): let it see one
+        # key, its output is unused
         mask[mask.all(-1), w] = False
         attended = attend(
             q, frames(k), frames(v), mask, self.attention.num_heads, dropout
@@ -163,8 +172,9 @@ class AttentionUnit(nn.Module):
 
 
 class AttentionLayer(nn.Module):
-    """One stacked layer (Eq. 3-4): E&R-L-A updates H_L from H_C, then L-E-A and L-R-A infuse the new H_L
-    into H_E and H_R. ``interaction`` selects what E&R-L-A attends to (the ablations of Table 5)."""
+    """One stacked layer (Eq. 3-4): E&R-L-A updates H_L from H_C, then L-E-A and L-R-A
+    infuse the new H_L into H_E and H_R. ``interaction`` selects what E&R-L-A attends to
+    (the ablations of Table 5)."""
 
     def __init__(
         self,

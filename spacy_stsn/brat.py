@@ -1,45 +1,56 @@
-"""brat standoff <-> spaCy Docs: a folder of ``NAME.txt`` + ``NAME.ann`` pairs, one whole document each.
+"""brat standoff <-> spaCy Docs: a folder of ``NAME.txt`` + ``NAME.ann`` pairs, one
+whole document each.
 
-brat is the usual tool for annotating entities and relations by hand; reading and writing its files lets a
-user correct predictions (``extract --output-format brat``) and train on the corrections (``convert DIR
-out.spacy``).
+brat is the usual tool for annotating entities and relations by hand; reading and
+writing its files lets a user correct predictions (``extract --output-format brat``) and
+train on the corrections (``convert DIR out.spacy``).
 
-Reading (:func:`brat_to_docs`): each ``.txt`` (in any subfolder) becomes one Doc, sentences and all
-(relations may cross sentences), tokenised by the given pipeline's tokenizer or a blank ``lang``;
-``doc.user_data["orig_id"]`` is its path below the folder without the suffix. The text is read unchanged
-(``\\r\\n`` kept), as brat's character offsets count every character. A UTF-8 byte order mark that starts a
-``.txt`` is character 0 for brat (its server reads texts with Python's ``utf8`` codec, which keeps it), so the
-``.ann`` offsets count it; it is left out of the Doc's text and the offsets are shifted past it. A byte order
-mark that starts an ``.ann`` or ``annotation.conf`` is skipped. The line kinds of an ``.ann`` file:
+Reading (:func:`brat_to_docs`): each ``.txt`` (in any subfolder) becomes one Doc,
+sentences and all (relations may cross sentences), tokenised by the given pipeline's
+tokenizer or a blank ``lang``; ``doc.user_data["orig_id"]`` is its path below the folder
+without the suffix. The text is read unchanged (``\\r\\n`` kept), as brat's character
+offsets count every character. A UTF-8 byte order mark that starts a ``.txt`` is
+character 0 for brat (its server reads texts with Python's ``utf8`` codec, which keeps
+it), so the ``.ann`` offsets count it; it is left out of the Doc's text and the offsets
+are shifted past it. A byte order mark that starts an ``.ann`` or ``annotation.conf`` is
+skipped. The line kinds of an ``.ann`` file:
 
-- ``T`` (an entity: ``T1<tab>TYPE START END<tab>TEXT``) goes to ``doc.spans[spans_key]`` and ``doc.ents``.
-  Whitespace at its edges is left out first (so a double space or ``\\n\\n``, which spaCy makes a token of its
-  own, never starts or ends an entity; counted as ``trimmed_entities``), then the offsets are mapped to tokens
-  by ``doc.char_span(alignment_mode="expand")``: a boundary inside a token widens the entity to the whole
-  token (``expanded_entities``). Two T lines that come out as the same tokens and type become one entity
-  (``merged_entities``), and relations to either point to it.
-- ``R`` (``R1<tab>LABEL Arg1:T1 Arg2:T3``; ``Arg1`` is the head) goes to ``doc._.relations``.
-- Skipped and counted under ``skipped`` in the summary, with the FILE:LINE of the first few under
-  ``examples``, since a Doc has no place for them: discontinuous ``T`` (fragments joined by ``;``), ``T``
-  lines that are event triggers (named by an ``E`` line), ``R`` lines with an argument among those or an
-  event, ``E`` events, ``*`` equivalences, ``A``/``M`` attributes, ``N`` normalisations and ``#`` notes.
-- Errors, as ``FILE:LINE: problem`` (the conversion stops; nothing is written): a line without an id and a
-  tab, an unknown id prefix, an id defined twice, offsets that are not integers, empty, reversed or beyond
-  the text, a T text that differs from its slice of the ``.txt`` (tabs and line breaks compare as spaces),
-  an entity that covers no token, an ``R`` line that is not ``LABEL ROLE:ID ROLE:ID``, gives a role twice or
-  names an id the file does not define (or one that is not an entity or event), an ``E`` line without
-  ``TYPE:TRIGGER``, and with a types file a T or R label outside it. A ``.txt`` without its ``.ann``, or the
-  reverse, is an error naming the file.
+- ``T`` (an entity: ``T1<tab>TYPE START END<tab>TEXT``) goes to ``doc.spans[spans_key]``
+  and ``doc.ents``. Whitespace at its edges is left out first (so a double space or
+  ``\\n\\n``, which spaCy makes a token of its own, never starts or ends an entity;
+  counted as ``trimmed_entities``), then the offsets are mapped to tokens by
+  ``doc.char_span(alignment_mode="expand")``: a boundary inside a token widens the
+  entity to the whole token (``expanded_entities``). Two T lines that come out as the
+  same tokens and type become one entity (``merged_entities``), and relations to either
+  point to it.
+- ``R`` (``R1<tab>LABEL Arg1:T1 Arg2:T3``; ``Arg1`` is the head) goes to
+  ``doc._.relations``.
+- Skipped and counted under ``skipped`` in the summary, with the FILE:LINE of the first
+  few under ``examples``, since a Doc has no place for them: discontinuous ``T``
+  (fragments joined by ``;``), ``T`` lines that are event triggers (named by an ``E``
+  line), ``R`` lines with an argument among those or an event, ``E`` events, ``*``
+  equivalences, ``A``/``M`` attributes, ``N`` normalisations and ``#`` notes.
+- Errors, as ``FILE:LINE: problem`` (the conversion stops; nothing is written): a line
+  without an id and a tab, an unknown id prefix, an id defined twice, offsets that are
+  not integers, empty, reversed or beyond the text, a T text that differs from its slice
+  of the ``.txt`` (tabs and line breaks compare as spaces), an entity that covers no
+  token, an ``R`` line that is not ``LABEL ROLE:ID ROLE:ID``, gives a role twice or
+  names an id the file does not define (or one that is not an entity or event), an ``E``
+  line without ``TYPE:TRIGGER``, and with a types file a T or R label outside it. A
+  ``.txt`` without its ``.ann``, or the reverse, is an error naming the file.
 
-A types file is either SpERT's types JSON or brat's ``annotation.conf`` (a ``.conf`` file: the names in its
-``[entities]`` and ``[relations]`` sections; ``!`` abstract types and ``<...>`` macros are not labels).
+A types file is either SpERT's types JSON or brat's ``annotation.conf`` (a ``.conf``
+file: the names in its ``[entities]`` and ``[relations]`` sections; ``!`` abstract types
+and ``<...>`` macros are not labels).
 
-Writing (:func:`docs_to_brat`, :class:`BratWriter`): ``NAME.txt`` is ``doc.text``; ``NAME.ann`` has one
-``T`` line per entity of ``doc.spans[spans_key]`` (overlaps included), numbered in document order, then one
-``R`` line per relation of ``doc._.relations``. Scores are not written: brat has no field for them. A NAME is
-a relative path, normalised (``./x``, ``a//b``, ``q/./r`` are ``x``, ``a/b``, ``q/r``); one that names no file
-(empty, ``.``, ending in ``/``) or leaves the folder (``..``, ``/...``) is an error, and so are two documents
-whose names are the same file, named both, before the second is written.
+Writing (:func:`docs_to_brat`, :class:`BratWriter`): ``NAME.txt`` is ``doc.text``;
+``NAME.ann`` has one ``T`` line per entity of ``doc.spans[spans_key]`` (overlaps
+included), numbered in document order, then one ``R`` line per relation of
+``doc._.relations``. Scores are not written: brat has no field for them. A NAME is a
+relative path, normalised (``./x``, ``a//b``, ``q/./r`` are ``x``, ``a/b``, ``q/r``);
+one that names no file (empty, ``.``, ending in ``/``) or leaves the folder (``..``,
+``/...``) is an error, and so are two documents whose names are the same file, named
+both, before the second is written.
 """
 
 import os
@@ -112,7 +123,8 @@ class _BinaryRelation(NamedTuple):
 
 
 class BratSummary:
-    """What a conversion skipped or adjusted, totalled over files, with where the first few were."""
+    """What a conversion skipped or adjusted, totalled over files, with where the first
+    few were."""
 
     def __init__(self) -> None:
         self.counts: Counter = Counter()
@@ -187,7 +199,8 @@ def _binary_relation(rest: str, where: str) -> _BinaryRelation:
 
 
 class ParsedAnn(NamedTuple):
-    """An ``.ann`` file's entities (by id), relations, event ids and event triggers (id -> the E line)."""
+    """An ``.ann`` file's entities (by id), relations, event ids and event triggers (id
+    -> the E line)."""
 
     entities: Dict[str, _TextBound]
     relations: List[_BinaryRelation]
@@ -196,8 +209,9 @@ class ParsedAnn(NamedTuple):
 
 
 def parse_ann(ann: str, text: str, source: str, summary: BratSummary) -> ParsedAnn:
-    """Check every line of an ``.ann`` file against its text and keep what a Doc can hold; the kinds it cannot
-    are counted in ``summary``. ``source`` names the file in errors (``FILE:LINE: problem``)."""
+    """Check every line of an ``.ann`` file against its text and keep what a Doc can
+    hold; the kinds it cannot are counted in ``summary``. ``source`` names the file in
+    errors (``FILE:LINE: problem``)."""
     parsed = ParsedAnn({}, [], set(), {})
     defined: Dict[str, int] = {}
     for number, line in enumerate(ann.split("\n"), 1):
@@ -261,9 +275,10 @@ def ann_to_doc(
     spans_key: str = DEFAULT_SPANS_KEY,
     offset: int = 0,
 ) -> Doc:
-    """Write a parsed ``.ann`` onto the tokenised ``doc`` of its text: entities mapped to whole tokens,
-    relations between them; what cannot be represented is counted in ``summary`` (see the module doc).
-    ``offset`` characters of the ``.txt`` (a byte order mark) precede ``doc.text``."""
+    """Write a parsed ``.ann`` onto the tokenised ``doc`` of its text: entities mapped
+    to whole tokens, relations between them; what cannot be represented is counted in
+    ``summary`` (see the module doc). ``offset`` characters of the ``.txt`` (a byte
+    order mark) precede ``doc.text``."""
     spans: Dict[str, Tuple[int, int, str]] = {}
     for ann_id, entity in parsed.entities.items():
         if ann_id in parsed.triggers:
@@ -313,7 +328,8 @@ def ann_to_doc(
 
 
 def load_brat_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
-    """Entity and relation labels of brat's ``annotation.conf`` (a ``.conf`` file) or a SpERT types file."""
+    """Entity and relation labels of brat's ``annotation.conf`` (a ``.conf`` file) or a
+    SpERT types file."""
     path = Path(path)
     if path.suffix != ".conf":
         try:
@@ -330,9 +346,8 @@ def load_brat_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip()
-        elif section in labels and not line.startswith(
-            ("!", "<")
-        ):  # abstract types, macros, <OVERLAP>
+        # abstract types, macros, <OVERLAP>
+        elif section in labels and not line.startswith(("!", "<")):
             labels[section].append(line.split()[0])
     if not labels["entities"]:
         raise ValueError(
@@ -342,8 +357,8 @@ def load_brat_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
 
 
 def _read(path: Path, encoding: str = "utf8") -> str:
-    """A file's text with its line ends unchanged: brat's offsets count the ``\\r`` of ``\\r\\n``.
-    ``utf-8-sig`` skips a byte order mark."""
+    """A file's text with its line ends unchanged: brat's offsets count the ``\\r`` of
+    ``\\r\\n``. ``utf-8-sig`` skips a byte order mark."""
     try:
         with path.open(encoding=encoding, newline="") as handle:
             return handle.read()
@@ -354,7 +369,8 @@ def _read(path: Path, encoding: str = "utf8") -> str:
 
 
 def brat_files(directory: Union[str, Path]) -> List[Tuple[str, Path, Path]]:
-    """``(name, .txt, .ann)`` of each document below ``directory``, by name; unpaired files are errors."""
+    """``(name, .txt, .ann)`` of each document below ``directory``, by name; unpaired
+    files are errors."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"{directory}: not a folder of brat .txt and .ann files")
@@ -378,7 +394,8 @@ def brat_files(directory: Union[str, Path]) -> List[Tuple[str, Path, Path]]:
 
 
 def tokenizer(lang: str = "en", model: Optional[str] = None) -> Language:
-    """The pipeline whose ``make_doc`` tokenises brat documents: ``model`` if given, else a blank ``lang``."""
+    """The pipeline whose ``make_doc`` tokenises brat documents: ``model`` if given,
+    else a blank ``lang``."""
     try:
         return spacy.load(model) if model is not None else spacy.blank(lang)
     except (OSError, ImportError) as err:
@@ -412,8 +429,9 @@ def brat_to_docs(
     relation_labels: Optional[Sequence[str]] = None,
     spans_key: str = DEFAULT_SPANS_KEY,
 ) -> Tuple[List[Doc], Dict[str, Any]]:
-    """One Doc per ``.txt``/``.ann`` pair below ``directory``, tokenised by ``nlp`` (a pipeline or a language
-    code), with the summary of what was skipped or adjusted. Label lists, when given, reject other labels."""
+    """One Doc per ``.txt``/``.ann`` pair below ``directory``, tokenised by ``nlp`` (a
+    pipeline or a language code), with the summary of what was skipped or adjusted.
+    Label lists, when given, reject other labels."""
     summary = BratSummary()
     docs = list(
         iter_brat_docs(
@@ -437,8 +455,9 @@ def convert_brat(
     spans_key: str = DEFAULT_SPANS_KEY,
     part_tokens: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """A brat folder to ``.spacy`` (streamed, see :func:`spacy_stsn.convert.write_docbin`); returns the corpus
-    statistics and the brat summary. The output is written only if every file converts."""
+    """A brat folder to ``.spacy`` (streamed, see
+    :func:`spacy_stsn.convert.write_docbin`); returns the corpus statistics and the brat
+    summary. The output is written only if every file converts."""
     labels = load_brat_types(types_path) if types_path else (None, None)
     summary = BratSummary()
     docs = iter_brat_docs(
@@ -451,7 +470,8 @@ def convert_brat(
 def doc_to_ann(
     doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, index: Optional[int] = None
 ) -> str:
-    """The ``.ann`` text of a Doc: T lines in document order, then R lines (``Arg1`` the head)."""
+    """The ``.ann`` text of a Doc: T lines in document order, then R lines (``Arg1`` the
+    head)."""
     entities = sorted(set(get_entities(doc, spans_key)))
     arguments = relation_arguments(doc, entities, spans_key, index)
     lines = []
@@ -478,8 +498,9 @@ def _brat_type(label: str, doc: Doc, index: Optional[int]) -> str:
 
 
 def _check_name(name: str) -> str:
-    """The normalised file name (below the output folder, without suffix) that a document name gives:
-    ``./x``, ``a//b`` and ``q/./r`` are ``x``, ``a/b`` and ``q/r``, so that names of one file compare equal."""
+    """The normalised file name (below the output folder, without suffix) that a
+    document name gives: ``./x``, ``a//b`` and ``q/./r`` are ``x``, ``a/b`` and ``q/r``,
+    so that names of one file compare equal."""
     parts = PurePosixPath(name).parts
     if (
         name.startswith("/")
@@ -509,7 +530,8 @@ def write_pair(
     spans_key: str = DEFAULT_SPANS_KEY,
     index: Optional[int] = None,
 ) -> Path:
-    """Write ``NAME.txt`` then ``NAME.ann`` (each whole or not at all: an ``.ann`` means a finished pair)."""
+    """Write ``NAME.txt`` then ``NAME.ann`` (each whole or not at all: an ``.ann`` means
+    a finished pair)."""
     ann = doc_to_ann(doc, spans_key, index)
     txt_path = Path(directory) / (_check_name(name) + ".txt")  # the name as normalised
     txt_path.parent.mkdir(parents=True, exist_ok=True)
@@ -524,8 +546,9 @@ def docs_to_brat(
     names: Optional[Iterable[str]] = None,
     spans_key: str = DEFAULT_SPANS_KEY,
 ) -> List[Path]:
-    """Write each Doc as ``directory/NAME.txt`` + ``.ann``; names default to ``orig_id`` (as
-    :func:`brat_to_docs` sets it), else the zero-padded position. Returns the ``.ann`` paths."""
+    """Write each Doc as ``directory/NAME.txt`` + ``.ann``; names default to ``orig_id``
+    (as :func:`brat_to_docs` sets it), else the zero-padded position. Returns the
+    ``.ann`` paths."""
     docs = list(docs)
     names = (
         list(names)
@@ -555,13 +578,14 @@ def docs_to_brat(
 
 
 class BratWriter:
-    """``extract --output-format brat``: each document as ``OUTDIR/NAME.txt`` + ``.ann``, where NAME is the
-    input's ``id`` field (JSONL) or else its zero-padded line number, normalised (see the module doc). Two
-    lines whose ids name the same file are an error naming both lines, raised before the second is written.
+    """``extract --output-format brat``: each document as ``OUTDIR/NAME.txt`` +
+    ``.ann``, where NAME is the input's ``id`` field (JSONL) or else its zero-padded
+    line number, normalised (see the module doc). Two lines whose ids name the same file
+    are an error naming both lines, raised before the second is written.
 
-    Resuming (``inputs`` given): the documents before the first one whose ``.ann`` is missing count as done,
-    so a rerun after a crash continues there; without ``inputs`` (``--restart``) every file is written again.
-    Other files in OUTDIR are left alone.
+    Resuming (``inputs`` given): the documents before the first one whose ``.ann`` is
+    missing count as done, so a rerun after a crash continues there; without ``inputs``
+    (``--restart``) every file is written again. Other files in OUTDIR are left alone.
     """
 
     def __init__(
@@ -572,7 +596,8 @@ class BratWriter:
         inputs: Optional[Iterator[Tuple[str, Dict[str, Any]]]] = None,
     ) -> None:
         self.directory, self.source, self.spans_key = Path(directory), source, spans_key
-        # normalised name -> (input line, id as given), to refuse two documents of one file
+        # normalised name -> (input line, id as given), to refuse two documents of one
+        # file
         self.names: Dict[str, Tuple[int, str]] = {}
         self.done = 0
         try:

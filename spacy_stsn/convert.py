@@ -1,23 +1,29 @@
-"""SpERT JSON <-> spaCy Docs: the benchmarks' format (CoNLL04, ADE, ACE05 as SpERT ships them) to ``.spacy``.
+"""SpERT JSON <-> spaCy Docs: the benchmarks' format (CoNLL04, ADE, ACE05 as SpERT ships
+them) to ``.spacy``.
 
-A record is ``{"tokens", "entities": [{"type", "start", "end"}], "relations": [{"type", "head", "tail"}],
-"orig_id"}`` with exclusive ``end`` and relations that index the entity list. Entities may be unsorted and may
-nest (ADE); relations are stored by span offsets, so re-sorting entities needs no index remapping.
+A record is ``{"tokens", "entities": [{"type", "start", "end"}], "relations": [{"type",
+"head", "tail"}], "orig_id"}`` with exclusive ``end`` and relations that index the
+entity list. Entities may be unsorted and may nest (ADE); relations are stored by span
+offsets, so re-sorting entities needs no index remapping.
 
-Every problem raises a ``ValueError`` naming the file, the document and the fault; nothing is dropped
-silently. ``tokens`` and ``entities`` are required; a key outside the four above is an error (a misspelt
-``relation`` would otherwise convert to no relations). ``relations`` may be left out for an entities-only
-(NER) corpus, but only by every document of a file: the first document decides, a later one that differs is
-an error, and a warning says the file was read as entities only. A token must be a non-empty string without
-whitespace (spaCy would split it on a round trip). An entity listed twice (same start, end and type) is an
-error: it cannot be told apart from its copy in a span group, so relations to either would merge (the SpERT
-data has none). Duplicate relations and self-relations are kept as given.
+Every problem raises a ``ValueError`` naming the file, the document and the fault;
+nothing is dropped silently. ``tokens`` and ``entities`` are required; a key outside the
+four above is an error (a misspelt ``relation`` would otherwise convert to no
+relations). ``relations`` may be left out for an entities-only
+(NER) corpus, but only by every document of a file: the first document decides, a later
+      one that differs is an error, and a warning says the file was read as entities
+      only. A token must be a non-empty string without whitespace (spaCy would split it
+      on a round trip). An entity listed twice (same start, end and type) is an error:
+      it cannot be told apart from its copy in a span group, so relations to either
+      would merge (the SpERT data has none). Duplicate relations and self-relations are
+      kept as given.
 
-Files (:func:`read_spert`) are a JSON list, parsed as a stream with ijson, or JSONL (one document a line),
-told apart by their first character; a UTF-8 byte order mark is skipped. :func:`write_docbin` keeps memory
-flat with the corpus's size: past ``part_tokens`` tokens it writes ``OUTPUT`` as a folder of
-``part-NNNNN.spacy`` files, which spaCy's ``Corpus`` (``spacy train --paths.train OUTPUT``) and
-:func:`read_docbin` read as one corpus; a smaller corpus is one ``.spacy`` file as before.
+Files (:func:`read_spert`) are a JSON list, parsed as a stream with ijson, or JSONL (one
+document a line), told apart by their first character; a UTF-8 byte order mark is
+skipped. :func:`write_docbin` keeps memory flat with the corpus's size: past
+``part_tokens`` tokens it writes ``OUTPUT`` as a folder of ``part-NNNNN.spacy`` files,
+which spaCy's ``Corpus`` (``spacy train --paths.train OUTPUT``) and :func:`read_docbin`
+read as one corpus; a smaller corpus is one ``.spacy`` file as before.
 """
 
 import difflib
@@ -59,9 +65,10 @@ from .annotations import (
 )
 
 KEYS = ("tokens", "entities", "relations", "orig_id")
-# a part of a large corpus: DocBin takes ~0.5 kB a token while it is built and serialised (the peak of
-# `convert` on repeated CoNLL04 was 336 / 561 / 845 MiB with parts of 0.1 / 0.5 / 1 M tokens); CoNLL04's train
-# has 26,525 tokens, ADE 90,714, so the benchmark datasets stay one file
+# a part of a large corpus: DocBin takes ~0.5 kB a token while it is built and
+# serialised (the peak of `convert` on repeated CoNLL04 was 336 / 561 / 845 MiB with
+# parts of 0.1 / 0.5 / 1 M tokens); CoNLL04's train has 26,525 tokens, ADE 90,714, so
+# the benchmark datasets stay one file
 PART_TOKENS = 500_000
 _PART = re.compile(r"part-[0-9]{5}\.spacy")
 _SPACE = re.compile(r"\s")
@@ -69,7 +76,8 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def _read_json(path: Union[str, Path], expected: str) -> Any:
-    """A small JSON file (a types file), or an error naming it and what it should hold."""
+    """A small JSON file (a types file), or an error naming it and what it should
+    hold."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
@@ -85,7 +93,8 @@ def _read_json(path: Union[str, Path], expected: str) -> Any:
 
 
 def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
-    """Entity and relation labels of a SpERT types file, to reject labels a corpus should not have."""
+    """Entity and relation labels of a SpERT types file, to reject labels a corpus
+    should not have."""
     expected = "a JSON object with objects 'entities' and 'relations'"
     types = _read_json(path, f"a SpERT types file, {expected}")
     if not isinstance(types, dict) or not all(
@@ -96,7 +105,8 @@ def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
 
 
 def load_symmetric(path: Union[str, Path]) -> List[str]:
-    """Relation types a SpERT types file marks ``"symmetric": true`` (argument order carries no meaning)."""
+    """Relation types a SpERT types file marks ``"symmetric": true`` (argument order
+    carries no meaning)."""
     _, relations = load_types(path)
     described = _read_json(path, "a SpERT types file")["relations"]
     return sorted(
@@ -237,10 +247,11 @@ def spert_to_docs(
     source: str = "<records>",
     symmetric: Sequence[str] = (),
 ) -> Iterator[Doc]:
-    """One Doc per record, with entities in ``doc.spans[spans_key]`` and ``doc.ents`` and relations in
-    ``doc._.relations``. Label lists, when given, reject labels outside them; ``source`` names the input
-    in error messages; ``symmetric`` relation types are recorded in ``doc.user_data[SYMMETRIC_KEY]``, which
-    the component reads at initialize."""
+    """One Doc per record, with entities in ``doc.spans[spans_key]`` and ``doc.ents``
+    and relations in ``doc._.relations``. Label lists, when given, reject labels outside
+    them; ``source`` names the input in error messages; ``symmetric`` relation types are
+    recorded in ``doc.user_data[SYMMETRIC_KEY]``, which the component reads at
+    initialize."""
     located = ((source, record) for record in records)
     return located_to_docs(
         located, vocab, entity_labels, relation_labels, spans_key, symmetric
@@ -255,7 +266,8 @@ def located_to_docs(
     spans_key: str = DEFAULT_SPANS_KEY,
     symmetric: Sequence[str] = (),
 ) -> Iterator[Doc]:
-    """:func:`spert_to_docs` of ``(where, record)`` pairs, ``where`` naming the file (and line) of each."""
+    """:func:`spert_to_docs` of ``(where, record)`` pairs, ``where`` naming the file
+    (and line) of each."""
     first = None  # where the first document is, and whether it has a 'relations' key
     for index, (source, record) in enumerate(located):
         where = _where(source, index, record)
@@ -292,7 +304,8 @@ def located_to_docs(
 
 
 def _skip_to_content(handle: IO[bytes]) -> bytes:
-    """Move past a byte order mark and leading whitespace; return the first byte of content (b"" if none)."""
+    """Move past a byte order mark and leading whitespace; return the first byte of
+    content (b"" if none)."""
     position = len(_BOM) if handle.read(len(_BOM)) == _BOM else 0
     handle.seek(position)
     while True:
@@ -332,8 +345,8 @@ def _json_lines(handle: IO[bytes], path: Path) -> Iterator[Tuple[str, Any]]:
 
 
 def read_spert(path: Union[str, Path]) -> Iterator[Tuple[str, Any]]:
-    """``(where, record)`` of each document of a SpERT file, read as a stream: a JSON list of documents, or
-    JSONL (one document a line; ``where`` then names the line)."""
+    """``(where, record)`` of each document of a SpERT file, read as a stream: a JSON
+    list of documents, or JSONL (one document a line; ``where`` then names the line)."""
     path = Path(path)
     try:
         handle = path.open("rb")
@@ -356,8 +369,9 @@ def read_spert(path: Union[str, Path]) -> Iterator[Tuple[str, Any]]:
 def docs_to_spert(
     docs: Iterable[Doc], spans_key: str = DEFAULT_SPANS_KEY
 ) -> List[Dict[str, Any]]:
-    """The inverse, to export predictions (or check a conversion): entities in document order, relations
-    re-indexed to them. A relation whose argument is not among the doc's entities raises ``ValueError``."""
+    """The inverse, to export predictions (or check a conversion): entities in document
+    order, relations re-indexed to them. A relation whose argument is not among the
+    doc's entities raises ``ValueError``."""
     records = []
     for i, doc in enumerate(docs):
         entities = get_entities(doc, spans_key)
@@ -382,7 +396,8 @@ def docs_to_spert(
 
 
 class CorpusStats:
-    """Counts to check a conversion against a dataset's published statistics, added one Doc at a time."""
+    """Counts to check a conversion against a dataset's published statistics, added one
+    Doc at a time."""
 
     def __init__(self, spans_key: str = DEFAULT_SPANS_KEY) -> None:
         self.spans_key = spans_key
@@ -423,12 +438,14 @@ def corpus_stats(
 
 @contextmanager
 def cached_msgpack_extensions() -> Iterator[None]:
-    """Look srsly's msgpack extensions up once for the block instead of on every (de)serialisation.
+    """Look srsly's msgpack extensions up once for the block instead of on every
+    (de)serialisation.
 
-    srsly scans the entry points and the catalogue registry on each ``msgpack_dumps``/``msgpack_loads``
-    (~0.7 ms); ``DocBin`` makes three such calls a document with user data and a span group, which made
-    writing ADE (4,272 docs) take ~12 s instead of ~2 s, and reading it back as long. Extensions registered
-    inside the block are not seen.
+    srsly scans the entry points and the catalogue registry on each
+    ``msgpack_dumps``/``msgpack_loads`` (~0.7 ms); ``DocBin`` makes three such calls a
+    document with user data and a span group, which made writing ADE (4,272 docs) take
+    ~12 s instead of ~2 s, and reading it back as long. Extensions registered inside the
+    block are not seen.
     """
     registries = [
         registry
@@ -451,8 +468,9 @@ def convert_file(
     spans_key: str = DEFAULT_SPANS_KEY,
     part_tokens: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Convert one SpERT file (a JSON list or JSONL) to ``.spacy`` (user data kept; see :func:`write_docbin`)
-    and return its statistics. The output is written only if every document converts."""
+    """Convert one SpERT file (a JSON list or JSONL) to ``.spacy`` (user data kept; see
+    :func:`write_docbin`) and return its statistics. The output is written only if every
+    document converts."""
     entity_labels, relation_labels = (
         load_types(types_path) if types_path else (None, None)
     )
@@ -487,11 +505,13 @@ def write_docbin(
     spans_key: str = DEFAULT_SPANS_KEY,
     part_tokens: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Write docs as ``.spacy`` (user data kept: relations too) and return their statistics, with
-    ``spacy_files``: 1 for a single file, else the number of ``OUTPUT/part-NNNNN.spacy`` files, each of at
-    most ``part_tokens`` (default :data:`PART_TOKENS`) tokens, or one document. The docs are streamed; all
-    is written under ``OUTPUT.partial`` and moved to ``OUTPUT`` only when the last one is in, so an error
-    leaves ``OUTPUT`` as it was. A folder ``OUTPUT`` is replaced only if it holds nothing but part files."""
+    """Write docs as ``.spacy`` (user data kept: relations too) and return their
+    statistics, with ``spacy_files``: 1 for a single file, else the number of
+    ``OUTPUT/part-NNNNN.spacy`` files, each of at most ``part_tokens`` (default
+    :data:`PART_TOKENS`) tokens, or one document. The docs are streamed; all is written
+    under ``OUTPUT.partial`` and moved to ``OUTPUT`` only when the last one is in, so an
+    error leaves ``OUTPUT`` as it was. A folder ``OUTPUT`` is replaced only if it holds
+    nothing but part files."""
     part_tokens = PART_TOKENS if part_tokens is None else part_tokens
     if part_tokens < 1:
         raise ValueError(f"a part holds at least one token, not {part_tokens}")
@@ -515,7 +535,8 @@ def write_docbin(
                 part.add(doc)
                 tokens += len(doc)
                 stats.add(doc)
-            # a part is flushed only when a document follows, so the last one is never empty
+            # a part is flushed only when a document follows, so the last one is never
+            # empty
             part.to_disk(staging / f"part-{parts:05d}.spacy" if parts else staging)
     except BaseException:
         _remove(staging)
@@ -527,8 +548,9 @@ def write_docbin(
 
 
 def read_docbin(path: Union[str, Path], vocab: Vocab) -> Iterator[Doc]:
-    """The Docs of a ``.spacy`` file or of a folder of them (as :func:`write_docbin` writes a large corpus),
-    found as spaCy's ``Corpus`` finds them; unlike ``Corpus`` it keeps empty documents."""
+    """The Docs of a ``.spacy`` file or of a folder of them (as :func:`write_docbin`
+    writes a large corpus), found as spaCy's ``Corpus`` finds them; unlike ``Corpus`` it
+    keeps empty documents."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"{path}: no such .spacy file or folder")

@@ -1,27 +1,34 @@
-"""Everything between the network's outputs and the annotations on a ``Doc``: pure functions, no spaCy.
+"""Everything between the network's outputs and the annotations on a ``Doc``: pure
+functions, no spaCy.
 
-The rules, in the order they apply (the device-side steps are in :mod:`spacy_stsn.span_selection`):
+The rules, in the order they apply (the device-side steps are in
+:mod:`spacy_stsn.span_selection`):
 
-1. **Entities.** A span is a candidate when the span decoder prefers an entity label over NoneEntity (Eq. 12).
-   The *overlap policy* (the component's ``overlaps``) then decides what is kept, on the device and before
-   relation candidates are built:
+1. **Entities.** A span is a candidate when the span decoder prefers an entity label
+   over NoneEntity (Eq. 12). The *overlap policy* (the component's ``overlaps``) then
+   decides what is kept, on the device and before relation candidates are built:
 
-   * ``"nested"`` (the paper): every candidate is kept, overlaps included; with ``nested_threshold`` > 0 a
-     candidate that overlaps a better-ranked one is kept only if its score reaches that threshold;
-   * ``"flat"``: the greedy non-overlapping rule below; ``doc.spans[spans_key]`` and ``doc.ents`` then hold
-     the same set;
-   * ``"auto"`` is resolved from the training data (:func:`resolve_overlaps`): flat unless at least 5 % of
-     the training documents have overlapping entities.
+   * ``"nested"`` (the paper): every candidate is kept, overlaps included; with
+     ``nested_threshold`` > 0 a candidate that overlaps a better-ranked one is kept only
+     if its score reaches that threshold;
+   * ``"flat"``: the greedy non-overlapping rule below; ``doc.spans[spans_key]`` and
+     ``doc.ents`` then hold the same set;
+   * ``"auto"`` is resolved from the training data (:func:`resolve_overlaps`): flat
+     unless at least 5 % of the training documents have overlapping entities.
 
 2. **doc.ents** is the non-overlapping subset of the kept entities under the greedy rule
-   (:func:`select_non_overlapping`): highest score first, then the longer span, then the earlier one.
-3. **Pairs.** At most ``max_pair_entities`` kept entities per document (the highest-scoring) are paired.
-4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold`` (the paper's alpha), or
-   the type's own threshold in ``relation_thresholds`` (chosen on dev by ``python -m spacy_stsn tune``).
-   A relation of a symmetric type is put in canonical order (the argument that starts first, then ends first,
-   is the head) and the two orders of one pair collapse into one relation with the higher score.
-5. **Tags.** The tagging decoder's most likely tag per token, for inspection (entities are never read from
-   the tags; :func:`spacy_stsn.tags.decode_tags` reads them back if wanted).
+   (:func:`select_non_overlapping`): highest score first, then the longer span, then the
+   earlier one.
+3. **Pairs.** At most ``max_pair_entities`` kept entities per document (the
+   highest-scoring) are paired.
+4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold``
+   (the paper's alpha), or the type's own threshold in ``relation_thresholds`` (chosen
+   on dev by ``python -m spacy_stsn tune``). A relation of a symmetric type is put in
+   canonical order (the argument that starts first, then ends first, is the head) and
+   the two orders of one pair collapse into one relation with the higher score.
+5. **Tags.** The tagging decoder's most likely tag per token, for inspection (entities
+   are never read from the tags; :func:`spacy_stsn.tags.decode_tags` reads them back if
+   wanted).
 """
 
 from typing import (
@@ -41,7 +48,8 @@ import numpy
 from .labels import Labels, Span3
 
 OVERLAP_POLICIES = ("auto", "flat", "nested")
-# overlaps = "auto" decodes nested when at least this fraction of the training documents has overlapping entities
+# overlaps = "auto" decodes nested when at least this fraction of the training documents
+# has overlapping entities
 NESTED_MIN_FRACTION = 0.05
 Offsets = Tuple[int, int]
 # head, head_label, tail, tail_label, label, score
@@ -58,12 +66,14 @@ class DocPrediction(NamedTuple):
 
 
 def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
-    """The concrete policy for ``overlaps = setting``, given the fraction of training documents with
-    overlapping entities (None: unknown, a model saved before the setting existed, which decodes nested as it
-    always did). ``auto`` is nested when at least ``NESTED_MIN_FRACTION`` of the documents overlap, else flat:
-    without overlaps every overlap the model predicts is an error, and with rare ones (ADE: 2.8 % of documents)
-    flat decoding measured better on dev and test while finding 12 of ADE fold 0's 24 overlapping gold
-    entities against 13 (``benchmarks/README.md``, "Decoding policies")."""
+    """The concrete policy for ``overlaps = setting``, given the fraction of training
+    documents with overlapping entities (None: unknown, a model saved before the setting
+    existed, which decodes nested as it always did). ``auto`` is nested when at least
+    ``NESTED_MIN_FRACTION`` of the documents overlap, else flat: without overlaps every
+    overlap the model predicts is an error, and with rare ones (ADE: 2.8 % of documents)
+    flat decoding measured better on dev and test while finding 12 of ADE fold 0's 24
+    overlapping gold entities against 13 (``benchmarks/README.md``, "Decoding
+    policies")."""
     if setting not in OVERLAP_POLICIES:
         raise ValueError(f"overlaps must be one of {OVERLAP_POLICIES}, not {setting!r}")
     if setting == "auto":
@@ -76,8 +86,9 @@ def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
 
 
 def nested_threshold(policy: str, threshold: float) -> Optional[float]:
-    """What the network's entity selection takes for a resolved policy: None is flat, a number is nested
-    decoding with ``nested_threshold`` (see :func:`spacy_stsn.span_selection.select_entities`)."""
+    """What the network's entity selection takes for a resolved policy: None is flat, a
+    number is nested decoding with ``nested_threshold`` (see
+    :func:`spacy_stsn.span_selection.select_entities`)."""
     if policy == "flat":
         return None
     if policy == "nested":
@@ -88,12 +99,14 @@ def nested_threshold(policy: str, threshold: float) -> Optional[float]:
 def select_non_overlapping(
     spans: Sequence[Offsets], scores: Optional[Sequence[float]] = None
 ) -> List[int]:
-    """Indices of a non-overlapping subset of ``spans`` for ``doc.ents``, in document order.
+    """Indices of a non-overlapping subset of ``spans`` for ``doc.ents``, in document
+    order.
 
-    The rule is greedy and deterministic: highest score first, then the longer span, then the earlier
-    one; a span is kept if it shares no token with a span already kept. For gold data (no scores) this
-    keeps the outer entity of a nesting, e.g. "Codeine intoxication" over "Codeine". The flat overlap policy
-    applies the same rule on the device (:func:`spacy_stsn.span_selection.greedy_non_overlapping`).
+    The rule is greedy and deterministic: highest score first, then the longer span,
+    then the earlier one; a span is kept if it shares no token with a span already kept.
+    For gold data (no scores) this keeps the outer entity of a nesting, e.g. "Codeine
+    intoxication" over "Codeine". The flat overlap policy applies the same rule on the
+    device (:func:`spacy_stsn.span_selection.greedy_non_overlapping`).
     """
     if scores is None:
         scores = [1.0] * len(spans)
@@ -120,8 +133,9 @@ def select_non_overlapping(
 def relation_threshold_array(
     relation_labels: Sequence[str], threshold: float, per_type: Dict[str, float]
 ) -> numpy.ndarray:
-    """The threshold of each relation type, in the decoder's order: ``per_type[label]`` where given, else
-    ``threshold``. A type ``per_type`` names that the model does not have is a ``ValueError`` naming it."""
+    """The threshold of each relation type, in the decoder's order: ``per_type[label]``
+    where given, else ``threshold``. A type ``per_type`` names that the model does not
+    have is a ``ValueError`` naming it."""
     unknown = sorted(set(per_type) - set(relation_labels))
     if unknown:
         raise ValueError(
@@ -136,8 +150,9 @@ def relation_threshold_array(
 def canonical_order(
     head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
 ) -> numpy.ndarray:
-    """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric relation (``symmetric``
-    (N,) bool) whose tail starts first, or starts together with the head and ends first."""
+    """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric
+    relation (``symmetric`` (N,) bool) whose tail starts first, or starts together with
+    the head and ends first."""
     tail_first = (tail[:, 0] < head[:, 0]) | (
         (tail[:, 0] == head[:, 0]) & (tail[:, 1] < head[:, 1])
     )
@@ -150,9 +165,10 @@ def decode_relations(
     threshold: Union[float, numpy.ndarray],
     symmetric: Collection[str],
 ) -> Tuple[numpy.ndarray, ...]:
-    """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head span index, tail offsets,
-    tail span index, type id, score), symmetric ones canonical and deduplicated (the higher score wins);
-    ``threshold`` is one for all types or one per type (:func:`relation_threshold_array`)."""
+    """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head
+    span index, tail offsets, tail span index, type id, score), symmetric ones canonical
+    and deduplicated (the higher score wins); ``threshold`` is one for all types or one
+    per type (:func:`relation_threshold_array`)."""
     b, p, r = numpy.nonzero(
         (outputs.rel_probs >= threshold) & outputs.pair_valid[..., None]
     )
@@ -171,9 +187,8 @@ def decode_relations(
         numpy.where(swap, tail_idx, head_idx),
         numpy.where(swap, head_idx, tail_idx),
     )
-    if (
-        swap.any()
-    ):  # both orders of a symmetric pair may have passed: keep the better one
+    # both orders of a symmetric pair may have passed: keep the better one
+    if swap.any():
         order = numpy.lexsort((-score, r, tail_idx, head_idx, b))
         key = numpy.stack([b, head_idx, tail_idx, r], -1)[order]
         first = numpy.ones(len(order), dtype=bool)
@@ -192,9 +207,10 @@ def decode_batch(
     threshold: Union[float, numpy.ndarray],
     given: Optional[Sequence[Sequence[Span3]]] = None,
 ) -> List[DocPrediction]:
-    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host arrays) for documents
-    of ``lengths`` tokens; see the module docstring for the rules. With ``given`` entities (per doc, those whose
-    spans are ``outputs.spans``) the entities are those, with their labels and score 1."""
+    """Decode one sub-batch of :class:`spacy_stsn.stsn_torch.Extraction` outputs (host
+    arrays) for documents of ``lengths`` tokens; see the module docstring for the rules.
+    With ``given`` entities (per doc, those whose spans are ``outputs.spans``) the
+    entities are those, with their labels and score 1."""
     n_docs, entity_labels = len(lengths), labels.entities
     relation_labels, tag_labels = labels.relations, labels.tags
     if given is None:
@@ -261,8 +277,9 @@ def decode_batch(
 def relation_key(
     rel: Dict[str, Any], symmetric: Collection[str]
 ) -> Tuple[Offsets, str, Offsets, str, str]:
-    """A stored relation's (head, head_label, tail, tail_label, label) with a symmetric one in canonical
-    order, so that two annotations of the same symmetric fact compare equal (used by the scorer)."""
+    """A stored relation's (head, head_label, tail, tail_label, label) with a symmetric
+    one in canonical order, so that two annotations of the same symmetric fact compare
+    equal (used by the scorer)."""
     head, tail = tuple(rel["head"]), tuple(rel["tail"])
     head_label, tail_label = rel["head_label"], rel["tail_label"]
     if rel["label"] in symmetric and (tail[0], tail[1]) < (head[0], head[1]):

@@ -1,7 +1,9 @@
-"""Evaluate a trained pipeline on a .spacy corpus the way the paper reports it, and show what it extracts.
+"""Evaluate a trained pipeline on a .spacy corpus the way the paper reports it, and show
+what it extracts.
 
-``evaluate`` writes ``metrics.json`` (every score, per type, and the Figure 5/6 breakdowns), ``metrics.md``
-(the tables) and ``breakdowns.png``; ``show`` prints gold and predicted entities and relations side by side.
+``evaluate`` writes ``metrics.json`` (every score, per type, and the Figure 5/6
+breakdowns), ``metrics.md`` (the tables) and ``breakdowns.png``; ``show`` prints gold
+and predicted entities and relations side by side.
 """
 
 import json
@@ -23,7 +25,8 @@ TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
 
 
 def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
-    """Gold docs from ``corpus`` paired with fresh docs of the same tokens (the benchmark's tokenization)."""
+    """Gold docs from ``corpus`` paired with fresh docs of the same tokens (the
+    benchmark's tokenization)."""
     gold = list(read_docbin(corpus, nlp.vocab))  # a .spacy file or a folder of parts
     return [
         Example(
@@ -41,7 +44,8 @@ def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
 def predict(
     nlp: spacy.Language, examples: List[Example], batch_size: int = 32
 ) -> float:
-    """Run the pipeline over the examples' predicted docs in place; returns sentences per second."""
+    """Run the pipeline over the examples' predicted docs in place; returns sentences
+    per second."""
     start = time.perf_counter()
     docs = list(nlp.pipe((eg.predicted for eg in examples), batch_size=batch_size))
     elapsed = time.perf_counter() - start
@@ -77,7 +81,8 @@ def evaluate(
 
 
 def markdown(result: Dict[str, Any]) -> str:
-    """The main table (micro and macro P/R/F1 for NER, RE, RE+), per-type F1 and the breakdown tables."""
+    """The main table (micro and macro P/R/F1 for NER, RE, RE+), per-type F1 and the
+    breakdown tables."""
     s = result["scores"]
     lines = [
         f"Model `{result['model']}` on `{result['corpus']}` ({result['n_docs']} documents)",
@@ -123,7 +128,8 @@ def markdown(result: Dict[str, Any]) -> str:
 
 
 def plot_breakdowns(result: Dict[str, Any], path: Path) -> None:
-    """The paper's Figures 5 and 6 for this model: F1 by entity length and by sentence length."""
+    """The paper's Figures 5 and 6 for this model: F1 by entity length and by sentence
+    length."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,7 +161,8 @@ def write_report(result: Dict[str, Any], output: Path) -> None:
 
 
 def show(model: str, corpus: Path, n: int = 5, gpu_id: int = -1) -> str:
-    """Gold vs predicted entities and relations for the first ``n`` documents, as text."""
+    """Gold vs predicted entities and relations for the first ``n`` documents, as
+    text."""
     nlp, stsn = load_pipeline(model, gpu_id)
     examples = load_examples(nlp, corpus)[:n]
     predict(nlp, examples)

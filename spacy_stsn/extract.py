@@ -1,20 +1,23 @@
-"""Batch extraction for people who do not write Python: text or JSONL in, JSONL (or brat) out, streamed and
-resumable.
+"""Batch extraction for people who do not write Python: text or JSONL in, JSONL (or
+brat) out, streamed and resumable.
 
-Input is read line by line and output is written and flushed batch by batch, so memory does not grow with the
-file and a crash loses at most the batch in flight: run the same command again and it continues after the
-last complete output line (one output line per input line, in order).
+Input is read line by line and output is written and flushed batch by batch, so memory
+does not grow with the file and a crash loses at most the batch in flight: run the same
+command again and it continues after the last complete output line (one output line per
+input line, in order).
 
-Input lines are read as bytes and end at ``\\n`` or ``\\r\\n`` only (not at a bare ``\\r``, unlike Python's
-universal newlines: a ``\\r`` inside a text stays in its document, as it does in a JSON string), then decoded
-one by one, so an invalid UTF-8 byte, a malformed JSONL line or a text longer than ``nlp.max_length`` stops
-the run with ``FILE:LINE`` after every document before it has been written. A UTF-8 byte order mark before
-the first line is dropped.
+Input lines are read as bytes and end at ``\\n`` or ``\\r\\n`` only (not at a bare
+``\\r``, unlike Python's universal newlines: a ``\\r`` inside a text stays in its
+document, as it does in a JSON string), then decoded one by one, so an invalid UTF-8
+byte, a malformed JSONL line or a text longer than ``nlp.max_length`` stops the run with
+``FILE:LINE`` after every document before it has been written. A UTF-8 byte order mark
+before the first line is dropped.
 
-Nothing is lost or mixed up: the output may not be the input (:mod:`spacy_stsn.outputs`); a resume checks
-the output's sidecar (the input, the model and the options of the run that wrote it) and, when the input has
-changed since (a bad line fixed), that the documents already written are the input's first ones; input
-fields named like the predictions are refused rather than overwritten.
+Nothing is lost or mixed up: the output may not be the input
+(:mod:`spacy_stsn.outputs`); a resume checks the output's sidecar (the input, the model
+and the options of the run that wrote it) and, when the input has changed since (a bad
+line fixed), that the documents already written are the input's first ones; input fields
+named like the predictions are refused rather than overwritten.
 """
 
 import json
@@ -51,8 +54,9 @@ from .outputs import (
     write_sidecar,
 )
 
-# The fields that :func:`doc_to_record` adds to each output record (the tag fields with ``tags`` only): an
-# input field of one of these names would be overwritten, so it is an error.
+# The fields that :func:`doc_to_record` adds to each output record (the tag fields with
+# ``tags`` only): an input field of one of these names would be overwritten, so it is an
+# error.
 PREDICTION_FIELDS = ("entities", "relations")
 TAG_FIELDS = ("tokens", "tags")
 Inputs = Iterator[Tuple[str, Dict[str, Any]]]
@@ -66,7 +70,8 @@ def prediction_fields(tags: bool = False) -> Tuple[str, ...]:
 def doc_to_record(
     doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, tags: bool = False
 ) -> Dict[str, Any]:
-    """Entities (char offsets, label, score), relations (indices into the entities) and optionally tags."""
+    """Entities (char offsets, label, score), relations (indices into the entities) and
+    optionally tags."""
     group = doc.spans[spans_key] if spans_key in doc.spans else None
     scores = list(group.attrs.get("scores", [])) if group is not None else []
     ents = get_entities(doc, spans_key)
@@ -105,8 +110,9 @@ def doc_to_record(
 def output_line(
     text: str, meta: Dict[str, Any], record: Dict[str, Any], text_key: str = "text"
 ) -> str:
-    """One output JSON line: the text under ``text_key`` (the key it was read from, so that the character
-    offsets refer to that field), the input's other fields, then the annotations of :func:`doc_to_record`."""
+    """One output JSON line: the text under ``text_key`` (the key it was read from, so
+    that the character offsets refer to that field), the input's other fields, then the
+    annotations of :func:`doc_to_record`."""
     return json.dumps({text_key: text, **meta, **record}, ensure_ascii=False) + "\n"
 
 
@@ -126,7 +132,8 @@ def read_inputs(
     max_length: Optional[int] = None,
     reserved: Sequence[str] = PREDICTION_FIELDS,
 ) -> Inputs:
-    """(text, passthrough fields) per input line, after the first ``skip`` lines (see :func:`parse_lines`)."""
+    """(text, passthrough fields) per input line, after the first ``skip`` lines (see
+    :func:`parse_lines`)."""
     with path.open("rb") as handle:
         yield from parse_lines(
             handle,
@@ -150,13 +157,15 @@ def parse_lines(
     reserved: Sequence[str] = PREDICTION_FIELDS,
     first: int = 1,
 ) -> Inputs:
-    """:func:`read_inputs` over lines of a stream; errors name the input ``name`` and the line number
-    (``first``: the number of the stream's first line, for a part of a file).
+    """:func:`read_inputs` over lines of a stream; errors name the input ``name`` and
+    the line number (``first``: the number of the stream's first line, for a part of a
+    file).
 
-    Give it a binary stream (its lines end at ``\\n`` only, and each is decoded on its own); a text stream
-    opened with universal newlines has already split lines at a bare ``\\r``. A text longer than
-    ``max_length`` characters (spaCy's ``nlp.max_length``) and a JSONL field named like one of ``reserved``
-    (:func:`prediction_fields`) are errors."""
+    Give it a binary stream (its lines end at ``\\n`` only, and each is decoded on its
+    own); a text stream opened with universal newlines has already split lines at a bare
+    ``\\r``. A text longer than ``max_length`` characters (spaCy's ``nlp.max_length``)
+    and a JSONL field named like one of ``reserved`` (:func:`prediction_fields`) are
+    errors."""
     for number, line in enumerate(lines, first):
         if number <= skip:
             continue
@@ -210,8 +219,8 @@ def _parse_record(
 
 
 def complete_prefix(path: Path) -> Tuple[int, int]:
-    """The complete lines of ``path`` and their length in bytes (a torn last line is not counted), read in
-    blocks so that memory does not grow with the file."""
+    """The complete lines of ``path`` and their length in bytes (a torn last line is not
+    counted), read in blocks so that memory does not grow with the file."""
     lines = end = offset = 0
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -224,7 +233,8 @@ def complete_prefix(path: Path) -> Tuple[int, int]:
 
 
 def completed_lines(path: Path) -> int:
-    """Complete lines already in ``path``; a torn last line (a crash mid-write) is cut off."""
+    """Complete lines already in ``path``; a torn last line (a crash mid-write) is cut
+    off."""
     if not path.exists():
         return 0
     lines, end = complete_prefix(path)
@@ -234,8 +244,9 @@ def completed_lines(path: Path) -> int:
 
 
 class JsonlWriter:
-    """One JSON line per document, appended after the complete lines already in the file (or over them).
-    Opening nothing until entered: a resume is checked first (:func:`check_resume`)."""
+    """One JSON line per document, appended after the complete lines already in the file
+    (or over them). Opening nothing until entered: a resume is checked first
+    (:func:`check_resume`)."""
 
     def __init__(
         self,
@@ -294,8 +305,9 @@ def extract(
     max_length: Optional[int] = None,
 ) -> int:
     """Extract from every input line into ``output_path``: a JSONL file, or a folder for
-    ``output_format="brat"`` (see :class:`spacy_stsn.brat.BratWriter`). Returns the documents written now.
-    ``max_length`` replaces the pipeline's ``nlp.max_length`` (the longest text it accepts)."""
+    ``output_format="brat"`` (see :class:`spacy_stsn.brat.BratWriter`). Returns the
+    documents written now. ``max_length`` replaces the pipeline's ``nlp.max_length``
+    (the longest text it accepts)."""
     if output_format == "brat" and tags:
         raise ValueError(
             "tags are written to JSONL output only (brat has no place for them)"
@@ -365,8 +377,9 @@ def extract(
 
 
 def _until_error(inputs: Inputs, failure: List[ValueError]) -> Inputs:
-    """Yield the inputs up to a bad line, then stop cleanly and keep its error: ``nlp.pipe`` then finishes the
-    batch in flight, so every document before the bad line is written before the error is raised."""
+    """Yield the inputs up to a bad line, then stop cleanly and keep its error:
+    ``nlp.pipe`` then finishes the batch in flight, so every document before the bad
+    line is written before the error is raised."""
     try:
         yield from inputs
     except ValueError as err:
@@ -380,10 +393,11 @@ def check_resume(
     writer: Writer,
     inputs: Inputs,
 ) -> None:
-    """``ValueError`` unless continuing ``output`` with ``run`` (see :func:`extract`) mixes nothing: an output
-    that holds documents needs a sidecar with the same model and options, and either the same input (path,
-    size, first MiB) or an input whose first lines are the documents already written (a bad line fixed after
-    them, lines appended)."""
+    """``ValueError`` unless continuing ``output`` with ``run`` (see :func:`extract`)
+    mixes nothing: an output that holds documents needs a sidecar with the same model
+    and options, and either the same input (path, size, first MiB) or an input whose
+    first lines are the documents already written (a bad line fixed after them, lines
+    appended)."""
     holds = writer.done > 0 if isinstance(writer, BratWriter) else writer.size > 0
     if not holds:
         return
@@ -414,7 +428,8 @@ def check_resume(
 def _first_difference(
     writer: Writer, inputs: Inputs, input_path: Path
 ) -> Optional[str]:
-    """Where the documents written by ``writer`` and the first input lines first differ, or ``None``."""
+    """Where the documents written by ``writer`` and the first input lines first differ,
+    or ``None``."""
     expected = islice(inputs, writer.done)
     pairs = zip_longest(_written(writer), expected)
     for number, (got, want) in enumerate(pairs, 1):
@@ -427,7 +442,8 @@ def _first_difference(
 
 
 def _written(writer: Writer) -> Iterator[Tuple[str, Any, Optional[Dict[str, Any]]]]:
-    """(where, text, passthrough fields or ``None`` for brat) of each document already written."""
+    """(where, text, passthrough fields or ``None`` for brat) of each document already
+    written."""
     if isinstance(writer, BratWriter):
         for name in sorted(writer.names, key=writer.names.__getitem__):
             path = writer.directory / (name + ".txt")

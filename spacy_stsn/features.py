@@ -1,18 +1,23 @@
-"""Lexical features beside the transformer: ``spacy_stsn.FeatureTok2Vec.v1``, a token encoder for ``STSN.v1``.
+"""Lexical features beside the transformer: ``spacy_stsn.FeatureTok2Vec.v1``, a token
+encoder for ``STSN.v1``.
 
-A small or uncased encoder does not see what decides much of an entity's type and boundary: letter case
-(all-MiniLM-L6-v2 lowercases, so "Bush" and "bush" are one input), affixes, digits and punctuation. This
-encoder concatenates the transformer listener's pooled output with spaCy's own lexical features of each token,
-read from spaCy's tokens and not from the encoder's word pieces, so it helps any encoder, cased or not:
-``MultiHashEmbed`` over ``NORM``, ``PREFIX``, ``SUFFIX`` and ``SHAPE`` (the shape carries the case), optionally
-a ``CharacterEmbed`` of each token's first and last bytes, through a small ``MaxoutWindowEncoder``. They are
-spaCy's building blocks (``spacy.MultiHashEmbed.v2``, ``spacy.CharacterEmbed.v2``,
-``spacy.MaxoutWindowEncoder.v2``, ``spacy.Tok2Vec.v2``) joined by thinc's ``concatenate``; every array goes
-through the model's ops, so it runs on a GPU as on a CPU.
+A small or uncased encoder does not see what decides much of an entity's type and
+boundary: letter case (all-MiniLM-L6-v2 lowercases, so "Bush" and "bush" are one input),
+affixes, digits and punctuation. This encoder concatenates the transformer listener's
+pooled output with spaCy's own lexical features of each token, read from spaCy's tokens
+and not from the encoder's word pieces, so it helps any encoder, cased or not:
+``MultiHashEmbed`` over ``NORM``, ``PREFIX``, ``SUFFIX`` and ``SHAPE`` (the shape
+carries the case), optionally a ``CharacterEmbed`` of each token's first and last bytes,
+through a small ``MaxoutWindowEncoder``. They are spaCy's building blocks
+(``spacy.MultiHashEmbed.v2``, ``spacy.CharacterEmbed.v2``,
+``spacy.MaxoutWindowEncoder.v2``, ``spacy.Tok2Vec.v2``) joined by thinc's
+``concatenate``; every array goes through the model's ops, so it runs on a GPU as on a
+CPU.
 
-The output width (``nO``) is declared at initialize, the transformer's width plus the features', so the head's
-``hidden_width = null`` follows it. ``features = false`` returns the wrapped encoder itself: the paper's setting,
-one setting away (``--components.stsn.model.tok2vec.features false``).
+The output width (``nO``) is declared at initialize, the transformer's width plus the
+features', so the head's ``hidden_width = null`` follows it. ``features = false``
+returns the wrapped encoder itself: the paper's setting, one setting away
+(``--components.stsn.model.tok2vec.features false``).
 """
 
 from typing import List, Optional
@@ -46,11 +51,13 @@ def build_feature_tok2vec(
     n_characters: int = 0,
     character_width: int = 16,
 ) -> Model[List[Doc], List[Floats2d]]:
-    """``tok2vec`` (a transformer listener, or any token encoder) beside lexical features of ``width`` from
-    ``MultiHashEmbed`` over ``attrs`` (one hash table of ``rows`` each), plus, with ``n_characters`` > 0, a
-    ``CharacterEmbed`` of that many UTF-8 bytes per token (half from each end, ``character_width`` each, with a
-    ``NORM`` table of ``rows[0]``) of the same width; the features go through a ``MaxoutWindowEncoder`` of
-    ``depth`` layers over ``window_size`` tokens on each side. ``features`` False returns ``tok2vec``."""
+    """``tok2vec`` (a transformer listener, or any token encoder) beside lexical
+    features of ``width`` from ``MultiHashEmbed`` over ``attrs`` (one hash table of
+    ``rows`` each), plus, with ``n_characters`` > 0, a ``CharacterEmbed`` of that many
+    UTF-8 bytes per token (half from each end, ``character_width`` each, with a ``NORM``
+    table of ``rows[0]``) of the same width; the features go through a
+    ``MaxoutWindowEncoder`` of ``depth`` layers over ``window_size`` tokens on each
+    side. ``features`` False returns ``tok2vec``."""
     if not features:
         return tok2vec
     if width < 1 or depth < 0 or n_characters < 0:
@@ -87,8 +94,9 @@ def build_feature_tok2vec(
 def init(
     model: Model, X: Optional[List[Doc]] = None, Y: Optional[List[Floats2d]] = None
 ) -> None:
-    """Initialize both encoders and declare ``nO``: the features' width plus the wrapped encoder's, its own
-    ``nO`` (a transformer listener gets it when the transformer is initialized) or else measured on ``X``."""
+    """Initialize both encoders and declare ``nO``: the features' width plus the wrapped
+    encoder's, its own ``nO`` (a transformer listener gets it when the transformer is
+    initialized) or else measured on ``X``."""
     tok2vec, lexical = model.get_ref("tok2vec"), model.get_ref("features")
     tok2vec.initialize(X=X)
     lexical.initialize(X=X)

@@ -1,11 +1,13 @@
-"""The span and relation heads of STSN (paper section 3.3, Eq. 11-16) as pure PyTorch functions.
+"""The span and relation heads of STSN (paper section 3.3, Eq. 11-16) as pure PyTorch
+functions.
 
-The network owns the parameters (the width embedding and the decoders, so saved state dicts keep their names);
-these functions compute with them. Training scores the sampled candidates through the concatenated
-representations, exactly as the equations read. Inference uses the *factored* form: both decoders are linear in
-the parts of their input ([H_head; H_tail; W_width] and [span; span; context]), so each part is multiplied once
-per token, width or entity and the products are summed per span or pair. The numbers are the same (tested),
-for about a tenth of the work.
+The network owns the parameters (the width embedding and the decoders, so saved state
+dicts keep their names); these functions compute with them. Training scores the sampled
+candidates through the concatenated representations, exactly as the equations read.
+Inference uses the *factored* form: both decoders are linear in the parts of their input
+([H_head; H_tail; W_width] and [span; span; context]), so each part is multiplied once
+per token, width or entity and the products are summed per span or pair. The numbers are
+the same (tested), for about a tenth of the work.
 """
 
 from typing import Optional, Tuple
@@ -13,7 +15,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-# pairs whose context is max-pooled at once at inference, so that a long document cannot blow up memory
+# pairs whose context is max-pooled at once at inference, so that a long document cannot
+# blow up memory
 PAIR_CHUNK = 4096
 
 
@@ -42,8 +45,9 @@ def span_representations(
 def span_linear(
     hidden: Tensor, weight: Tensor, spans: Tensor, width_embedding: nn.Embedding
 ) -> Tensor:
-    """``weight`` (out, 2d + w) times Eq. 11's representations of spans (B, S, 2), as (B, S, out), without
-    building them: the product is applied to each token and each width once and summed per span."""
+    """``weight`` (out, 2d + w) times Eq. 11's representations of spans (B, S, 2), as
+    (B, S, out), without building them: the product is applied to each token and each
+    width once and summed per span."""
     d = hidden.shape[-1]
     # (B, T, 2 out): every token as a span's first and as its last token
     per_token = hidden @ torch.cat([weight[:, :d], weight[:, d : 2 * d]]).T
@@ -60,12 +64,14 @@ def span_linear(
 def span_logits_factored(
     h_e: Tensor, spans: Tensor, decoder: nn.Linear, width_embedding: nn.Embedding
 ) -> Tensor:
-    """Inference-time Eq. 12 logits (B, S, E + 1): ``decoder(span_representations(...))`` without dropout."""
+    """Inference-time Eq. 12 logits (B, S, E + 1):
+    ``decoder(span_representations(...))`` without dropout."""
     return span_linear(h_e, decoder.weight, spans, width_embedding) + decoder.bias
 
 
 def context_bounds(head_spans: Tensor, tail_spans: Tensor) -> Tuple[Tensor, Tensor]:
-    """The context between two arguments, as SpERT: [end of the first, start of the second)."""
+    """The context between two arguments, as SpERT: [end of the first, start of the
+    second)."""
     before = head_spans[..., 1] <= tail_spans[..., 0]
     ctx_start = torch.where(before, head_spans[..., 1], tail_spans[..., 1])
     ctx_end = torch.where(before, tail_spans[..., 0], head_spans[..., 0])
@@ -73,8 +79,9 @@ def context_bounds(head_spans: Tensor, tail_spans: Tensor) -> Tuple[Tensor, Tens
 
 
 def max_table(hidden: Tensor) -> Tensor:
-    """Sparse table for :func:`range_max`: level k holds the max over windows of 2^k tokens, (L, B, T, d).
-    It depends on ``hidden`` only, so one table answers every chunk of pairs."""
+    """Sparse table for :func:`range_max`: level k holds the max over windows of 2^k
+    tokens, (L, B, T, d). It depends on ``hidden`` only, so one table answers every
+    chunk of pairs."""
     length = hidden.shape[1]
     levels = [hidden]
     step = 1
@@ -90,11 +97,12 @@ def max_table(hidden: Tensor) -> Tensor:
 def range_max(
     hidden: Tensor, starts: Tensor, ends: Tensor, table: Optional[Tensor] = None
 ) -> Tensor:
-    """Max-pool ``hidden`` (B, T, d) over token ranges [starts, ends) given as (B, P); empty ranges give 0.
+    """Max-pool ``hidden`` (B, T, d) over token ranges [starts, ends) given as (B, P);
+    empty ranges give 0.
 
-    A sparse table (:func:`max_table`, built here unless given) answers each range with two lookups, so memory
-    is O(B T log T d) rather than the O(B P T d) of a mask per pair: a 2,000-token document with thousands of
-    candidate pairs stays cheap.
+    A sparse table (:func:`max_table`, built here unless given) answers each range with
+    two lookups, so memory is O(B T log T d) rather than the O(B P T d) of a mask per
+    pair: a 2,000-token document with thousands of candidate pairs stays cheap.
     """
     if table is None:
         table = max_table(hidden)
@@ -117,7 +125,8 @@ def relation_logits(
     width_embedding: nn.Embedding,
     dropout: nn.Module,
 ) -> Tensor:
-    """Training-time Eq. 15-16 before the sigmoid, (B, P, R), for argument spans (B, P, 2)."""
+    """Training-time Eq. 15-16 before the sigmoid, (B, P, R), for argument spans (B, P,
+    2)."""
     ctx_start, ctx_end = context_bounds(head_spans, tail_spans)
     rel = torch.cat(
         [
@@ -138,10 +147,12 @@ def relation_logits_factored(
     decoder: nn.Linear,
     width_embedding: nn.Embedding,
 ) -> Tensor:
-    """Inference-time Eq. 15 logits (B, P, R) for the pairs (head[i], tail[i]) of ``entity_spans`` (B, k, 2).
+    """Inference-time Eq. 15 logits (B, P, R) for the pairs (head[i], tail[i]) of
+    ``entity_spans`` (B, k, 2).
 
-    The argument parts are computed once per entity (k <= max_pair_entities) rather than once per pair
-    (k (k - 1)); only the context max-pool is per pair, in chunks of about PAIR_CHUNK rows."""
+    The argument parts are computed once per entity (k <= max_pair_entities) rather than
+    once per pair (k (k - 1)); only the context max-pool is per pair, in chunks of about
+    PAIR_CHUNK rows."""
     weight = decoder.weight
     if head.shape[0] == 0 or weight.shape[0] == 0:  # no pairs, or no relation types
         return h_r.new_zeros(h_r.shape[0], head.shape[0], weight.shape[0])
@@ -175,5 +186,6 @@ def gather_spans(spans: Tensor, index: Tensor) -> Tensor:
 
 
 def gather_pairs(spans: Tensor, pairs: Tensor) -> Tuple[Tensor, Tensor]:
-    """Head and tail spans (B, P, 2) of pairs (B, P, 2) that index into spans (B, S, 2)."""
+    """Head and tail spans (B, P, 2) of pairs (B, P, 2) that index into spans
+    (B, S, 2)."""
     return gather_spans(spans, pairs[..., 0]), gather_spans(spans, pairs[..., 1])

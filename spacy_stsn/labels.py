@@ -1,4 +1,5 @@
-"""The label sets of a trained component and the span type shared by targets, decoding and tags (no spaCy)."""
+"""The label sets of a trained component and the span type shared by targets, decoding
+and tags (no spaCy)."""
 
 from typing import Any, Dict, NamedTuple, Sequence, Tuple
 
@@ -7,8 +8,9 @@ Span3 = Tuple[int, int, str]
 
 
 class Labels(NamedTuple):
-    """What the network's outputs are indexed by: entity labels (span decoder output i + 1; 0 is NoneEntity),
-    relation types (relation decoder outputs), the tagging decoder's tags, and the symmetric relation types."""
+    """What the network's outputs are indexed by: entity labels (span decoder output i +
+    1; 0 is NoneEntity), relation types (relation decoder outputs), the tagging
+    decoder's tags, and the symmetric relation types."""
 
     entities: Sequence[str]
     relations: Sequence[str]
@@ -17,7 +19,8 @@ class Labels(NamedTuple):
 
     @classmethod
     def from_data(cls, data: Dict[str, Any]) -> "Labels":
-        """From the component's label data (``cfg["labels"]``, what ``spacy init labels`` writes)."""
+        """From the component's label data (``cfg["labels"]``, what ``spacy init
+        labels`` writes)."""
         return cls(
             tuple(data["entities"]),
             tuple(data["relations"]),

@@ -1,4 +1,5 @@
-"""Loading a trained pipeline for the command line tools, with errors that name the path and the cause."""
+"""Loading a trained pipeline for the command line tools, with errors that name the path
+and the cause."""
 
 from typing import Any, Dict, Optional, Tuple
 
@@ -17,10 +18,11 @@ def load_pipeline(
     precision: Optional[str] = None,
     overrides: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Language, STSNComponent]:
-    """``spacy.load(model)`` and its stsn component. A missing or corrupt directory raises ``ValueError``
-    naming ``model`` (spaCy raises ``OSError`` with its own codes, or a msgpack/JSON error from deep inside).
-    ``precision`` (float32 | bfloat16 | auto) overrides the pipeline's saved precision
-    (:mod:`spacy_stsn.precision`; None keeps it), ``overrides`` other settings of the config (dotted keys)."""
+    """``spacy.load(model)`` and its stsn component. A missing or corrupt directory
+    raises ``ValueError`` naming ``model`` (spaCy raises ``OSError`` with its own codes,
+    or a msgpack/JSON error from deep inside). ``precision`` (float32 | bfloat16 | auto)
+    overrides the pipeline's saved precision (:mod:`spacy_stsn.precision`; None keeps
+    it), ``overrides`` other settings of the config (dotted keys)."""
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
@@ -34,7 +36,8 @@ def load_pipeline(
 
 
 def stsn_component(nlp: Language, name: str) -> STSNComponent:
-    """The pipeline's stsn component; ``ValueError`` naming the pipeline ``name`` if it has none."""
+    """The pipeline's stsn component; ``ValueError`` naming the pipeline ``name`` if it
+    has none."""
     stsn = next(
         (pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None
     )

@@ -1,11 +1,13 @@
-"""Thinc side of STSN: turns Docs into padded tensors, runs the PyTorch module, hands arrays back.
+"""Thinc side of STSN: turns Docs into padded tensors, runs the PyTorch module, hands
+arrays back.
 
-The registered architecture ``spacy_stsn.STSN.v1`` chains any ``tok2vec`` (a ``spacy-transformers`` listener
-with ``reduce_max`` pooling is the paper's Align Module; a CNN ``tok2vec`` works too) with the
-:class:`~spacy_stsn.stsn_torch.STSN` module. Its input is ``(docs, Candidates)`` in training, the span and pair
-candidates the component chose (gold + negative samples), which run the module's ``forward``; and
-``(docs, Decoding)`` at inference, which runs :meth:`~spacy_stsn.stsn_torch.STSN.infer` with the decoding
-settings and given entities as arguments.
+The registered architecture ``spacy_stsn.STSN.v1`` chains any ``tok2vec`` (a
+``spacy-transformers`` listener with ``reduce_max`` pooling is the paper's Align Module;
+a CNN ``tok2vec`` works too) with the :class:`~spacy_stsn.stsn_torch.STSN` module. Its
+input is ``(docs, Candidates)`` in training, the span and pair candidates the component
+chose (gold + negative samples), which run the module's ``forward``; and ``(docs,
+Decoding)`` at inference, which runs :meth:`~spacy_stsn.stsn_torch.STSN.infer` with the
+decoding settings and given entities as arguments.
 """
 
 import os
@@ -37,8 +39,9 @@ from .stsn_torch import STSN, Extraction
 
 @dataclass
 class Candidates:
-    """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and pairs (B, P, 2) of
-    indices into ``spans`` (padding rows point at span 0 and are masked in the loss)."""
+    """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and
+    pairs (B, P, 2) of indices into ``spans`` (padding rows point at span 0 and are
+    masked in the loss)."""
 
     spans: Ints3d
     pairs: Ints3d
@@ -46,9 +49,9 @@ class Candidates:
 
 @dataclass
 class Decoding:
-    """What inference takes besides the docs: the overlap policy (``nested_threshold`` None: flat; a number:
-    nested, see :func:`spacy_stsn.span_selection.select_entities`) and, with given entities, their spans
-    (B, k, 2), padded with [0, 0)."""
+    """What inference takes besides the docs: the overlap policy (``nested_threshold``
+    None: flat; a number: nested, see :func:`spacy_stsn.span_selection.select_entities`)
+    and, with given entities, their spans (B, k, 2), padded with [0, 0)."""
 
     nested_threshold: Optional[float] = 0.0
     given: Optional[Ints3d] = None
@@ -58,7 +61,8 @@ STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
 
 
 def given_spans(ops: Any, entities: Sequence[Sequence[Span3]]) -> Ints3d:
-    """Spans (B, k, 2) of given entities (per doc, ``(start, end, label)``), padded with [0, 0)."""
+    """Spans (B, k, 2) of given entities (per doc, ``(start, end, label)``), padded with
+    [0, 0)."""
     spans = numpy.zeros(
         (len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32"
     )
@@ -69,9 +73,10 @@ def given_spans(ops: Any, entities: Sequence[Sequence[Span3]]) -> Ints3d:
 
 
 def _one_torch_thread_after_fork() -> None:
-    """A process forked after torch ran in its parent (``nlp.pipe(n_process=2)`` after ``nlp(text)``) hangs in
-    its first matrix product: the OpenMP pool it inherits has no threads. One intra-op thread per child needs
-    no pool, and is what several processes sharing the cores want anyway."""
+    """A process forked after torch ran in its parent (``nlp.pipe(n_process=2)`` after
+    ``nlp(text)``) hangs in its first matrix product: the OpenMP pool it inherits has no
+    threads. One intra-op thread per child needs no pool, and is what several processes
+    sharing the cores want anyway."""
     torch.set_num_threads(1)
 
 
@@ -93,15 +98,19 @@ def build_stsn_model(
     attention_window: Optional[int] = 128,
     inference_precision: str = "float32",
 ) -> Model[STSNInput, Tuple]:
-    """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the paper's d); ``n_layers`` 0 is
-    the "w/o Label" ablation; ``interaction`` is bi | ner_to_re | re_to_ner | none (Table 5);
-    ``max_pair_entities`` caps how many predicted entities per doc are paired at inference;
-    ``learn_rate_scale`` multiplies the optimizer's learning rate for the STSN head only, so a randomly
-    initialised head can learn faster than the pretrained encoder under it; ``attention_window`` (tokens):
-    longer documents get block-local attention in the stacked layers, so their cost grows linearly (None:
-    always full attention); ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
-    runs this head (only) under bfloat16 autocast at inference; the pipeline's ``precision`` callback
-    (:mod:`spacy_stsn.precision`), when set, decides for the transformer and the head, in training too."""
+    """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the
+    paper's d); ``n_layers`` 0 is the "w/o Label" ablation; ``interaction`` is bi |
+    ner_to_re | re_to_ner | none (Table 5); ``max_pair_entities`` caps how many
+    predicted entities per doc are paired at inference; ``learn_rate_scale`` multiplies
+    the optimizer's learning rate for every layer the component trains itself (the head,
+    and the thinc layers of its tok2vec such as lexical features), not for a transformer
+    it listens to, so randomly initialised layers can learn faster than the pretrained
+    encoder; ``attention_window`` (tokens): longer documents get block-local attention
+    in the stacked layers, so their cost grows linearly (None: always full attention);
+    ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
+    runs this head (only) under bfloat16 autocast at inference; the pipeline's
+    ``precision`` callback (:mod:`spacy_stsn.precision`), when set, decides for the
+    transformer and the head, in training too."""
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -131,7 +140,12 @@ def build_stsn_model(
         init=init,
         layers=[tok2vec, head],
         refs={"tok2vec": tok2vec, "head": head},
-        attrs={"max_span_width": max_span_width, "n_layers": n_layers, "labels": None},
+        attrs={
+            "max_span_width": max_span_width,
+            "n_layers": n_layers,
+            "labels": None,
+            "learn_rate_scale": learn_rate_scale,
+        },
     )
 
 
@@ -143,9 +157,10 @@ class ScaledPyTorchShim(PyTorchShim):
         self.learn_rate_scale = learn_rate_scale
 
     def predict(self, inputs: ArgsKwargs) -> Any:
-        """The module's inference path (:meth:`STSN.infer`) under ``torch.inference_mode`` (no autograd
-        bookkeeping at all) and without thinc's ``eval()`` / ``train()`` round trip per call, which walks all
-        ~100 submodules twice: the module is switched to eval mode only when it is not in it already
+        """The module's inference path (:meth:`STSN.infer`) under
+        ``torch.inference_mode`` (no autograd bookkeeping at all) and without thinc's
+        ``eval()`` / ``train()`` round trip per call, which walks all ~100 submodules
+        twice: the module is switched to eval mode only when it is not in it already
         (``begin_update`` switches it back)."""
         if self._model.training:
             self._model.eval()
@@ -174,20 +189,40 @@ class ScaledPyTorchShim(PyTorchShim):
                 param.grad.zero_()
 
 
+def finish_update(model: Model, optimizer: Optimizer) -> None:
+    """Thinc's ``Model.finish_update`` with the architecture's ``learn_rate_scale`` on
+    every layer the component trains itself: the torch head (through its shim) and the
+    thinc layers of its tok2vec (the lexical features of
+    ``spacy_stsn.FeatureTok2Vec.v1``, a CNN), randomly initialised like the head, unlike
+    the transformer it listens to, which its own component updates."""
+    scale = model.attrs.get("learn_rate_scale", 1.0)
+    for node in model.walk():
+        for shim in node.shims:
+            shim.finish_update(optimizer)
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                param, grad = node.get_param(name), node.get_grad(name)
+                param, grad = optimizer((node.id, name), param, grad, lr_scale=scale)
+                node.set_param(name, param)
+                node.set_grad(name, grad)
+
+
 def torch_module(model: Model) -> STSN:
     return model.get_ref("head").shims[0]._model
 
 
 def set_head_dropout(model: Model, rate: Optional[float]) -> None:
-    """Set the torch head's dropout (``None``: the architecture's ``dropout``); Thinc's ``set_dropout_rate``
-    only reaches Thinc layers."""
+    """Set the torch head's dropout (``None``: the architecture's ``dropout``); Thinc's
+    ``set_dropout_rate`` only reaches Thinc layers."""
     torch_module(model).set_dropout(rate)
 
 
 def build_head(
     model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int
 ) -> None:
-    """Create the label-dependent parameters; also called before loading weights from disk."""
+    """Create the label-dependent parameters; also called before loading weights from
+    disk."""
     module = torch_module(model)
     if module.is_built and module.dims == (
         input_width,
@@ -201,7 +236,8 @@ def build_head(
 
 
 def input_width(model: Model, docs: List[Doc]) -> int:
-    """Width of the tok2vec output: its ``nO`` if declared, else measured on sample docs."""
+    """Width of the tok2vec output: its ``nO`` if declared, else measured on sample
+    docs."""
     tok2vec = model.get_ref("tok2vec")
     if tok2vec.has_dim("nO"):
         return tok2vec.get_dim("nO")

@@ -1,26 +1,33 @@
-"""The paper's optimizer for a spaCy pipeline: torch's AdamW after one clip of the global gradient norm.
+"""The paper's optimizer for a spaCy pipeline: torch's AdamW after one clip of the
+global gradient norm.
 
-Thinc's ``Adam.v1`` updates every parameter tensor on its own: it clips each tensor's gradient to norm
-``grad_clip`` separately (one device sync per tensor on a GPU) and runs one Adam kernel per tensor.
-The paper's setup, like SpERT's code, clips the norm of *all* gradients together
-(``torch.nn.utils.clip_grad_norm_``) and takes one ``torch.optim.AdamW`` step.
+Thinc's ``Adam.v1`` updates every parameter tensor on its own: it clips each tensor's
+gradient to norm ``grad_clip`` separately (one device sync per tensor on a GPU) and runs
+one Adam kernel per tensor. The paper's setup, like SpERT's code, clips the norm of
+*all* gradients together (``torch.nn.utils.clip_grad_norm_``) and takes one
+``torch.optim.AdamW`` step.
 
-spaCy's training loop drives an optimizer in two phases, and :class:`TorchAdamW` uses both:
+spaCy's training loop drives an optimizer in two phases, and :class:`TorchAdamW` uses
+both:
 
-1. ``proc.finish_update(optimizer)`` calls ``optimizer(key, weights, gradient, lr_scale=...)`` once per
-   parameter tensor (thinc's shims hand over torch parameters as numpy/cupy views of the same memory, and
-   thinc-native layers their own arrays). Here that only *collects*: a torch view of the weights is kept, the
-   gradient is copied into a persistent buffer (the caller zeroes it right after) and the weights are returned
-   unchanged. The STSN head's shim hands over its torch parameters themselves instead
-   (:meth:`TorchAdamW.update_torch_parameters`): no conversion, no copy.
-2. ``optimizer.step_schedules()``, called once after every step, applies the collected step: one
-   ``clip_grad_norm_`` over all collected gradients (foreach, no host sync), one multi-tensor AdamW step
-   (``fused`` on CPU and CUDA) with one parameter group per ``lr_scale`` (``lr = learn_rate * lr_scale``),
-   then it advances the schedules as thinc's optimizer does.
+1. ``proc.finish_update(optimizer)`` calls ``optimizer(key, weights, gradient,
+   lr_scale=...)`` once per parameter tensor (thinc's shims hand over torch parameters
+   as numpy/cupy views of the same memory, and thinc-native layers their own arrays).
+   Here that only *collects*: a torch view of the weights is kept, the gradient is
+   copied into a persistent buffer (the caller zeroes it right after) and the weights
+   are returned unchanged. The STSN head's shim hands over its torch parameters
+   themselves instead (:meth:`TorchAdamW.update_torch_parameters`): no conversion, no
+   copy.
+2. ``optimizer.step_schedules()``, called once after every step, applies the collected
+   step: one ``clip_grad_norm_`` over all collected gradients (foreach, no host sync),
+   one multi-tensor AdamW step (``fused`` on CPU and CUDA) with one parameter group per
+   ``lr_scale`` (``lr = learn_rate * lr_scale``), then it advances the schedules as
+   thinc's optimizer does.
 
-Outside spaCy's loop, call :meth:`TorchAdamW.step_schedules` (or :meth:`TorchAdamW.step`) after each
-``nlp.update(..., sgd=optimizer)``. A tensor handed over twice before a step (an update loop that never calls
-``step_schedules``) first applies the pending step, so no gradient is lost or applied twice.
+Outside spaCy's loop, call :meth:`TorchAdamW.step_schedules` (or
+:meth:`TorchAdamW.step`) after each ``nlp.update(..., sgd=optimizer)``. A tensor handed
+over twice before a step (an update loop that never calls ``step_schedules``) first
+applies the pending step, so no gradient is lost or applied twice.
 """
 
 from dataclasses import dataclass
@@ -34,19 +41,20 @@ from thinc.types import FloatsXd
 
 @dataclass
 class _Slot:
-    """One parameter tensor: a torch view of the pipeline's weights, and the buffer its gradient goes to."""
+    """One parameter tensor: a torch view of the pipeline's weights, and the buffer its
+    gradient goes to."""
 
     param: torch.Tensor
     grad: Optional[torch.Tensor]
-    grad_xp: Optional[
-        FloatsXd
-    ]  # ``grad``'s memory as numpy or cupy (None: a torch parameter's own)
+    # ``grad``'s memory as numpy or cupy (None: a torch parameter's own)
+    grad_xp: Optional[FloatsXd]
     lr_scale: float
     address: Optional[int]
 
 
 def _address(array: FloatsXd) -> int:
-    """Where an array's data starts (numpy or cupy), to notice when a layer replaced its weights."""
+    """Where an array's data starts (numpy or cupy), to notice when a layer replaced its
+    weights."""
     if hasattr(array, "__array_interface__"):
         return array.__array_interface__["data"][0]
     return array.data.ptr  # cupy
@@ -60,12 +68,14 @@ def _as_tensor(array: FloatsXd) -> torch.Tensor:
 
 
 class TorchAdamW(Optimizer):
-    """A thinc :class:`~thinc.api.Optimizer` whose updates are exactly ``torch.optim.AdamW`` after
-    ``torch.nn.utils.clip_grad_norm_`` over all parameters, applied once per step in :meth:`step_schedules`.
+    """A thinc :class:`~thinc.api.Optimizer` whose updates are exactly
+    ``torch.optim.AdamW`` after ``torch.nn.utils.clip_grad_norm_`` over all parameters,
+    applied once per step in :meth:`step_schedules`.
 
-    ``L2`` is AdamW's decoupled weight decay, ``grad_clip`` the maximum global gradient norm (0: no clipping);
-    ``learn_rate``, ``beta1``, ``beta2``, ``eps``, ``L2`` and ``grad_clip`` may be schedules, as for thinc's
-    optimizers. Parameter averaging is not supported.
+    ``L2`` is AdamW's decoupled weight decay, ``grad_clip`` the maximum global gradient
+    norm (0: no clipping); ``learn_rate``, ``beta1``, ``beta2``, ``eps``, ``L2`` and
+    ``grad_clip`` may be schedules, as for thinc's optimizers. Parameter averaging is
+    not supported.
     """
 
     def __init__(
@@ -97,13 +107,13 @@ class TorchAdamW(Optimizer):
     def __call__(
         self, key: KeyT, weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0
     ) -> Tuple[FloatsXd, FloatsXd]:
-        """Collect one parameter's gradient for the next :meth:`step`; the weights come back unchanged (the
-        step updates them in place) and the gradient zeroed, as thinc's optimizers leave it."""
+        """Collect one parameter's gradient for the next :meth:`step`; the weights come
+        back unchanged (the step updates them in place) and the gradient zeroed, as
+        thinc's optimizers leave it."""
         if len(gradient) < 1:
             return weights, gradient
-        if (
-            key in self._pending
-        ):  # a second gradient for this tensor: the first step was never applied
+        # a second gradient for this tensor: the first step was never applied
+        if key in self._pending:
             self.step()
         slot = self._slots.get(key)
         if (
@@ -113,7 +123,8 @@ class TorchAdamW(Optimizer):
             or tuple(slot.param.shape) != tuple(weights.shape)
         ):
             slot = self._new_slot(key, weights, lr_scale)
-        # numpy/cupy rather than torch: on CPU a single-threaded memcpy/memset, no OpenMP region per tensor
+        # numpy/cupy rather than torch: on CPU a single-threaded memcpy/memset, no
+        # OpenMP region per tensor
         slot.grad_xp[...] = gradient.reshape(slot.grad_xp.shape)
         gradient.fill(0)
         self._pending[key] = slot
@@ -127,9 +138,10 @@ class TorchAdamW(Optimizer):
         *,
         lr_scale: float = 1.0,
     ) -> None:
-        """The path for a shim that hands over its torch parameters themselves (the STSN head's
-        ``ScaledPyTorchShim``): no numpy/cupy conversion and no copy: the optimizer takes each gradient tensor
-        and leaves ``param.grad`` None, so the next backward pass writes a fresh one (nothing to zero)."""
+        """The path for a shim that hands over its torch parameters themselves (the STSN
+        head's ``ScaledPyTorchShim``): no numpy/cupy conversion and no copy: the
+        optimizer takes each gradient tensor and leaves ``param.grad`` None, so the next
+        backward pass writes a fresh one (nothing to zero)."""
         for name, param in parameters:
             if param.grad is None:
                 continue
@@ -153,12 +165,14 @@ class TorchAdamW(Optimizer):
             self.nr_update[key] += 1
 
     def step(self) -> None:
-        """Apply the collected gradients: one global-norm clip, one AdamW step. Nothing to do if none."""
+        """Apply the collected gradients: one global-norm clip, one AdamW step. Nothing
+        to do if none."""
         if not self._pending:
             return
         slots = list(self._pending.values())
         self._pending = {}
-        # a torch parameter may hold a newer gradient (a backward pass ran before this step): it is kept
+        # a torch parameter may hold a newer gradient (a backward pass ran before this
+        # step): it is kept
         newer = [slot.param.grad for slot in slots]
         for slot in slots:
             slot.param.grad = slot.grad
@@ -183,15 +197,17 @@ class TorchAdamW(Optimizer):
                 )
 
     def step_schedules(self) -> None:
-        """spaCy's loop calls this once after every ``finish_update`` round: apply the step, with the
-        schedules' current values, then advance the schedules."""
+        """spaCy's loop calls this once after every ``finish_update`` round: apply the
+        step, with the schedules' current values, then advance the schedules."""
         self.step()
         super().step_schedules()
 
-    # -- state ---------------------------------------------------------------------------------------
+    # -- state
+    # ----------------------------------------------------------------------------------
     def _new_slot(self, key: KeyT, weights: FloatsXd, lr_scale: float) -> _Slot:
-        """A slot for a tensor seen for the first time, or whose memory, shape or lr_scale changed (a layer
-        may replace its weights, e.g. when loaded): the AdamW state moves over when the shape is the same."""
+        """A slot for a tensor seen for the first time, or whose memory, shape or
+        lr_scale changed (a layer may replace its weights, e.g. when loaded): the AdamW
+        state moves over when the shape is the same."""
         grad_xp = get_array_module(weights).zeros_like(weights)
         return self._register(
             key,
@@ -205,13 +221,13 @@ class TorchAdamW(Optimizer):
         )
 
     def _register(self, key: KeyT, slot: _Slot) -> _Slot:
-        """Put a new slot in the AdamW parameter groups, in place of the key's old one if any."""
+        """Put a new slot in the AdamW parameter groups, in place of the key's old one
+        if any."""
         old = self._slots.get(key)
         if old is not None and self._torch is not None:
             group = self._groups[old.lr_scale]["params"]
-            group[:] = [
-                p for p in group if p is not old.param
-            ]  # by identity: == on tensors is elementwise
+            # by identity: == on tensors is elementwise
+            group[:] = [p for p in group if p is not old.param]
             state = self._torch.state.pop(old.param, None)
             if state is not None and old.param.shape == slot.param.shape:
                 self._torch.state[slot.param] = state
@@ -228,8 +244,9 @@ class TorchAdamW(Optimizer):
             self._groups[lr_scale] = self._torch.param_groups[-1]
 
     def _torch_optimizer(self) -> torch.optim.AdamW:
-        """torch's AdamW over every parameter seen so far (built at the first step, extended as new tensors
-        arrive); ``fused`` where the devices support it, else torch's default (``foreach`` on CUDA)."""
+        """torch's AdamW over every parameter seen so far (built at the first step,
+        extended as new tensors arrive); ``fused`` where the devices support it, else
+        torch's default (``foreach`` on CUDA)."""
         if self._torch is None:
             by_scale: Dict[float, List[torch.Tensor]] = {}
             for slot in self._slots.values():
@@ -266,9 +283,10 @@ def make_torch_adamw(
     L2_is_weight_decay: bool = True,
     use_averages: bool = False,
 ) -> TorchAdamW:
-    """``[training.optimizer]`` with ``@optimizers = "spacy_stsn.AdamW.v1"``: the settings of thinc's
-    ``Adam.v1``, with the paper's meaning: ``torch.optim.AdamW`` (``L2`` = decoupled weight decay) after
-    clipping the global gradient norm to ``grad_clip``."""
+    """``[training.optimizer]`` with ``@optimizers = "spacy_stsn.AdamW.v1"``: the
+    settings of thinc's ``Adam.v1``, with the paper's meaning: ``torch.optim.AdamW``
+    (``L2`` = decoupled weight decay) after clipping the global gradient norm to
+    ``grad_clip``."""
     if not L2_is_weight_decay:
         raise ValueError(
             "spacy_stsn.AdamW.v1 is AdamW: its L2 is decoupled weight decay, so "

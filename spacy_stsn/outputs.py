@@ -1,9 +1,10 @@
-"""Guarding what the command line tools write: an output never overwrites an input, and a resumed output
-belongs to the run that resumes it.
+"""Guarding what the command line tools write: an output never overwrites an input, and
+a resumed output belongs to the run that resumes it.
 
-Both checks run before anything is opened for writing, so a refused command leaves every file as it was.
-A resumable output (``extract``) has a sidecar, ``OUTPUT.resume.json``, written before its first document:
-the input's path, size and the SHA-256 of its first MiB, the model and the options that shape the output.
+Both checks run before anything is opened for writing, so a refused command leaves every
+file as it was. A resumable output (``extract``) has a sidecar, ``OUTPUT.resume.json``,
+written before its first document: the input's path, size and the SHA-256 of its first
+MiB, the model and the options that shape the output.
 """
 
 import hashlib
@@ -17,9 +18,10 @@ HEAD_BYTES = 1 << 20
 
 
 def refuse_overwriting_inputs(output: Path, inputs: Iterable[Optional[Path]]) -> None:
-    """``ValueError`` naming both paths when writing ``output`` (a file, or a folder of outputs) could
-    overwrite an input: the same file after resolving links (hard links too), an output inside an input
-    folder, or an input inside the output folder. ``None`` inputs are skipped."""
+    """``ValueError`` naming both paths when writing ``output`` (a file, or a folder of
+    outputs) could overwrite an input: the same file after resolving links (hard links
+    too), an output inside an input folder, or an input inside the output folder.
+    ``None`` inputs are skipped."""
     target = Path(output).resolve()
     for source in inputs:
         if source is None:
@@ -53,7 +55,8 @@ def sidecar_path(output: Path) -> Path:
 
 
 def input_fingerprint(path: Path) -> Dict[str, Any]:
-    """The input's resolved path, size and the SHA-256 of its first :data:`HEAD_BYTES` bytes."""
+    """The input's resolved path, size and the SHA-256 of its first :data:`HEAD_BYTES`
+    bytes."""
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
     return {
@@ -88,7 +91,8 @@ def write_sidecar(output: Path, run: Dict[str, Any]) -> None:
 
 
 def settings_differences(saved: Dict[str, Any], run: Dict[str, Any]) -> List[str]:
-    """The model and options on which ``saved`` and ``run`` differ, as ``name: saved -> now``."""
+    """The model and options on which ``saved`` and ``run`` differ, as ``name: saved ->
+    now``."""
     pairs = [("model", saved.get("model"), run["model"])] + [
         (name, saved.get("options", {}).get(name), value)
         for name, value in run["options"].items()

@@ -1,9 +1,12 @@
-"""The ``stsn`` pipeline component: the pipe interface only; the work lives in modules of its own.
+"""The ``stsn`` pipeline component: the pipe interface only; the work lives in modules
+of its own.
 
-Gold entities come from ``doc.spans[spans_key]`` (or ``doc.ents``) and relations from ``doc._.relations``
-(:mod:`spacy_stsn.annotations`); :mod:`spacy_stsn.targets` turns them into training targets and losses, the
-network (:mod:`spacy_stsn.stsn_torch`, wrapped by :mod:`spacy_stsn.model`) scores spans and pairs, and
-:mod:`spacy_stsn.decoding` turns its outputs into the annotations written back in the same representation.
+Gold entities come from ``doc.spans[spans_key]`` (or ``doc.ents``) and relations from
+``doc._.relations`` (:mod:`spacy_stsn.annotations`); :mod:`spacy_stsn.targets` turns
+them into training targets and losses, the network (:mod:`spacy_stsn.stsn_torch`,
+wrapped by :mod:`spacy_stsn.model`) scores spans and pairs, and
+:mod:`spacy_stsn.decoding` turns its outputs into the annotations written back in the
+same representation.
 """
 
 from pathlib import Path
@@ -28,7 +31,8 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
 
-from . import features  # noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
+# noqa: F401  (registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded)
+from . import features
 from .annotations import given_entities, make_relation, set_entities
 from .decoding import (
     decode_batch,
@@ -37,7 +41,14 @@ from .decoding import (
     resolve_overlaps,
 )
 from .labels import Labels, Span3
-from .model import Decoding, build_head, given_spans, set_head_dropout, torch_module
+from .model import (
+    Decoding,
+    build_head,
+    finish_update,
+    given_spans,
+    set_head_dropout,
+    torch_module,
+)
 from .settings import initial_cfg, restore_learned
 from .stsn_torch import Extraction
 from .targets import (
@@ -51,15 +62,17 @@ from .targets import (
 
 
 class Prediction(NamedTuple):
-    """What ``predict`` hands to ``set_annotations``: the network's outputs for the non-empty docs and, with
-    ``entities = "given"``, the entities they were given (per doc, read once, in ``predict``)."""
+    """What ``predict`` hands to ``set_annotations``: the network's outputs for the
+    non-empty docs and, with ``entities = "given"``, the entities they were given (per
+    doc, read once, in ``predict``)."""
 
     outputs: Extraction
     given: Optional[List[List[Span3]]] = None
 
 
 class STSNComponent(TrainablePipe):
-    """Trainable STSN component; see :func:`spacy_stsn.factory.make_stsn` for the settings."""
+    """Trainable STSN component; see :func:`spacy_stsn.factory.make_stsn` for the
+    settings."""
 
     def __init__(
         self,
@@ -76,7 +89,8 @@ class STSNComponent(TrainablePipe):
         self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
         self.cfg: Dict[str, Any] = initial_cfg(settings)
 
-    # -- labels and settings ---------------------------------------------------------------------
+    # -- labels and settings
+    # ---------------------------------------------------------------------
     @property
     def labels(self) -> Tuple[str, ...]:
         """Entity labels (what ``spacy init labels`` and ``nlp.pipe_labels`` show)."""
@@ -94,13 +108,14 @@ class STSNComponent(TrainablePipe):
 
     @property
     def label_set(self) -> Labels:
-        """The label sets the network's outputs are indexed by: entities, relation types (``.relations``),
-        tags and the symmetric relation types (``.symmetric``)."""
+        """The label sets the network's outputs are indexed by: entities, relation types
+        (``.relations``), tags and the symmetric relation types (``.symmetric``)."""
         return Labels.from_data(self.cfg["labels"])
 
     @property
     def label_data(self) -> Dict[str, List[str]]:
-        """Everything ``initialize(labels=...)`` takes back (``spacy init labels`` writes it)."""
+        """Everything ``initialize(labels=...)`` takes back (``spacy init labels``
+        writes it)."""
         return {key: list(values) for key, values in self.cfg["labels"].items()}
 
     @property
@@ -109,15 +124,17 @@ class STSNComponent(TrainablePipe):
 
     @property
     def overlaps(self) -> str:
-        """The overlap policy in force: "flat" or "nested" (``auto`` resolved from the training data; a model
-        saved before the setting existed decodes as it always did, nested)."""
+        """The overlap policy in force: "flat" or "nested" (``auto`` resolved from the
+        training data; a model saved before the setting existed decodes as it always
+        did, nested)."""
         return resolve_overlaps(self.cfg["overlaps"], self.cfg["data_overlaps"])
 
     def add_label(self, label: str) -> int:
-        """Add an entity label before ``initialize`` (labels are fixed once the model is built).
+        """Add an entity label before ``initialize`` (labels are fixed once the model is
+        built).
 
-        label (str): the entity label.
-        RETURNS (int): 1 if it was added, 0 if it was there already.
+        label (str): the entity label. RETURNS (int): 1 if it was added, 0 if it was
+        there already.
         """
         if self.cfg["input_width"] is not None:
             raise ValueError(
@@ -128,7 +145,8 @@ class STSNComponent(TrainablePipe):
         self.cfg["labels"]["entities"].append(label)
         return 1
 
-    # -- initialize ------------------------------------------------------------------------------
+    # -- initialize
+    # ------------------------------------------------------------------------------
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -136,12 +154,13 @@ class STSNComponent(TrainablePipe):
         nlp: Optional[Language] = None,
         labels: Optional[Dict[str, List[str]]] = None,
     ) -> None:
-        """Learn the label sets, resolve ``tag_scheme`` and ``overlaps`` from the data, and build the network.
+        """Learn the label sets, resolve ``tag_scheme`` and ``overlaps`` from the data,
+        and build the network.
 
-        get_examples (Callable[[], Iterable[Example]]): the training examples.
-        nlp (Language): the pipeline (unused).
-        labels (Dict[str, List[str]]): label data from ``spacy init labels`` (``entities``, ``relations``,
-            optionally ``tags`` and ``symmetric``), instead of the labels found in the examples.
+        get_examples (Callable[[], Iterable[Example]]): the training examples. nlp
+        (Language): the pipeline (unused). labels (Dict[str, List[str]]): label data
+        from ``spacy init labels`` (``entities``, ``relations``, optionally ``tags`` and
+        ``symmetric``), instead of the labels found in the examples.
         """
         validate_get_examples(get_examples, f"{self.name}.initialize")
         examples = list(get_examples())
@@ -155,14 +174,15 @@ class STSNComponent(TrainablePipe):
         self.model.initialize(X=(sample, None))
         self.cfg["input_width"] = torch_module(self.model).dims[0]
 
-    # -- predict ---------------------------------------------------------------------------------
+    # -- predict
+    # ---------------------------------------------------------------------------------
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
-        """Annotate a stream of docs, predicting on sub-batches of similar length (``max_batch_items`` padded
-        positions each), as spacy-transformers' ``Transformer.pipe`` does.
+        """Annotate a stream of docs, predicting on sub-batches of similar length
+        (``max_batch_items`` padded positions each), as spacy-transformers'
+        ``Transformer.pipe`` does.
 
-        stream (Iterable[Doc]): the docs.
-        batch_size (int): docs read from the stream at a time.
-        YIELDS (Doc): the annotated docs, in order.
+        stream (Iterable[Doc]): the docs. batch_size (int): docs read from the stream at
+        a time. YIELDS (Doc): the annotated docs, in order.
         """
         # a hard dependency, imported when first needed
         from spacy_transformers.util import batch_by_length
@@ -175,11 +195,12 @@ class STSNComponent(TrainablePipe):
             yield from outer
 
     def predict(self, docs: Iterable[Doc]) -> Optional[Prediction]:
-        """Run the network on the docs as one batch, padded to the longest (``pipe`` groups docs by length).
+        """Run the network on the docs as one batch, padded to the longest (``pipe``
+        groups docs by length).
 
-        docs (Iterable[Doc]): the docs to predict.
-        RETURNS (Optional[Prediction]): the network's outputs for the non-empty docs, in order, and their given
-            entities with ``entities = "given"`` (None if all docs are empty).
+        docs (Iterable[Doc]): the docs to predict. RETURNS (Optional[Prediction]): the
+        network's outputs for the non-empty docs, in order, and their given entities
+        with ``entities = "given"`` (None if all docs are empty).
         """
         docs = [doc for doc in docs if len(doc)]
         if not docs:
@@ -199,11 +220,12 @@ class STSNComponent(TrainablePipe):
     def set_annotations(
         self, docs: Iterable[Doc], predictions: Optional[Prediction]
     ) -> None:
-        """Write entities (span group and ``doc.ents``), relations and tags decoded from ``predictions``; with
-        given entities, the span group gets them and ``doc.ents`` is left as the upstream component set it.
+        """Write entities (span group and ``doc.ents``), relations and tags decoded from
+        ``predictions``; with given entities, the span group gets them and ``doc.ents``
+        is left as the upstream component set it.
 
-        docs (Iterable[Doc]): the docs given to ``predict``.
-        predictions (Optional[Prediction]): what ``predict`` returned for them.
+        docs (Iterable[Doc]): the docs given to ``predict``. predictions
+        (Optional[Prediction]): what ``predict`` returned for them.
         """
         docs = list(docs)
         given = self.cfg["entities"] == "given"
@@ -237,7 +259,8 @@ class STSNComponent(TrainablePipe):
             doc._.relations = [make_relation(*rel) for rel in pred.relations]
             doc._.stsn_tags = pred.tags
 
-    # -- training --------------------------------------------------------------------------------
+    # -- training
+    # --------------------------------------------------------------------------------
     def update(
         self,
         examples: Iterable[Example],
@@ -248,11 +271,11 @@ class STSNComponent(TrainablePipe):
     ) -> Dict[str, float]:
         """One step on the sum of the tagging, span and relation losses (Eq. 18).
 
-        examples (Iterable[Example]): the batch.
-        drop (Optional[float]): the dropout rate (``[training] dropout``); None keeps the architecture's.
-        sgd (Optional[Optimizer]): the optimizer; None leaves the gradients for a later ``finish_update``.
-        losses (Optional[Dict[str, float]]): the loss is added to ``losses[name]``.
-        RETURNS (Dict[str, float]): ``losses``.
+        examples (Iterable[Example]): the batch. drop (Optional[float]): the dropout
+        rate (``[training] dropout``); None keeps the architecture's. sgd
+        (Optional[Optimizer]): the optimizer; None leaves the gradients for a later
+        ``finish_update``. losses (Optional[Dict[str, float]]): the loss is added to
+        ``losses[name]``. RETURNS (Dict[str, float]): ``losses``.
         """
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
@@ -274,14 +297,24 @@ class STSNComponent(TrainablePipe):
         losses[self.name] += loss
         return losses
 
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the weights with ``sgd``, the component's own layers at the
+        architecture's ``learn_rate_scale`` times its rate
+        (:func:`spacy_stsn.model.finish_update`).
+
+        sgd (Optimizer): the optimizer.
+        """
+        finish_update(self.model, sgd)
+
     def get_loss(
         self, examples: Iterable[Example], scores: Tuple[Tuple, Targets]
     ) -> Tuple[float, Tuple]:
         """The loss of a batch and its gradients with respect to the network's logits.
 
-        examples (Iterable[Example]): the batch.
-        scores (Tuple[Tuple, Targets]): the network's training outputs and the targets they were computed for.
-        RETURNS (Tuple[float, Tuple]): the loss and the gradients of the tag, span and relation logits.
+        examples (Iterable[Example]): the batch. scores (Tuple[Tuple, Targets]): the
+        network's training outputs and the targets they were computed for. RETURNS
+        (Tuple[float, Tuple]): the loss and the gradients of the tag, span and relation
+        logits.
         """
         outputs, targets = scores
         return stsn_loss(self.model.ops, outputs, targets)
@@ -290,12 +323,14 @@ class STSNComponent(TrainablePipe):
         width = self.model.attrs["max_span_width"]
         return TargetSettings.from_cfg(self.label_set, self.cfg, width, self.name)
 
-    # -- scoring and serialization ---------------------------------------------------------------
+    # -- scoring and serialization
+    # ---------------------------------------------------------------
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        """NER, RE and RE+ scores (``spacy_stsn.scorer.v1``), symmetric types matched in either order.
+        """NER, RE and RE+ scores (``spacy_stsn.scorer.v1``), symmetric types matched in
+        either order.
 
-        examples (Iterable[Example]): predicted and gold docs.
-        RETURNS (Dict[str, Any]): the scores.
+        examples (Iterable[Example]): predicted and gold docs. RETURNS (Dict[str, Any]):
+        the scores.
         """
         validate_examples(examples, f"{self.name}.score")
         return self.scorer(
@@ -308,7 +343,8 @@ class STSNComponent(TrainablePipe):
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()
     ) -> "STSNComponent":
-        """Load what ``to_bytes`` saved: the learned labels first, which size the network, then its weights."""
+        """Load what ``to_bytes`` saved: the learned labels first, which size the
+        network, then its weights."""
         msg = srsly.msgpack_loads(bytes_data)
         if "cfg" not in exclude:
             self._load_cfg(srsly.json_loads(msg["cfg"]))
@@ -321,7 +357,8 @@ class STSNComponent(TrainablePipe):
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = tuple()
     ) -> "STSNComponent":
-        """Load what ``to_disk`` saved, as :meth:`from_bytes`; a missing part is an error naming ``path``."""
+        """Load what ``to_disk`` saved, as :meth:`from_bytes`; a missing part is an
+        error naming ``path``."""
         path = util.ensure_path(path)
         if not (path / "cfg").exists() or not (path / "model").exists():
             raise ValueError(
@@ -334,8 +371,8 @@ class STSNComponent(TrainablePipe):
         return self
 
     def _load_cfg(self, saved: Dict[str, Any]) -> None:
-        """Take what initialize learned from ``saved`` (settings come from the config, so they can be changed
-        at load time) and size the network for it."""
+        """Take what initialize learned from ``saved`` (settings come from the config,
+        so they can be changed at load time) and size the network for it."""
         restore_learned(self.cfg, saved)
         labels = self.model.attrs["labels"] = self.cfg["labels"]
         if self.cfg.get("input_width"):
@@ -353,9 +390,9 @@ class STSNComponent(TrainablePipe):
 
 
 def __getattr__(name: str) -> Any:
-    """``spacy_stsn.pipe.make_stsn``, where the factory lived before it got its own module (and where
-    installs made before then point their entry point), imported on first use: the factory imports this
-    module."""
+    """``spacy_stsn.pipe.make_stsn``, where the factory lived before it got its own
+    module (and where installs made before then point their entry point), imported on
+    first use: the factory imports this module."""
     if name == "make_stsn":
         from .factory import make_stsn
 

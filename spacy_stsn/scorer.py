@@ -1,9 +1,12 @@
-"""The component's scorer (``spacy_stsn.scorer.v1``): NER, RE and RE+ of ``Example`` objects, and the breakdowns.
+"""The component's scorer (``spacy_stsn.scorer.v1``): NER, RE and RE+ of ``Example``
+objects, and the breakdowns.
 
-Gold items come from ``example.reference``, predicted ones from ``example.predicted`` (entities via
-:func:`get_entities`, relations from ``doc._.relations``), all in the reference's token offsets, so the metrics
-in :mod:`spacy_stsn.metrics` can compare them directly. When both docs have the same tokens (the benchmark setting)
-the offsets are used as they are; otherwise each predicted span is mapped through spaCy's token alignment.
+Gold items come from ``example.reference``, predicted ones from ``example.predicted``
+(entities via :func:`get_entities`, relations from ``doc._.relations``), all in the
+reference's token offsets, so the metrics in :mod:`spacy_stsn.metrics` can compare them
+directly. When both docs have the same tokens (the benchmark setting) the offsets are
+used as they are; otherwise each predicted span is mapped through spaCy's token
+alignment.
 """
 
 from typing import (
@@ -41,7 +44,8 @@ SpanMap = Callable[[int, int], Offsets]
 
 
 class DocItems(NamedTuple):
-    """One doc's evaluation items (see :mod:`spacy_stsn.metrics`), in the reference's token offsets."""
+    """One doc's evaluation items (see :mod:`spacy_stsn.metrics`), in the reference's
+    token offsets."""
 
     entities: Set[Item]
     relations: Set[Item]  # RE
@@ -55,13 +59,15 @@ def _identity(start: int, end: int) -> Offsets:
 def aligned_offsets(
     example: Example, start: int, end: int
 ) -> Optional[Tuple[int, int]]:
-    """The reference span covering exactly the characters of predicted tokens ``[start, end)``, or ``None``.
+    """The reference span covering exactly the characters of predicted tokens ``[start,
+    end)``, or ``None``.
 
-    Uses spaCy's alignment arrays rather than ``get_aligned_spans_x2y``: that helper drops spans it cannot align
-    (they must still count as false positives) and compares texts with only spaces removed, so it rejects e.g.
-    ``"New\\nYork"`` against ``"New York"`` although the alignment itself ignores any whitespace. A predicted span
-    lines up when the reference tokens it touches touch no predicted token outside it (no boundary falls inside a
-    token on either side).
+    Uses spaCy's alignment arrays rather than ``get_aligned_spans_x2y``: that helper
+    drops spans it cannot align (they must still count as false positives) and compares
+    texts with only spaces removed, so it rejects e.g. ``"New\\nYork"`` against ``"New
+    York"`` although the alignment itself ignores any whitespace. A predicted span lines
+    up when the reference tokens it touches touch no predicted token outside it (no
+    boundary falls inside a token on either side).
     """
     alignment = example.alignment
     ref = alignment.x2y[start:end]
@@ -75,11 +81,13 @@ def aligned_offsets(
 
 
 def _predicted_to_reference(example: Example) -> SpanMap:
-    """How predicted token offsets become reference ones: unchanged if the tokens are the same, else aligned.
+    """How predicted token offsets become reference ones: unchanged if the tokens are
+    the same, else aligned.
 
-    A predicted span that does not line up with reference tokens keeps its own offsets shifted by half a token:
-    no gold span has such offsets (so it is a false positive), it stays distinct from other predictions, and its
-    length (for Figure 5) is its own length in predicted tokens.
+    A predicted span that does not line up with reference tokens keeps its own offsets
+    shifted by half a token: no gold span has such offsets (so it is a false positive),
+    it stays distinct from other predictions, and its length (for Figure 5) is its own
+    length in predicted tokens.
     """
     if [t.text for t in example.predicted] == [t.text for t in example.reference]:
         return _identity
@@ -102,8 +110,9 @@ def doc_items(
     to_reference: SpanMap = _identity,
     symmetric: Sequence[str] = (),
 ) -> DocItems:
-    """Entities (the span group ``spans_key``, overlaps included, else ``doc.ents``) and relations of a doc; a
-    relation of a ``symmetric`` type is put in canonical order, so it matches whichever order it comes in."""
+    """Entities (the span group ``spans_key``, overlaps included, else ``doc.ents``) and
+    relations of a doc; a relation of a ``symmetric`` type is put in canonical order, so
+    it matches whichever order it comes in."""
     entities = {
         entity_item(*to_reference(s, e), label)
         for s, e, label in get_entities(doc, spans_key)
@@ -160,12 +169,13 @@ def score_relations(
     symmetric_labels: Sequence[str] = (),
     **kwargs: Any,
 ) -> Dict[str, Any]:
-    """NER (``ents_*``), RE (``rel_*``) and RE+ (``rel_strict_*``) scores as floats in [0, 1]; relations of
-    ``symmetric_labels`` types match in either argument order.
+    """NER (``ents_*``), RE (``rel_*``) and RE+ (``rel_strict_*``) scores as floats in
+    [0, 1]; relations of ``symmetric_labels`` types match in either argument order.
 
-    Each task has micro ``_p/_r/_f``, ``_macro_p/_r/_f`` and ``_per_type`` (type -> ``{"p", "r", "f"}``). Macro
-    averages over the types seen in gold or predictions plus ``entity_labels`` / ``relation_labels`` if given.
-    Other keyword arguments (spaCy passes scorer settings such as ``nlp``) are ignored, as spaCy's scorers do.
+    Each task has micro ``_p/_r/_f``, ``_macro_p/_r/_f`` and ``_per_type`` (type ->
+    ``{"p", "r", "f"}``). Macro averages over the types seen in gold or predictions plus
+    ``entity_labels`` / ``relation_labels`` if given. Other keyword arguments (spaCy
+    passes scorer settings such as ``nlp``) are ignored, as spaCy's scorers do.
     """
     gold, pred, _ = _corpus_items(examples, spans_key, symmetric_labels)
     labels = {
@@ -189,10 +199,12 @@ def breakdowns(
     spans_key: str = DEFAULT_SPANS_KEY,
     symmetric_labels: Sequence[str] = (),
 ) -> Dict[str, Dict[str, Dict[str, float]]]:
-    """The paper's Figure 5 (NER F1 by entity length) and Figure 6 (F1 by text length), as micro F1 per bucket.
+    """The paper's Figure 5 (NER F1 by entity length) and Figure 6 (F1 by text length),
+    as micro F1 per bucket.
 
-    ``{"entity length": {"NER": {bucket: f}}, "sentence length": {"NER": ..., "RE": ..., "RE+": ...}}``; lengths
-    are counted in reference tokens (Figure 6 plots NER and RE+; RE is there for completeness).
+    ``{"entity length": {"NER": {bucket: f}}, "sentence length": {"NER": ..., "RE": ...,
+    "RE+": ...}}``; lengths are counted in reference tokens (Figure 6 plots NER and RE+;
+    RE is there for completeness).
     """
     gold, pred, lengths = _corpus_items(examples, spans_key, symmetric_labels)
     by_task = {
@@ -214,5 +226,6 @@ def breakdowns(
 
 @registry.scorers("spacy_stsn.scorer.v1")
 def make_stsn_scorer() -> Callable[..., Dict[str, Any]]:
-    """The scorer the ``stsn`` component calls as ``scorer(examples, spans_key=..., **kwargs)``."""
+    """The scorer the ``stsn`` component calls as ``scorer(examples, spans_key=...,
+    **kwargs)``."""
     return score_relations

@@ -1,6 +1,6 @@
-"""The ``stsn`` component's settings: their defaults (the factory's ``default_config``) and their checks, in one
-place for the factory and the component. What each one means is documented on the factory,
-:func:`spacy_stsn.factory.make_stsn`."""
+"""The ``stsn`` component's settings: their defaults (the factory's ``default_config``)
+and their checks, in one place for the factory and the component. What each one means is
+documented on the factory, :func:`spacy_stsn.factory.make_stsn`."""
 
 from typing import Any, Dict
 
@@ -9,7 +9,8 @@ from .decoding import OVERLAP_POLICIES
 from .tags import SCHEMES
 
 ENTITY_MODES = ("predict", "given")
-# what initialize learns from the data; the other cfg entries are settings, which come from the config
+# what initialize learns from the data; the other cfg entries are settings, which come
+# from the config
 LEARNED = ("labels", "input_width", "tag_scheme", "data_overlaps")
 DEFAULTS: Dict[str, Any] = {
     "spans_key": DEFAULT_SPANS_KEY,
@@ -33,7 +34,8 @@ CHOICES = {
 
 
 def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
-    """``settings`` over the defaults; an unknown name or a value out of range is a ``ValueError`` naming it."""
+    """``settings`` over the defaults; an unknown name or a value out of range is a
+    ``ValueError`` naming it."""
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
         raise ValueError(
@@ -61,8 +63,9 @@ def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def initial_cfg(settings: Dict[str, Any]) -> Dict[str, Any]:
-    """A new component's cfg: its checked settings, the label data it starts with (``symmetric_relations``
-    from the config; the rest is learnt at ``initialize``) and what ``initialize`` will learn, unknown yet."""
+    """A new component's cfg: its checked settings, the label data it starts with
+    (``symmetric_relations`` from the config; the rest is learnt at ``initialize``) and
+    what ``initialize`` will learn, unknown yet."""
     cfg = check_settings(settings)
     symmetric = sorted(cfg.pop("symmetric_relations"))
     labels = {"entities": [], "relations": [], "tags": [], "symmetric": symmetric}
@@ -70,8 +73,9 @@ def initial_cfg(settings: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def restore_learned(cfg: Dict[str, Any], saved: Dict[str, Any]) -> None:
-    """Put what ``initialize`` learned (``LEARNED``) from a saved cfg into ``cfg``, whose settings come from
-    the config and so can be changed at load time; symmetric relation types configured now are kept."""
+    """Put what ``initialize`` learned (``LEARNED``) from a saved cfg into ``cfg``,
+    whose settings come from the config and so can be changed at load time; symmetric
+    relation types configured now are kept."""
     configured = set(cfg["labels"].get("symmetric", ()))
     cfg.update({key: saved[key] for key in LEARNED if key in saved})
     labels = cfg["labels"]

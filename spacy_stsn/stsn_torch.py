@@ -1,11 +1,14 @@
-"""The STSN network (paper section 3) as a pure PyTorch module: no spaCy or Thinc in here.
+"""The STSN network (paper section 3) as a pure PyTorch module: no spaCy or Thinc in
+here.
 
-Input is a padded batch of aligned token vectors (the Align Module's max-pooled word pieces, Eq. 2). The module
-projects them to H_L^0, H_E^0, H_R^0, runs N stacked attention layers (Eq. 4, :mod:`spacy_stsn.attention`) and
-decodes token tags (Eq. 8), spans (Eq. 11-12) and relations (Eq. 15-16) with the heads of
-:mod:`spacy_stsn.heads`. The module owns every parameter and wires the parts; the two paths are explicit:
-``forward`` trains on given candidates, :meth:`STSN.infer` predicts. Everything is batched: spans and pairs are
-index tensors and representations are gathered, never built in Python loops.
+Input is a padded batch of aligned token vectors (the Align Module's max-pooled word
+pieces, Eq. 2). The module projects them to H_L^0, H_E^0, H_R^0, runs N stacked
+attention layers (Eq. 4, :mod:`spacy_stsn.attention`) and decodes token tags (Eq. 8),
+spans (Eq. 11-12) and relations (Eq. 15-16) with the heads of :mod:`spacy_stsn.heads`.
+The module owns every parameter and wires the parts; the two paths are explicit:
+``forward`` trains on given candidates, :meth:`STSN.infer` predicts. Everything is
+batched: spans and pairs are index tensors and representations are gathered, never built
+in Python loops.
 """
 
 from typing import NamedTuple, Optional, Tuple
@@ -31,8 +34,9 @@ from .span_selection import (
 
 
 class Extraction(NamedTuple):
-    """What :meth:`STSN.infer` returns for a padded batch of B documents (S candidate spans, P pairs); the
-    Thinc wrapper hands the same fields back as arrays of its ops."""
+    """What :meth:`STSN.infer` returns for a padded batch of B documents (S candidate
+    spans, P pairs); the Thinc wrapper hands the same fields back as arrays of its
+    ops."""
 
     # (B, T, l) the tagging decoder's distribution per token (l = 0 without it)
     tag_probs: Tensor
@@ -47,8 +51,8 @@ class Extraction(NamedTuple):
 class STSN(nn.Module):
     """Sequence Tagging augmented Span-based Network.
 
-    The label-dependent decoders are created by :meth:`build`, once the input width and the label sets are
-    known (a spaCy pipeline learns them from data at ``initialize``).
+    The label-dependent decoders are created by :meth:`build`, once the input width and
+    the label sets are known (a spaCy pipeline learns them from data at ``initialize``).
     """
 
     def __init__(
@@ -84,7 +88,8 @@ class STSN(nn.Module):
     def build(
         self, input_width: int, n_entities: int, n_relations: int, n_tags: int
     ) -> "STSN":
-        """Create the parameters. ``n_tags`` is ignored (no tagging decoder) when ``n_layers == 0``."""
+        """Create the parameters. ``n_tags`` is ignored (no tagging decoder) when
+        ``n_layers == 0``."""
         width = self.hidden_width or input_width
         if self.n_layers and width % self.n_heads:
             raise ValueError(
@@ -111,8 +116,9 @@ class STSN(nn.Module):
         return self
 
     def set_dropout(self, rate: Optional[float]) -> None:
-        """Dropout for the next passes (spaCy's ``[training] dropout`` reaches here through ``update(drop=)``);
-        ``None`` restores the rate the module was built with."""
+        """Dropout for the next passes (spaCy's ``[training] dropout`` reaches here
+        through ``update(drop=)``); ``None`` restores the rate the module was built
+        with."""
         rate = self.dropout_rate if rate is None else rate
         for module in self.modules():
             if isinstance(module, nn.Dropout):
@@ -123,7 +129,8 @@ class STSN(nn.Module):
     def encode(
         self, tokens: Tensor, lengths: Tensor
     ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
-        """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d), zero at padding)."""
+        """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d),
+        zero at padding)."""
         packing = Packing(lengths, tokens.shape[1])
         tokens = packing.pack(tokens)
         h_e, h_r = self.project_e(tokens), self.project_r(tokens)
@@ -137,8 +144,9 @@ class STSN(nn.Module):
     def forward(
         self, tokens: Tensor, lengths: Tensor, spans: Tensor, pairs: Tensor
     ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Training: logits for tags (B, T, l), for the candidate spans (B, S, 2) (B, S, E + 1) and for the
-        candidate pairs (B, P, 2) of indices into ``spans`` (B, P, R)."""
+        """Training: logits for tags (B, T, l), for the candidate spans (B, S, 2) (B, S,
+        E + 1) and for the candidate pairs (B, P, 2) of indices into ``spans`` (B, P,
+        R)."""
         h_l, h_e, h_r = self.encode(tokens, lengths)
         span_reps = span_representations(h_e, spans, self.width_embedding)
         rel_logits = relation_logits(
@@ -166,17 +174,20 @@ class STSN(nn.Module):
         given: Optional[Tensor] = None,
         nested_threshold: Optional[float] = 0.0,
     ) -> Extraction:
-        """Inference: classify every span up to ``max_span_width`` tokens, keep the entities under the overlap
-        policy (``nested_threshold``: None is flat, a number is nested, see
-        :func:`~spacy_stsn.span_selection.select_entities`) and score every ordered pair of the
-        ``max_pair_entities`` best ones per document, which bounds the pairs on long documents.
+        """Inference: classify every span up to ``max_span_width`` tokens, keep the
+        entities under the overlap policy (``nested_threshold``: None is flat, a number
+        is nested, see :func:`~spacy_stsn.span_selection.select_entities`) and score
+        every ordered pair of the ``max_pair_entities`` best ones per document, which
+        bounds the pairs on long documents.
 
-        ``given`` (B, k, 2) replaces the predicted entities by entities from elsewhere (an upstream NER, a
-        dictionary), padded with empty [0, 0) spans: the spans are then ``given`` (with the span decoder's
-        opinion of them in ``span_probs``) and only relations are predicted, among all of them.
+        ``given`` (B, k, 2) replaces the predicted entities by entities from elsewhere
+        (an upstream NER, a dictionary), padded with empty [0, 0) spans: the spans are
+        then ``given`` (with the span decoder's opinion of them in ``span_probs``) and
+        only relations are predicted, among all of them.
 
-        Under a bfloat16 autocast (the pipeline's precision, :mod:`spacy_stsn.precision`) the encoder part
-        runs in bfloat16; the decoders, which turn its states into scores, always run in float32.
+        Under a bfloat16 autocast (the pipeline's precision,
+        :mod:`spacy_stsn.precision`) the encoder part runs in bfloat16; the decoders,
+        which turn its states into scores, always run in float32.
         """
         encoded = self.encode(tokens, lengths)
         with torch.autocast(tokens.device.type, enabled=False):

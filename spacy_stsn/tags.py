@@ -1,10 +1,13 @@
-"""Token-level tagging schemes of STSN: BIO, and the paper's extended BIO for two-fold overlaps (4.1.2).
+"""Token-level tagging schemes of STSN: BIO, and the paper's extended BIO for two-fold
+overlaps (4.1.2).
 
-The tags only train the label representations H_L (the paper's sequence-tagging decoder); entities are always
-read off the span decoder. Extended BIO tags the *preceding* entity (earlier head; on a tie, the longer one)
-first and appends the overlapping entity's tag after a "/", so "Codeine intoxication" (AE) nesting "Codeine"
-(DRUG) is tagged ``B-AE/B-DRUG I-AE``. An entity that cannot be tagged (any overlap under plain BIO, a third
-fold under extended BIO) is left untagged and counted, never silently mis-tagged.
+The tags only train the label representations H_L (the paper's sequence-tagging
+decoder); entities are always read off the span decoder. Extended BIO tags the
+*preceding* entity (earlier head; on a tie, the longer one) first and appends the
+overlapping entity's tag after a "/", so "Codeine intoxication" (AE) nesting "Codeine"
+(DRUG) is tagged ``B-AE/B-DRUG I-AE``. An entity that cannot be tagged (any overlap
+       under plain BIO, a third fold under extended BIO) is left untagged and counted,
+       never silently mis-tagged.
 """
 
 from typing import List, Sequence, Tuple
@@ -17,14 +20,16 @@ SCHEMES = ("BIO", "extended_BIO")
 
 
 def _preceding_first(spans: Sequence[Span3]) -> List[Span3]:
-    """Order entities so that each preceding entity comes before the entities it overlaps (Definition 2)."""
+    """Order entities so that each preceding entity comes before the entities it
+    overlaps (Definition 2)."""
     return sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]), s[2]))
 
 
 def encode_tags(
     n_tokens: int, spans: Sequence[Span3], scheme: str = "BIO"
 ) -> Tuple[List[str], int]:
-    """Tag ``n_tokens`` tokens with ``spans`` (start, end, label); return the tags and how many were left untagged."""
+    """Tag ``n_tokens`` tokens with ``spans`` (start, end, label); return the tags and
+    how many were left untagged."""
     if scheme not in SCHEMES:
         raise ValueError(f"Unknown tag scheme {scheme!r}; expected one of {SCHEMES}")
     folds = 2 if scheme == "extended_BIO" else 1
@@ -47,7 +52,8 @@ def encode_tags(
 
 
 def decode_tags(tags: Sequence[str]) -> List[Span3]:
-    """Read entities back from (extended) BIO tags; an ``I-X`` with no open ``X`` starts a new entity."""
+    """Read entities back from (extended) BIO tags; an ``I-X`` with no open ``X`` starts
+    a new entity."""
     spans: List[Span3] = []
     open_: List[List] = []  # [start, label] of entities still running
     for i, tag in enumerate(list(tags) + [OUTSIDE]):
@@ -70,6 +76,7 @@ def decode_tags(tags: Sequence[str]) -> List[Span3]:
 
 
 def decode_doc_tags(doc) -> List[Span3]:
-    """Entities read off a doc's predicted token tags (``doc._.stsn_tags``): the tagging decoder's own view,
-    for inspection; the component's entities always come from the span decoder."""
+    """Entities read off a doc's predicted token tags (``doc._.stsn_tags``): the tagging
+    decoder's own view, for inspection; the component's entities always come from the
+    span decoder."""
     return decode_tags(doc._.stsn_tags or [])

@@ -1,11 +1,14 @@
-"""Training targets and losses of STSN: what the network should output for a batch of gold examples.
+"""Training targets and losses of STSN: what the network should output for a batch of
+gold examples.
 
-Pure functions of the examples and the component's label sets (as coref's ``create_gold_scores``): the
-component calls :func:`make_targets` in ``update`` and :func:`stsn_loss` in ``get_loss``. Per document the
-candidates are the gold spans plus up to ``neg_entity_samples`` random non-entity spans, and the gold-related
-entity pairs plus up to ``neg_relation_samples`` unrelated gold-entity pairs (the paper's section 4.1.4, as
-SpERT samples them). Relations of a symmetric type are put in one canonical order (the argument that starts
-first is the head), so the reversed pair is a negative and the model learns to predict one order only.
+Pure functions of the examples and the component's label sets (as coref's
+``create_gold_scores``): the component calls :func:`make_targets` in ``update`` and
+:func:`stsn_loss` in ``get_loss``. Per document the candidates are the gold spans plus
+up to ``neg_entity_samples`` random non-entity spans, and the gold-related entity pairs
+plus up to ``neg_relation_samples`` unrelated gold-entity pairs (the paper's section
+4.1.4, as SpERT samples them). Relations of a symmetric type are put in one canonical
+order (the argument that starts first is the head), so the reversed pair is a negative
+and the model learns to predict one order only.
 """
 
 import warnings
@@ -29,12 +32,13 @@ def label_data(
     known: Dict[str, List[str]],
     preset: Optional[Dict[str, List[str]]] = None,
 ) -> Tuple[Dict[str, List[str]], str, float]:
-    """What a component learns from its training examples before training: the label data (entity and relation
-    labels, the relation types the corpus marks symmetric, the token tags), the tag scheme (``auto``:
-    extended_BIO iff some document has overlapping entities) and the fraction of documents with overlapping
-    entities.
-    ``known`` is label data set before (``add_label``, ``symmetric_relations``); ``preset`` is label data from
-    ``spacy init labels``, used instead of the examples' labels."""
+    """What a component learns from its training examples before training: the label
+    data (entity and relation labels, the relation types the corpus marks symmetric, the
+    token tags), the tag scheme (``auto``: extended_BIO iff some document has
+    overlapping entities) and the fraction of documents with overlapping entities.
+    ``known`` is label data set before (``add_label``, ``symmetric_relations``);
+    ``preset`` is label data from ``spacy init labels``, used instead of the examples'
+    labels."""
     entities, relations = set(known["entities"]), set()
     symmetric = set(known.get("symmetric", ()))
     n_overlapping = 0
@@ -72,9 +76,9 @@ def label_data(
 def check_label_data(
     labels: Dict[str, List[str]], cfg: Dict[str, Any], overlaps: str, name: str
 ) -> None:
-    """What ``initialize`` says about the label data it found: no entity labels is an error; no relation types
-    (an entity-only corpus) trains and predicts entities only; overlaps too rare for ``overlaps = "auto"`` to
-    decode nested are pointed out."""
+    """What ``initialize`` says about the label data it found: no entity labels is an
+    error; no relation types (an entity-only corpus) trains and predicts entities only;
+    overlaps too rare for ``overlaps = "auto"`` to decode nested are pointed out."""
     if not labels["entities"]:
         raise ValueError(
             f"[{name}] found no entity labels in the training data (spans_key "
@@ -95,7 +99,8 @@ def check_label_data(
 
 @dataclass
 class TargetSettings:
-    """What the targets depend on besides the examples: the component's labels and sampling settings."""
+    """What the targets depend on besides the examples: the component's labels and
+    sampling settings."""
 
     labels: Labels
     spans_key: str
@@ -135,8 +140,9 @@ class Targets:
 def make_targets(
     examples: Sequence[Example], settings: TargetSettings, xp: Any = numpy
 ) -> Targets:
-    """Candidates and labels for ``examples`` (non-empty docs), padded into batch arrays; the candidates are
-    moved to ``xp`` (the model's array module), the labels stay on the host until the loss."""
+    """Candidates and labels for ``examples`` (non-empty docs), padded into batch
+    arrays; the candidates are moved to ``xp`` (the model's array module), the labels
+    stay on the host until the loss."""
     entity_ids = {label: i + 1 for i, label in enumerate(settings.labels.entities)}
     rel_ids = {label: i for i, label in enumerate(settings.labels.relations)}
     tag_ids = {tag: i for i, tag in enumerate(settings.labels.tags)}
@@ -184,7 +190,8 @@ def doc_targets(
     rel_ids: Dict[str, int],
     tag_ids: Dict[str, int],
 ) -> Tuple[numpy.ndarray, ...]:
-    """One document's spans, span labels, pairs, pair labels and tags (see :func:`make_targets`)."""
+    """One document's spans, span labels, pairs, pair labels and tags (see
+    :func:`make_targets`)."""
     doc = eg.predicted
     gold = aligned_entities(eg, settings.spans_key)
     for start, end, label in gold:
@@ -197,7 +204,8 @@ def doc_targets(
     gold_spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64").reshape(
         -1, 2
     )
-    # Negative spans: a random sample of all spans up to max_span_width that are not gold entities.
+    # Negative spans: a random sample of all spans up to max_span_width that are not
+    # gold entities.
     starts, ends = enumerate_spans(len(doc), settings.max_span_width).T
     is_gold = numpy.isin(
         starts * (len(doc) + 1) + ends,
@@ -214,7 +222,8 @@ def doc_targets(
     doc_span_labels = numpy.asarray(
         [entity_ids[label] for _, _, label in gold] + [0] * n_neg, dtype="int32"
     )
-    # Positive pairs: gold relations (multi-hot over relation types); negatives: other gold-entity pairs.
+    # Positive pairs: gold relations (multi-hot over relation types); negatives: other
+    # gold-entity pairs.
     positive: Dict[Tuple[int, int], numpy.ndarray] = {}
     for rel in aligned_relations(eg):
         head, tail = position.get(tuple(rel["head"])), position.get(tuple(rel["tail"]))
@@ -261,9 +270,10 @@ def doc_targets(
 
 
 def stsn_loss(ops: Any, outputs: Tuple, targets: Targets) -> Tuple[float, Tuple]:
-    """Eq. 18: cross-entropy for tags and spans, binary cross-entropy for relations (Eq. 9, 13, 17), and their
-    gradients with respect to the logits ``outputs = (tag_logits, span_logits, rel_logits)``. The loss is read
-    back from the device once, as a single number."""
+    """Eq. 18: cross-entropy for tags and spans, binary cross-entropy for relations (Eq.
+    9, 13, 17), and their gradients with respect to the logits ``outputs = (tag_logits,
+    span_logits, rel_logits)``. The loss is read back from the device once, as a single
+    number."""
     tag_logits, span_logits, rel_logits = outputs
     xp = ops.xp
     tag_loss, d_tags = softmax_cross_entropy(
@@ -286,8 +296,8 @@ def stsn_loss(ops: Any, outputs: Tuple, targets: Targets) -> Tuple[float, Tuple]
 
 
 def softmax_cross_entropy(ops: Any, logits: Any, labels: Any) -> Tuple[Any, Any]:
-    """Mean cross-entropy over positions whose label is >= 0 (a device scalar), and its gradient w.r.t.
-    ``logits``."""
+    """Mean cross-entropy over positions whose label is >= 0 (a device scalar), and its
+    gradient w.r.t. ``logits``."""
     xp = ops.xp
     if logits.shape[-1] == 0:
         return xp.zeros((), dtype="float32"), xp.zeros(logits.shape, dtype="float32")
@@ -309,7 +319,8 @@ def has_overlap(spans: Sequence[Span3]) -> bool:
 
 
 def same_tokens(eg: Example) -> bool:
-    """Whether the predicted and the reference doc have the same tokens (the gold_preproc case)."""
+    """Whether the predicted and the reference doc have the same tokens (the
+    gold_preproc case)."""
     x, y = eg.predicted, eg.reference
     return (
         len(x) == len(y)
@@ -319,8 +330,9 @@ def same_tokens(eg: Example) -> bool:
 
 
 def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
-    """Gold entities in the predicted doc's tokens; entities that do not align to tokens are left out with
-    a warning (the tokenizer, not the data, decides where tokens start)."""
+    """Gold entities in the predicted doc's tokens; entities that do not align to tokens
+    are left out with a warning (the tokenizer, not the data, decides where tokens
+    start)."""
     gold = get_entities(eg.reference, spans_key)
     if same_tokens(eg):
         return gold
@@ -339,8 +351,8 @@ def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
 
 
 def aligned_relations(eg: Example) -> List[Dict[str, Any]]:
-    """Gold relations in the predicted doc's tokens; a relation whose argument does not align is left out
-    (its entity was already reported by :func:`aligned_entities`)."""
+    """Gold relations in the predicted doc's tokens; a relation whose argument does not
+    align is left out (its entity was already reported by :func:`aligned_entities`)."""
     relations = eg.reference._.relations
     if same_tokens(eg):
         return relations

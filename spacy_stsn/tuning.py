@@ -1,24 +1,31 @@
-"""Decoding thresholds chosen on dev: ``python -m spacy_stsn tune MODEL DEV --output DIR [--test TEST]``.
+"""Decoding thresholds chosen on dev: ``python -m spacy_stsn tune MODEL DEV --output DIR
+[--test TEST]``.
 
-The paper's alpha (``threshold = 0.4``) stays the default; this command picks, on a dev set, after training:
+The paper's alpha (``threshold = 0.4``) stays the default; this command picks, on a dev
+set, after training:
 
-1. ``nested_threshold``, where the model decodes nested entities (``overlaps`` resolved to ``nested``);
-2. one relation ``threshold`` for all types (a grid, 0.05 ... 0.95 by default, plus the current value);
-3. per relation type, the best threshold given the global one (the other types at the global one), kept in
-   ``relation_thresholds`` for the types where it differs, and only if all of them together beat the global
-   threshold alone on dev.
+1. ``nested_threshold``, where the model decodes nested entities (``overlaps`` resolved
+   to ``nested``);
+2. one relation ``threshold`` for all types (a grid, 0.05 ... 0.95 by default, plus the
+   current value);
+3. per relation type, the best threshold given the global one (the other types at the
+   global one), kept in ``relation_thresholds`` for the types where it differs, and only
+   if all of them together beat the global threshold alone on dev.
 
-Each choice maximises the selection score of ``spacy train`` (the pipeline's ``[training.score_weights]``:
-NER F1 and RE+ F1 equally for the shipped configs), or ``metric``; ties go to the value closest to the current
-one. The chosen values are written into a copy of the pipeline's ``config.cfg``, so ``spacy.load(DIR)`` uses
-them and a config override replaces them (``config={"components.stsn.threshold": 0.5}``).
+Each choice maximises the selection score of ``spacy train`` (the pipeline's
+``[training.score_weights]``: NER F1 and RE+ F1 equally for the shipped configs), or
+``metric``; ties go to the value closest to the current one. The chosen values are
+written into a copy of the pipeline's ``config.cfg``, so ``spacy.load(DIR)`` uses them
+and a config override replaces them (``config={"components.stsn.threshold": 0.5}``).
 
-The sweep is cheap: the network runs once per corpus, with the loosest settings (every relation of score >= the
-grid's minimum, every overlapping entity), and each candidate setting re-decodes those stored scores by counting:
-a relation is kept when its score reaches its type's threshold and both its arguments are kept, an entity when
-the flat rule keeps it or its score reaches ``nested_threshold`` (:mod:`spacy_stsn.decoding`). The counts give
-exactly what :func:`spacy_stsn.scorer.score_relations` gives for the decoded docs (tested), as long as the
-loosest settings keep at most ``max_pair_entities`` entities in a document.
+The sweep is cheap: the network runs once per corpus, with the loosest settings (every
+relation of score >= the grid's minimum, every overlapping entity), and each candidate
+setting re-decodes those stored scores by counting: a relation is kept when its score
+reaches its type's threshold and both its arguments are kept, an entity when the flat
+rule keeps it or its score reaches ``nested_threshold`` (:mod:`spacy_stsn.decoding`).
+The counts give exactly what :func:`spacy_stsn.scorer.score_relations` gives for the
+decoded docs (tested), as long as the loosest settings keep at most
+``max_pair_entities`` entities in a document.
 """
 
 import json
@@ -44,7 +51,8 @@ NESTED_GRID = (0.0,) + GRID + (1.0,)
 
 @dataclass
 class Thresholds:
-    """The decoding settings that the sweep chooses (the component's settings of the same names)."""
+    """The decoding settings that the sweep chooses (the component's settings of the
+    same names)."""
 
     threshold: float
     relation_thresholds: Dict[str, float] = field(default_factory=dict)
@@ -60,8 +68,9 @@ class Thresholds:
 
 @dataclass
 class Items:
-    """One task's predicted items over a corpus (rows), each with its type id, whether gold has it, a score
-    and the ids of the entities it needs kept (one column for an entity, two for a relation)."""
+    """One task's predicted items over a corpus (rows), each with its type id, whether
+    gold has it, a score and the ids of the entities it needs kept (one column for an
+    entity, two for a relation)."""
 
     type_id: numpy.ndarray
     correct: numpy.ndarray
@@ -71,7 +80,8 @@ class Items:
 
 
 class Predictions:
-    """A corpus decoded with the loosest settings, ready to be re-decoded at any thresholds by counting."""
+    """A corpus decoded with the loosest settings, ready to be re-decoded at any
+    thresholds by counting."""
 
     def __init__(
         self,
@@ -158,15 +168,16 @@ class Predictions:
             )
 
     def kept_entities(self, nested_threshold: Optional[float]) -> numpy.ndarray:
-        """Which predicted entities a setting keeps: all (None: the loosest pass's policy, flat or the paper's
-        nested), else the flat rule's winners and those whose score reaches ``nested_threshold``."""
+        """Which predicted entities a setting keeps: all (None: the loosest pass's
+        policy, flat or the paper's nested), else the flat rule's winners and those
+        whose score reaches ``nested_threshold``."""
         if nested_threshold is None or nested_threshold <= 0.0:
             return numpy.ones(len(self.winner), dtype=bool)
         return self.winner | (self.entity_score >= numpy.float32(nested_threshold))
 
     def scores(self, thresholds: Thresholds, nested: bool = False) -> Dict[str, Any]:
-        """The scorer's keys (micro, macro and per-type P/R/F1 of NER, RE and RE+) at ``thresholds``;
-        ``nested``: apply its ``nested_threshold`` to the entities."""
+        """The scorer's keys (micro, macro and per-type P/R/F1 of NER, RE and RE+) at
+        ``thresholds``; ``nested``: apply its ``nested_threshold`` to the entities."""
         kept = self.kept_entities(thresholds.nested_threshold if nested else None)
         out: Dict[str, Any] = {}
         for task, items in self.items.items():
@@ -181,7 +192,8 @@ class Predictions:
     def _task_scores(
         self, task: str, items: Items, passes: numpy.ndarray
     ) -> Dict[str, Any]:
-        """``metrics.score_items``' figures from counts: macro over the types in gold or predictions."""
+        """``metrics.score_items``' figures from counts: macro over the types in gold or
+        predictions."""
         n = len(items.gold)
         tp = numpy.bincount(items.type_id[passes & items.correct], minlength=n)
         pred = numpy.bincount(items.type_id[passes], minlength=n)
@@ -202,7 +214,8 @@ class Predictions:
 def selection_score(
     scores: Dict[str, Any], weights: Dict[str, Optional[float]]
 ) -> float:
-    """spaCy's weighted score (``[training.score_weights]``) over the keys that have a weight."""
+    """spaCy's weighted score (``[training.score_weights]``) over the keys that have a
+    weight."""
     return float(sum(scores.get(key, 0.0) * w for key, w in weights.items() if w))
 
 
@@ -223,7 +236,8 @@ def choose(
     grid: Sequence[float] = GRID,
     per_type: bool = True,
 ) -> Tuple[Thresholds, Dict[str, Any]]:
-    """The thresholds chosen on ``dev`` (see the module docstring) and every point of the sweep."""
+    """The thresholds chosen on ``dev`` (see the module docstring) and every point of
+    the sweep."""
 
     def value(t: Thresholds) -> float:
         return selection_score(dev.scores(t, nested), weights)
@@ -303,8 +317,9 @@ def tune(
     per_type: bool = True,
     gpu_id: int = -1,
 ) -> Dict[str, Any]:
-    """Choose the thresholds on ``dev``, write the pipeline with them to ``output`` (which may be ``model``),
-    and return the report: the choice, the sweep and the scores before and after on dev (and ``test``)."""
+    """Choose the thresholds on ``dev``, write the pipeline with them to ``output``
+    (which may be ``model``), and return the report: the choice, the sweep and the
+    scores before and after on dev (and ``test``)."""
     config = read_config(model)
     name = stsn_name(config)
     settings = config["components"][name]
@@ -368,7 +383,8 @@ def tune(
 def write_pipeline(
     model: Path, output: Path, name: str, chosen: Thresholds, nested: bool
 ) -> None:
-    """A copy of ``model`` (unless it is ``output``) whose ``config.cfg`` holds the chosen thresholds."""
+    """A copy of ``model`` (unless it is ``output``) whose ``config.cfg`` holds the
+    chosen thresholds."""
     if model.resolve() != output.resolve():
         shutil.copytree(model, output, dirs_exist_ok=True)
     config = read_config(output)
@@ -386,8 +402,8 @@ def write_pipeline(
 
 
 def markdown(report: Dict[str, Any]) -> str:
-    """The choice, then one row per corpus and setting: NER, RE, RE+ micro F1, RE+ macro F1, selection score,
-    and RE+ F1 per relation type."""
+    """The choice, then one row per corpus and setting: NER, RE, RE+ micro F1, RE+ macro
+    F1, selection score, and RE+ F1 per relation type."""
     after = report["after"]
     lines = [
         f"Thresholds chosen on `{report['dev']}` for `{report['model']}` (written to `{report['output']}`):",

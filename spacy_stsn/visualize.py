@@ -1,10 +1,11 @@
 """Entities and relations of a Doc as displaCy HTML.
 
-Each document is drawn twice, one above the other: displaCy's span view highlights every entity of the span
-group (nested ones included, stacked, with their labels), and displaCy's manual dependency mode draws the
-relations as labelled arcs. In the arc view each entity of ``doc.ents`` becomes one word (its text, with the
-entity label underneath); a relation whose argument is a nested entity outside ``doc.ents`` attaches to the
-entity that contains it.
+Each document is drawn twice, one above the other: displaCy's span view highlights every
+entity of the span group (nested ones included, stacked, with their labels), and
+displaCy's manual dependency mode draws the relations as labelled arcs. In the arc view
+each entity of ``doc.ents`` becomes one word (its text, with the entity label
+underneath); a relation whose argument is a nested entity outside ``doc.ents`` attaches
+to the entity that contains it.
 """
 
 from typing import Any, Dict, Iterable, List
@@ -15,12 +16,14 @@ from spacy.tokens import Doc
 
 from .annotations import DEFAULT_SPANS_KEY
 
-# displaCy's default arc view puts word centres 110 px apart and draws 16 px Arial: about 9 px a character
+# displaCy's default arc view puts word centres 110 px apart and draws 16 px Arial:
+# about 9 px a character
 MIN_DISTANCE, PX_PER_CHAR = 110, 9
 
 
 def relation_graph(doc: Doc) -> Dict[str, Any]:
-    """The displaCy manual-mode data: ``{"words": [{"text", "tag"}], "arcs": [{"start", "end", "label", "dir"}]}``."""
+    """The displaCy manual-mode data: ``{"words": [{"text", "tag"}], "arcs": [{"start",
+    "end", "label", "dir"}]}``."""
     words: List[Dict[str, str]] = []
     word_of_token: List[int] = []
     i = 0
@@ -39,7 +42,8 @@ def relation_graph(doc: Doc) -> Dict[str, Any]:
     for rel in doc._.relations:
         head, tail = word_of_token[rel["head"][0]], word_of_token[rel["tail"][0]]
         if head == tail:
-            continue  # both arguments inside one displayed entity: nothing to draw an arc between
+            # both arguments inside one displayed entity: nothing to draw an arc between
+            continue
         arcs.append(
             {
                 "start": min(head, tail),
@@ -52,7 +56,8 @@ def relation_graph(doc: Doc) -> Dict[str, Any]:
 
 
 def arc_distance(graph: Dict[str, Any]) -> int:
-    """Spacing of the arc view's words, wide enough that the longest neighbouring pair does not overlap."""
+    """Spacing of the arc view's words, wide enough that the longest neighbouring pair
+    does not overlap."""
     lengths = [len(word["text"]) for word in graph["words"]]
     widest = max((a + b for a, b in zip(lengths, lengths[1:])), default=0)
     return max(MIN_DISTANCE, PX_PER_CHAR * (widest + 2) // 2)
@@ -61,7 +66,8 @@ def arc_distance(graph: Dict[str, Any]) -> int:
 def render(
     docs: Iterable[Doc], page: bool = True, spans_key: str = DEFAULT_SPANS_KEY
 ) -> str:
-    """HTML for the docs: entities highlighted (span view), then relations as labelled arcs (arc view)."""
+    """HTML for the docs: entities highlighted (span view), then relations as labelled
+    arcs (arc view)."""
     parts = []
     for doc in docs:
         graph = relation_graph(doc)

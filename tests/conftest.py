@@ -1,4 +1,5 @@
-"""Shared fixtures: the benchmark data location and a tiny randomly initialised BERT built offline."""
+"""Shared fixtures: the benchmark data location and a tiny randomly initialised BERT
+built offline."""
 
 import json
 import os
@@ -28,7 +29,8 @@ def conll04_records() -> List[Dict]:
 
 @pytest.fixture(scope="session")
 def ade_overlap_records() -> List[Dict]:
-    """Ten ADE sentences, the first five of which have nested entities (the extended BIO case)."""
+    """Ten ADE sentences, the first five of which have nested entities (the extended BIO
+    case)."""
     records = load_records("ade", "ade_full.json", 10_000)
 
     def nested(r: Dict) -> bool:
@@ -41,8 +43,9 @@ def ade_overlap_records() -> List[Dict]:
 
 
 def make_tiny_bert(out: Path, records: List[Dict], cased: bool = False) -> str:
-    """A 2-layer, 32-wide BERT with random weights and a word-level vocabulary of ``records``' words, saved like
-    a hub model in ``out``; its tokenizer lowercases unless ``cased``."""
+    """A 2-layer, 32-wide BERT with random weights and a word-level vocabulary of
+    ``records``' words, saved like a hub model in ``out``; its tokenizer lowercases
+    unless ``cased``."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     words = {w if cased else w.lower() for r in records for w in r["tokens"]}
@@ -73,7 +76,8 @@ def make_tiny_bert(out: Path, records: List[Dict], cased: bool = False) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
-    """The tiny random BERT with an uncased (lowercasing) tokenizer, as all-MiniLM-L6-v2 has."""
+    """The tiny random BERT with an uncased (lowercasing) tokenizer, as all-MiniLM-L6-v2
+    has."""
     return make_tiny_bert(
         tmp_path_factory.mktemp("tiny-bert"), conll04_records + ade_overlap_records
     )
@@ -91,7 +95,8 @@ def tiny_bert_cased(tmp_path_factory, conll04_records, ade_overlap_records) -> s
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, conll04_records, ade_overlap_records):
-    """A CNN-tok2vec STSN pipeline trained by spaCy's loop until it reproduces 20 CoNLL04 + 10 ADE sentences."""
+    """A CNN-tok2vec STSN pipeline trained by spaCy's loop until it reproduces 20
+    CoNLL04 + 10 ADE sentences."""
     import spacy
 
     from pipelines import CNN_TOK2VEC, train_pipeline
@@ -107,7 +112,8 @@ def trained(tmp_path_factory, conll04_records, ade_overlap_records):
 def tiny_bert_pipeline(
     tmp_path_factory, tiny_bert, conll04_records, ade_overlap_records
 ):
-    """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15 sentences."""
+    """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15
+    sentences."""
     import spacy
 
     from pipelines import LISTENER, TRANSFORMER, train_pipeline

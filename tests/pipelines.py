@@ -1,4 +1,5 @@
-"""Training small pipelines inside tests, with spaCy's own training loop (as ``spacy train`` does)."""
+"""Training small pipelines inside tests, with spaCy's own training loop (as ``spacy
+train`` does)."""
 
 import os
 from pathlib import Path
@@ -29,7 +30,8 @@ window_size = 1
 maxout_pieces = 3
 """
 
-# The paper's Align Module over a transformer component: max-pooled word pieces through the listener.
+# The paper's Align Module over a transformer component: max-pooled word pieces through
+# the listener.
 LISTENER = """
 [components.stsn.model.tok2vec]
 @architectures = "spacy-transformers.TransformerListener.v1"
@@ -40,8 +42,9 @@ upstream = "*"
 @layers = "reduce_max.v1"
 """
 
-# A transformer component over the model at ``{name}`` (resolved by encoder.v1, as the shipped configs do), with
-# 24-piece strided windows so that ordinary sentences already span several windows.
+# A transformer component over the model at ``{name}`` (resolved by encoder.v1, as the
+# shipped configs do), with 24-piece strided windows so that ordinary sentences already
+# span several windows.
 TRANSFORMER = """
 [components.transformer]
 factory = "transformer"
@@ -135,7 +138,8 @@ rel_strict_f = 0.5
 
 
 def _write_corpus(tmp_path: Path, records, types=None) -> Path:
-    """SpERT records as a .spacy corpus; ``types`` (a SpERT types dict) marks symmetric relation types."""
+    """SpERT records as a .spacy corpus; ``types`` (a SpERT types dict) marks symmetric
+    relation types."""
     nlp = spacy.blank("en")
     path = tmp_path / "train.spacy"
     symmetric = [
@@ -160,7 +164,8 @@ def train_pipeline(
     types=None,
     overrides=None,
 ):
-    """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train`` does."""
+    """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train``
+    does."""
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
 

@@ -1,4 +1,5 @@
-"""brat standoff in and out: a synthetic corpus round trip, each malformed line kind, extract to brat."""
+"""brat standoff in and out: a synthetic corpus round trip, each malformed line kind,
+extract to brat."""
 
 import json
 import re
@@ -35,10 +36,11 @@ Marry Agent:Peop
 Negation Arg:Peop
 """
 
-# Each document: its text, then entities as (label, surface, occurrence) and relations as (label, head, tail)
-# with head and tail indices into the entities. The texts have several sentences, a relation across sentences,
-# \r\n line ends, nested entities, characters outside the BMP and combining accents (offsets count code
-# points), and a .txt in a subfolder.
+# Each document: its text, then entities as (label, surface, occurrence) and relations
+# as (label, head, tail) with head and tail indices into the entities. The texts have
+# several sentences, a relation across sentences, \r\n line ends, nested entities,
+# characters outside the BMP and combining accents (offsets count code points), and a
+# .txt in a subfolder.
 CORPUS = {
     "news/a": (
         "John Smith lives in New York City.\r\nHe works for Acme Corp. in York City Hall.\n",
@@ -107,7 +109,8 @@ def write_corpus(folder: Path, corpus=CORPUS):
 
 
 def read_folder(folder: Path):
-    """{name: (text, {(label, start, end)}, {(label, head, tail)})}, parsed without spacy_stsn.brat."""
+    """{name: (text, {(label, start, end)}, {(label, head, tail)})}, parsed without
+    spacy_stsn.brat."""
     out = {}
     for ann in folder.rglob("*.ann"):
         name = ann.relative_to(folder).with_suffix("").as_posix()
@@ -153,7 +156,8 @@ def test_round_trip_keeps_every_entity_and_relation(tmp_path, capsys):
         11,
         6,
     )
-    # spaCy keeps "Bogota\u0301." one token (no suffix split after a combining mark): the one entity expanded
+    # spaCy keeps "Bogota\u0301." one token (no suffix split after a combining mark):
+    # the one entity expanded
     assert summary["expanded_entities"] == 1 and summary["examples"][
         "expanded_entities"
     ] == [f"{tmp_path / 'in' / 'b.ann'}:3"]
@@ -169,9 +173,8 @@ def test_round_trip_keeps_every_entity_and_relation(tmp_path, capsys):
     assert {(e.text, e.label_) for e in a.spans["stsn"]} == {
         (s, lab) for lab, s, _ in CORPUS["news/a"][1]
     }
-    assert len(a.ents) < len(
-        a.spans["stsn"]
-    )  # nested and crossing entities kept in the span group
+    # nested and crossing entities kept in the span group
+    assert len(a.ents) < len(a.spans["stsn"])
 
     docs_to_brat(docs, tmp_path / "out")
     expected = read_folder(tmp_path / "in")
@@ -208,7 +211,8 @@ def test_boundaries_inside_tokens_are_expanded_and_counted(tmp_path):
         ],
     )
     docs, summary = brat_to_docs(tmp_path, "en")
-    # T1 'ohnny Smit' grows to 'Johnny Smithers' (= T3, merged); T4 ' Washington' loses its space (= T2)
+    # T1 'ohnny Smit' grows to 'Johnny Smithers' (= T3, merged); T4 ' Washington' loses
+    # its space (= T2)
     assert summary["expanded_entities"] == 1 and summary["trimmed_entities"] == 1
     assert summary["merged_entities"] == 2
     assert summary["examples"]["expanded_entities"] == [f"{tmp_path / 'd.ann'}:1"]
@@ -216,9 +220,8 @@ def test_boundaries_inside_tokens_are_expanded_and_counted(tmp_path):
         ("Johnny Smithers", "Peop"),
         ("Washington", "Loc"),
     ]
-    assert (
-        len(docs[0]._.relations) == 2
-    )  # kept as given, both now between the merged entities
+    # kept as given, both now between the merged entities
+    assert len(docs[0]._.relations) == 2
     docs_to_brat(docs, tmp_path / "out")
     assert read_folder(tmp_path / "out")["d"][1] == {("Peop", 0, 15), ("Loc", 25, 35)}
 
@@ -368,7 +371,8 @@ def test_bad_files_and_the_command_line_errors(tmp_path, capsys):
 
 
 def test_whitespace_at_entity_edges_is_trimmed_off(tmp_path):
-    """A double space or a blank line is a token of its own in spaCy: an entity never starts or ends on one."""
+    """A double space or a blank line is a token of its own in spaCy: an entity never
+    starts or ends on one."""
     text = "He lives in  Paris now.\n\nBoston\n\nis big."
     paris, boston = text.index(" Paris"), text.index("Boston")
     write_pair(
@@ -394,8 +398,9 @@ def test_whitespace_at_entity_edges_is_trimmed_off(tmp_path):
 
 
 def test_byte_order_marks(tmp_path):
-    """brat reads a .txt with Python's utf8 codec, which keeps a BOM as character 0, so .ann offsets count it;
-    the Doc's text leaves it out. A BOM before an .ann or annotation.conf is no part of the first line."""
+    """brat reads a .txt with Python's utf8 codec, which keeps a BOM as character 0, so
+    .ann offsets count it; the Doc's text leaves it out. A BOM before an .ann or
+    annotation.conf is no part of the first line."""
     text = "John Smith lives in Rome."
     with open(tmp_path / "d.txt", "w", encoding="utf8", newline="") as handle:
         handle.write("\ufeff" + text)

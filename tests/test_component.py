@@ -1,4 +1,5 @@
-"""The stsn component through spaCy's own machinery: factory, training loop, serialization, bad input."""
+"""The stsn component through spaCy's own machinery: factory, training loop,
+serialization, bad input."""
 
 import subprocess
 import sys
@@ -37,9 +38,8 @@ def test_overlaps_go_to_the_span_group_and_tags_use_extended_bio(
 ):
     nlp, _, _ = trained
     stsn = nlp.get_pipe("stsn")
-    assert (
-        stsn.cfg["tag_scheme"] == "extended_BIO"
-    )  # chosen automatically: the ADE sentences nest
+    # chosen automatically: the ADE sentences nest
+    assert stsn.cfg["tag_scheme"] == "extended_BIO"
     record = ade_overlap_records[0]
     doc = nlp(Doc(nlp.vocab, words=record["tokens"]))
     gold = sorted((e["start"], e["end"], e["type"]) for e in record["entities"])
@@ -163,8 +163,9 @@ def test_initialize_without_entities_is_an_error():
 def test_pipe_predicts_sub_batches_of_similar_length_within_max_batch_items(
     trained, conll04_records, monkeypatch
 ):
-    """``pipe`` groups docs by length (``max_batch_items`` padded positions, a longer doc alone), ``predict``
-    gets each group whole, and every doc comes back annotated, in order."""
+    """``pipe`` groups docs by length (``max_batch_items`` padded positions, a longer
+    doc alone), ``predict`` gets each group whole, and every doc comes back annotated,
+    in order."""
     nlp, _, _ = trained
     stsn = nlp.get_pipe("stsn")
     monkeypatch.setitem(stsn.cfg, "max_batch_items", 64)
@@ -187,7 +188,8 @@ def test_pipe_predicts_sub_batches_of_similar_length_within_max_batch_items(
 
 
 def test_predictions_do_not_depend_on_the_batch(trained, conll04_records):
-    """Sub-batching by length (and any batch size) gives each doc the same entities, relations and tags."""
+    """Sub-batching by length (and any batch size) gives each doc the same entities,
+    relations and tags."""
     nlp, _, _ = trained
     texts = [" ".join(r["tokens"]) for r in conll04_records[:12]] + ["", "Rome ."]
 
@@ -207,8 +209,9 @@ def test_predictions_do_not_depend_on_the_batch(trained, conll04_records):
 
 
 def test_update_honours_the_dropout_rate(conll04_records):
-    """``[training] dropout`` reaches the torch head: with the seed fixed, one update's loss differs between
-    drop=0.0 and drop=0.9 and is the same for the same rate; no rate keeps the architecture's dropout."""
+    """``[training] dropout`` reaches the torch head: with the seed fixed, one update's
+    loss differs between drop=0.0 and drop=0.9 and is the same for the same rate; no
+    rate keeps the architecture's dropout."""
     from thinc.api import fix_random_seed
 
     from spacy_stsn.convert import spert_to_docs
@@ -253,8 +256,9 @@ def test_update_honours_the_dropout_rate(conll04_records):
 def test_overlap_policy_is_resolved_from_the_data_saved_and_can_be_changed_at_load(
     trained, tmp_path, conll04_records
 ):
-    """auto: nested for data with overlaps (the trained fixture has ADE's), flat for data without; flat gives
-    the span group and doc.ents the same entities and pairs only those; the setting can be changed at load."""
+    """auto: nested for data with overlaps (the trained fixture has ADE's), flat for
+    data without; flat gives the span group and doc.ents the same entities and pairs
+    only those; the setting can be changed at load."""
     nlp, model_dir, _ = trained
     assert nlp.get_pipe("stsn").overlaps == "nested"
     flat = spacy.load(model_dir, config={"components.stsn.overlaps": "flat"})
@@ -306,9 +310,8 @@ def test_head_predicts_in_inference_mode_without_toggling_train_mode_per_call():
     shim = ScaledPyTorchShim(module)
     x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
     out = shim.predict(ArgsKwargs(args=(x, lengths), kwargs={}))  # STSN.infer
-    assert (
-        not module.training and out.span_probs.is_inference()
-    )  # dropout off, no autograd state
+    # dropout off, no autograd state
+    assert not module.training and out.span_probs.is_inference()
     with torch.no_grad():
         expected = module.infer(x, lengths)
     assert all(torch.equal(a, b) for a, b in zip(out, expected))
@@ -317,24 +320,23 @@ def test_head_predicts_in_inference_mode_without_toggling_train_mode_per_call():
     (tag_logits, _, _), _ = shim.begin_update(
         ArgsKwargs(args=(x, lengths, spans, pairs), kwargs={})
     )
-    assert (
-        module.training and tag_logits.requires_grad
-    )  # training is untouched by the inference path
+    # training is untouched by the inference path
+    assert module.training and tag_logits.requires_grad
 
 
 def test_rare_overlaps_resolve_to_flat_with_a_warning(
     conll04_records, ade_overlap_records
 ):
-    """auto: fewer than 5 % of the training documents overlapping -> flat, and the user is told."""
+    """auto: fewer than 5 % of the training documents overlapping -> flat, and the user
+    is told."""
     from spacy_stsn.convert import spert_to_docs
 
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "stsn", config={"model": {"hidden_width": 32, "n_layers": 1, "n_heads": 2}}
     )
-    records = (
-        conll04_records[:20] + ade_overlap_records[:1]
-    )  # 1 of 21 documents (4.8 %) overlaps
+    # 1 of 21 documents (4.8 %) overlaps
+    records = conll04_records[:20] + ade_overlap_records[:1]
     examples = [
         Example(nlp.make_doc(d.text), d) for d in spert_to_docs(records, nlp.vocab)
     ]

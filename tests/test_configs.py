@@ -1,4 +1,5 @@
-"""The shipped configs are complete (fill-config changes nothing) and valid, and project.yml is well formed."""
+"""The shipped configs are complete (fill-config changes nothing) and valid, and
+project.yml is well formed."""
 
 from pathlib import Path
 
@@ -18,9 +19,10 @@ def test_config_is_filled_and_valid(path, tmp_path):
     assert Config().from_disk(path, interpolate=False) == Config(filled), (
         "run spacy init fill-config"
     )
+    # exits when invalid
     debug_config(
         path, overrides={"paths.train": "train.spacy", "paths.dev": "dev.spacy"}
-    )  # exits when invalid
+    )
 
 
 def test_project_is_valid_and_its_scripts_exist():

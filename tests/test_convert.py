@@ -1,4 +1,5 @@
-"""SpERT JSON -> .spacy: counts against the datasets' SOURCE.md statistics, overlaps, round trips, bad input."""
+"""SpERT JSON -> .spacy: counts against the datasets' SOURCE.md statistics, overlaps,
+round trips, bad input."""
 
 import json
 import subprocess
@@ -25,8 +26,8 @@ from spacy_stsn.convert import (
     spert_to_docs,
 )
 
-# documents, tokens, entities, relations, per entity type, per relation type, docs with overlapping entities:
-# the tables in DATA_DIR/{conll04,ade}/SOURCE.md
+# documents, tokens, entities, relations, per entity type, per relation type, docs with
+# overlapping entities: the tables in DATA_DIR/{conll04,ade}/SOURCE.md
 EXPECTED = {
     ("conll04", "conll04_train.json"): (
         922,
@@ -99,7 +100,8 @@ def _path(dataset, name):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    """``(dataset, name) -> (records, stats, docs read back from the .spacy file)``, converted once each."""
+    """``(dataset, name) -> (records, stats, docs read back from the .spacy file)``,
+    converted once each."""
     cache = {}
 
     def convert(dataset, name):
@@ -122,7 +124,8 @@ def converted(tmp_path_factory):
 
 
 def in_document_order(record):
-    """A SpERT record with its entities sorted as ``docs_to_spert`` writes them, relations re-indexed."""
+    """A SpERT record with its entities sorted as ``docs_to_spert`` writes them,
+    relations re-indexed."""
     ents = record["entities"]
     order = sorted(
         range(len(ents)),
@@ -201,7 +204,8 @@ def test_ade_overlaps_are_kept_nested_and_related(converted):
 
 
 def test_codeine_intoxication_nesting(converted):
-    """'[[Codeine] intoxication] in the neonate': listed outer first, kept both, outer in doc.ents."""
+    """'[[Codeine] intoxication] in the neonate': listed outer first, kept both, outer
+    in doc.ents."""
     _, _, docs = converted("ade", "ade_full.json")
     doc = next(d for d in docs if d.user_data["orig_id"] == 116)
     assert doc.text.startswith("Codeine intoxication")
@@ -255,7 +259,8 @@ TYPES = {
 
 
 def _bad(**change):
-    """GOOD with ``key=value`` replaced, or ``key__field=value`` in its first entity/relation."""
+    """GOOD with ``key=value`` replaced, or ``key__field=value`` in its first
+    entity/relation."""
     record = json.loads(json.dumps(GOOD))
     for key, value in change.items():
         target, field = key.split("__") if "__" in key else (key, None)
@@ -470,7 +475,8 @@ def test_jsonl_is_read_line_by_line(tmp_path):
 
 
 def test_the_json_list_is_read_as_a_stream(tmp_path):
-    """The first bad document is reported though the file breaks off after it: nothing reads it whole."""
+    """The first bad document is reported though the file breaks off after it: nothing
+    reads it whole."""
     broken = tmp_path / "broken.json"
     text = json.dumps([GOOD, _bad(relations__tail=3)])
     broken.write_text(text[:-1] + ', {"tokens": [')
@@ -540,7 +546,6 @@ def test_cached_msgpack_extensions_nests_and_restores():
     with cached_msgpack_extensions():
         with cached_msgpack_extensions():
             pass
-        assert all(
-            "get_all" in vars(r) for r in registries
-        )  # the inner block leaves the outer cache alone
+        # the inner block leaves the outer cache alone
+        assert all("get_all" in vars(r) for r in registries)
     assert not any("get_all" in vars(r) for r in registries)

@@ -1,5 +1,5 @@
-"""Decoding rules on hand-made network outputs: the overlap policy, the flat rule on the device and on the host,
-the relation threshold and symmetric relation types."""
+"""Decoding rules on hand-made network outputs: the overlap policy, the flat rule on the
+device and on the host, the relation threshold and symmetric relation types."""
 
 import random
 
@@ -27,13 +27,11 @@ from spacy_stsn.stsn_torch import STSN, Extraction
 
 def test_auto_overlap_policy_follows_the_training_data():
     assert resolve_overlaps("auto", data_overlaps=0.0) == "flat"
-    assert (
-        resolve_overlaps("auto", data_overlaps=0.029) == "flat"
-    )  # rare overlaps, as ADE's 2.8 % of documents
+    # rare overlaps, as ADE's 2.8 % of documents
+    assert resolve_overlaps("auto", data_overlaps=0.029) == "flat"
     assert resolve_overlaps("auto", data_overlaps=0.2) == "nested"
-    assert (
-        resolve_overlaps("auto", data_overlaps=None) == "nested"
-    )  # a model saved before: as it always was
+    # a model saved before: as it always was
+    assert resolve_overlaps("auto", data_overlaps=None) == "nested"
     assert resolve_overlaps("flat", data_overlaps=0.5) == "flat"
     assert resolve_overlaps("nested", data_overlaps=0.0) == "nested"
     with pytest.raises(ValueError, match="overlaps must be one of"):
@@ -45,7 +43,8 @@ def test_auto_overlap_policy_follows_the_training_data():
 def test_flat_rule_keeps_the_best_span_then_the_longer_then_the_earlier():
     spans = [(0, 3), (2, 5), (3, 4), (6, 7), (5, 7), (8, 9), (8, 10)]
     scores = [0.9, 0.95, 0.5, 0.8, 0.8, 0.7, 0.7]
-    # (2, 5) beats (0, 3) and (3, 4); (5, 7) is longer than (6, 7) at the same score; (8, 10) longer than (8, 9)
+    # (2, 5) beats (0, 3) and (3, 4); (5, 7) is longer than (6, 7) at the same score;
+    # (8, 10) longer than (8, 9)
     assert select_non_overlapping(spans, scores) == [1, 4, 6]
     # without scores (gold data) the outer entity of a nesting wins
     assert select_non_overlapping([(0, 1), (0, 2)]) == [1]
@@ -66,9 +65,8 @@ def _device_keep(spans, scores, candidate, max_width, max_rounds=16):
     return sorted(order[j] for j, kept in enumerate(keep) if kept)
 
 
-@pytest.mark.parametrize(
-    "density", [0.3, 0.03]
-)  # sparse candidates often overlap nowhere (the fast path)
+# sparse candidates often overlap nowhere (the fast path)
+@pytest.mark.parametrize("density", [0.3, 0.03])
 def test_device_flat_rule_agrees_with_the_host_rule_on_random_candidates(density):
     rng = random.Random(0)
     for trial in range(200):
@@ -96,7 +94,8 @@ def test_device_flat_rule_agrees_with_the_host_rule_on_random_candidates(density
 
 
 def test_device_flat_rule_is_batched_and_linear_in_long_documents():
-    # a chain of overlapping spans whose greedy outcome depends on every better-ranked span before it
+    # a chain of overlapping spans whose greedy outcome depends on every better-ranked
+    # span before it
     spans = torch.as_tensor(enumerate_spans(3000, 3))[None]
     scores = torch.linspace(1.0, 0.5, spans.shape[1])[None]
     keep = greedy_non_overlapping(
@@ -122,16 +121,16 @@ def test_device_flat_rule_is_batched_and_linear_in_long_documents():
 
 
 def _hand_made_module() -> STSN:
-    """A built module whose span decoder scores are set by hand: see ``_span_logits``."""
+    """A built module whose span decoder scores are set by hand (``span_logits``)."""
     return (
         STSN(n_layers=0, max_span_width=3, width_embedding=4).build(4, 2, 1, 0).eval()
     )
 
 
 def test_head_applies_the_overlap_policy_before_pairing(monkeypatch):
-    """Tokens 0-3; candidates [0, 2) (0.9), [1, 3) (0.8, overlaps it), [1, 2) (0.6, nested in both), [3, 4) (0.7).
-    Flat keeps [0, 2) and [3, 4) and pairs only them; nested keeps all four; nested_threshold 0.75 keeps [1, 3)
-    too but not [1, 2)."""
+    """Tokens 0-3; candidates [0, 2) (0.9), [1, 3) (0.8, overlaps it), [1, 2) (0.6,
+    nested in both), [3, 4) (0.7). Flat keeps [0, 2) and [3, 4) and pairs only them;
+    nested keeps all four; nested_threshold 0.75 keeps [1, 3) too but not [1, 2)."""
     wanted = {(0, 2): 0.9, (1, 3): 0.8, (1, 2): 0.6, (3, 4): 0.7}
 
     def span_logits(h_e, spans, decoder, width_embedding):
@@ -188,7 +187,8 @@ def _extraction(rel_probs):
 
 
 def test_relations_pass_the_threshold_and_symmetric_ones_are_canonical_without_duplicates():
-    # relation types: Near (symmetric), Owns (directed); A->B Near 0.6, B->A Near 0.9, B->A Owns 0.5
+    # relation types: Near (symmetric), Owns (directed); A->B Near 0.6, B->A Near 0.9,
+    # B->A Owns 0.5
     out = _extraction([[[0.6, 0.3], [0.9, 0.5]]])
     decode = lambda symmetric, threshold=0.4: decode_batch(
         out, Labels(["X", "Y"], ["Near", "Owns"], [], symmetric), [4], threshold

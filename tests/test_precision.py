@@ -1,5 +1,6 @@
-"""The pipeline's compute precision (spacy_stsn.precision.v1): how it resolves, that it really reaches the
-transformer and the head in training and inference, and that precisions are interchangeable over saved weights."""
+"""The pipeline's compute precision (spacy_stsn.precision.v1): how it resolves, that it
+really reaches the transformer and the head in training and inference, and that
+precisions are interchangeable over saved weights."""
 
 from typing import List
 
@@ -31,12 +32,12 @@ precision = "{precision}"
 
 def test_precision_resolves_as_documented() -> None:
     assert resolve("float32", CPU) is None
-    assert (
-        resolve("bfloat16", CPU, frozenset()) is torch.bfloat16
-    )  # asked for: emulated
+    # asked for: emulated
+    assert resolve("bfloat16", CPU, frozenset()) is torch.bfloat16
     for flags in ({"avx512_bf16"}, {"amx_bf16", "avx2"}, {"fp", "asimd", "bf16"}):
         assert resolve("auto", CPU, frozenset(flags)) is torch.bfloat16
-    # a machine without native bfloat16 (simulated: an AVX2-only x86 CPU) computes auto in float32
+    # a machine without native bfloat16 (simulated: an AVX2-only x86 CPU) computes auto
+    # in float32
     assert resolve("auto", CPU, frozenset({"avx2", "fma", "avx512f"})) is None
     assert not native_bfloat16(torch.device("meta"))
     with pytest.raises(ValueError, match="float16"):
@@ -50,7 +51,8 @@ def hf_model(nlp) -> torch.nn.Module:
 
 
 class DtypeProbe:
-    """Records the output dtype of one Linear layer of the transformer and one of the head at each call."""
+    """Records the output dtype of one Linear layer of the transformer and one of the
+    head at each call."""
 
     def __init__(self, nlp) -> None:
         self.seen: List[tuple] = []
@@ -82,7 +84,8 @@ class DtypeProbe:
 
 
 def bf16_pipeline(tmp_path, tiny_bert, records, precision="bfloat16"):
-    """The tiny-BERT ["transformer", "stsn"] pipeline of the tests, created with a precision callback."""
+    """The tiny-BERT ["transformer", "stsn"] pipeline of the tests, created with a
+    precision callback."""
     from spacy.training.initialize import init_nlp
     from thinc.api import Config
 
@@ -107,8 +110,8 @@ def bf16_pipeline(tmp_path, tiny_bert, records, precision="bfloat16"):
 def test_bfloat16_training_step_updates_float32_weights(
     tmp_path, tiny_bert, conll04_records
 ):
-    """A training step under bfloat16: both PyTorch models compute in bfloat16, the loss is finite, and the
-    weights (transformer and head) stay float32 and move."""
+    """A training step under bfloat16: both PyTorch models compute in bfloat16, the loss
+    is finite, and the weights (transformer and head) stay float32 and move."""
     nlp, corpus = bf16_pipeline(tmp_path, tiny_bert, conll04_records[:8])
     assert pipeline_precision(nlp) == "bfloat16"
     examples = [
@@ -124,7 +127,8 @@ def test_bfloat16_training_step_updates_float32_weights(
     }
     optimizer = nlp.resume_training()
     with DtypeProbe(nlp) as probe:
-        # two steps: spacy-transformers applies the listener's gradient to the transformer one step late
+        # two steps: spacy-transformers applies the listener's gradient to the
+        # transformer one step late
         losses = nlp.update(examples[:4], sgd=optimizer)
         nlp.update(examples[4:], sgd=optimizer)
     assert probe.dtypes() == {("transformer", torch.bfloat16), ("head", torch.bfloat16)}
@@ -170,9 +174,9 @@ def _predictions(nlp, texts):
 
 
 def test_bfloat16_and_float32_predictions_agree(tmp_path, tiny_bert_pipeline):
-    """The tiny pipeline (trained in float32, saved without a precision callback) predicts the same entities
-    and relations in bfloat16 on most documents, with span scores close to float32's but not equal (it really
-    computed in bfloat16)."""
+    """The tiny pipeline (trained in float32, saved without a precision callback)
+    predicts the same entities and relations in bfloat16 on most documents, with span
+    scores close to float32's but not equal (it really computed in bfloat16)."""
     nlp, records, _ = tiny_bert_pipeline
     nlp.to_disk(tmp_path / "model")
     texts = [" ".join(r["tokens"]) for r in records]
@@ -195,8 +199,9 @@ def test_bfloat16_and_float32_predictions_agree(tmp_path, tiny_bert_pipeline):
 def test_precision_alias_on_the_architecture_reaches_only_the_head_at_inference(
     tmp_path, tiny_bert_pipeline
 ):
-    """``inference_precision = "bfloat16"`` of spacy_stsn.STSN.v1 (the old setting) is kept as an alias: the
-    head computes in bfloat16 at inference, the transformer stays float32."""
+    """``inference_precision = "bfloat16"`` of spacy_stsn.STSN.v1 (the old setting) is
+    kept as an alias: the head computes in bfloat16 at inference, the transformer stays
+    float32."""
     nlp, records, _ = tiny_bert_pipeline
     nlp.to_disk(tmp_path / "model")
     alias = spacy.load(

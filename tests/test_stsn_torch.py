@@ -1,4 +1,5 @@
-"""Unit tests of the PyTorch network: span enumeration, range pooling, masking, and the ablation switches."""
+"""Unit tests of the PyTorch network: span enumeration, range pooling, masking, and the
+ablation switches."""
 
 import pytest
 import torch
@@ -54,7 +55,8 @@ def run_unit(
 def _reference_unit(
     unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor, attn_mask=None
 ) -> torch.Tensor:
-    """The unit written with ``nn.MultiheadAttention``'s own forward on the padded batch (the definition)."""
+    """The unit written with ``nn.MultiheadAttention``'s own forward on the padded batch
+    (the definition)."""
     attended, _ = unit.attention(
         x, x, x, key_padding_mask=padding, attn_mask=attn_mask, need_weights=False
     )
@@ -233,7 +235,8 @@ def test_pair_chunking_does_not_change_relation_scores(monkeypatch):
 def _banded_reference(
     unit: AttentionUnit, x: torch.Tensor, padding: torch.Tensor
 ) -> torch.Tensor:
-    """Full attention with a mask that allows exactly the keys of blocks i-1, i and i+1 (the definition)."""
+    """Full attention with a mask that allows exactly the keys of blocks i-1, i and i+1
+    (the definition)."""
     block = torch.arange(x.shape[1]) // unit.window
     allowed = (block[:, None] - block[None, :]).abs() <= 1
     return _reference_unit(unit, x, padding, attn_mask=~allowed)
@@ -251,7 +254,8 @@ def test_blocked_attention_equals_banded_full_attention_and_full_attention_on_sh
         assert torch.allclose(
             blocked[0], _banded_reference(unit, x[:1], padding[:1])[0], atol=1e-5
         )
-        # a doc no longer than the window gets exactly the full attention, whatever it is batched with
+        # a doc no longer than the window gets exactly the full attention, whatever it
+        # is batched with
         full = AttentionUnit(8, 2, dropout=0.0, window=None).eval()
         full.load_state_dict(unit.state_dict())
         assert torch.allclose(
@@ -267,8 +271,9 @@ def test_blocked_attention_equals_banded_full_attention_and_full_attention_on_sh
 
 @pytest.mark.parametrize("window, longest_keys", [(128, 3 * 128), (None, 4096)])
 def test_long_documents_attend_within_the_window(window, longest_keys, monkeypatch):
-    """Cost per query is bounded by the window: no attention call sees more than 3 * window keys, so the
-    work grows linearly with the length (with window None it is the whole document, quadratic)."""
+    """Cost per query is bounded by the window: no attention call sees more than 3 *
+    window keys, so the work grows linearly with the length (with window None it is the
+    whole document, quadratic)."""
     torch.manual_seed(0)
     model = (
         STSN(n_layers=1, n_heads=2, max_span_width=3, attention_window=window)
@@ -305,8 +310,9 @@ def test_factored_span_logits_equal_the_decoder_on_concatenated_representations(
 
 
 def test_under_bfloat16_autocast_the_layers_run_in_bfloat16_and_the_decoders_in_float32():
-    """The pipeline's precision is an autocast around the module (spacy_stsn.precision): at inference the
-    stacked layers then compute in bfloat16 and the decoders in float32, close to a float32 pass."""
+    """The pipeline's precision is an autocast around the module (spacy_stsn.precision):
+    at inference the stacked layers then compute in bfloat16 and the decoders in
+    float32, close to a float32 pass."""
     torch.manual_seed(0)
     model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(16, 3, 2, 5).eval()
     x, lengths = torch.randn(2, 9, 16), torch.tensor([9, 5])
@@ -329,8 +335,9 @@ def test_under_bfloat16_autocast_the_layers_run_in_bfloat16_and_the_decoders_in_
 def test_factored_relation_logits_equal_the_decoder_on_concatenated_pair_representations(
     monkeypatch,
 ):
-    """Inference scores each pair from per-entity parts plus a per-pair context; training's relation_logits
-    concatenates [head; tail; context] per pair. Same numbers, in any chunking."""
+    """Inference scores each pair from per-entity parts plus a per-pair context;
+    training's relation_logits concatenates [head; tail; context] per pair. Same
+    numbers, in any chunking."""
     torch.manual_seed(0)
     model = STSN(n_layers=1, n_heads=2, max_span_width=4).build(8, 3, 2, 5).eval()
     h_r = torch.randn(2, 12, 8)
@@ -376,14 +383,14 @@ def test_attention_unit_without_padding_equals_multihead_attention():
 
 
 def test_extract_of_one_document_equals_the_same_document_in_a_padded_batch():
-    """A batch of one has no padding (packing is a reshape, attention unmasked); the same document next to a
-    longer one goes through the gather/scatter and the key mask: the same predictions."""
+    """A batch of one has no padding (packing is a reshape, attention unmasked); the
+    same document next to a longer one goes through the gather/scatter and the key mask:
+    the same predictions."""
     torch.manual_seed(0)
     model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(8, 2, 3, 5).eval()
     with torch.no_grad():
-        model.span_decoder.bias[:] = torch.tensor(
-            [1.0, 0.0, 0.0]
-        )  # some spans entities, some not
+        # some spans entities, some not
+        model.span_decoder.bias[:] = torch.tensor([1.0, 0.0, 0.0])
         doc, other = torch.randn(1, 6, 8), torch.randn(1, 9, 8)
         alone = model.infer(doc, torch.tensor([6]), nested_threshold=None)
         batch = model.infer(

@@ -1,5 +1,6 @@
-"""Symmetric relation types (SpERT's ``"symmetric": true``): from the types file through the corpus and the
-component's label data, canonical training targets and predictions, and a scorer that ignores their order."""
+"""Symmetric relation types (SpERT's ``"symmetric": true``): from the types file through
+the corpus and the component's label data, canonical training targets and predictions,
+and a scorer that ignores their order."""
 
 import json
 import random
@@ -14,6 +15,7 @@ from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy_stsn.annotations import SYMMETRIC_KEY, make_relation, set_entities
 from spacy_stsn.convert import convert_file, load_symmetric
 from spacy_stsn.scorer import score_relations
+from spacy_stsn.labels import Labels
 from spacy_stsn.targets import TargetSettings, make_targets
 
 TYPES = {
@@ -31,7 +33,8 @@ PLACES = ["Paris", "Rome", "Oslo", "Lima"]
 
 
 def synthetic_records(n: int, seed: int = 0):
-    """'A met B in C .' with Meets(A, B) given in either order at random, and LivesIn(A, C)."""
+    """'A met B in C .' with Meets(A, B) given in either order at random, and LivesIn(A,
+    C)."""
     rng = random.Random(seed)
     records = []
     for _ in range(n):
@@ -73,9 +76,8 @@ def test_types_file_flag_reaches_the_corpus(symmetric_corpus):
         .from_disk(symmetric_corpus / "train.spacy")
         .get_docs(spacy.blank("en").vocab)
     )
-    assert all(
-        list(doc.user_data[SYMMETRIC_KEY]) == ["Meets"] for doc in docs
-    )  # msgpack gives a tuple
+    # msgpack gives a tuple
+    assert all(list(doc.user_data[SYMMETRIC_KEY]) == ["Meets"] for doc in docs)
 
 
 def _doc(vocab, relations):
@@ -94,17 +96,8 @@ def test_training_targets_put_symmetric_pairs_in_canonical_order():
         ((4, 5), "Loc", (2, 3), "Per", "LivesIn"),
     ]
     doc = _doc(vocab, reversed_meets)
-    settings = TargetSettings(
-        ["Loc", "Per"],
-        ["LivesIn", "Meets"],
-        ["O"],
-        {"Meets"},
-        "stsn",
-        "BIO",
-        10,
-        0,
-        100,
-    )
+    labels = Labels(["Loc", "Per"], ["LivesIn", "Meets"], ["O"], ["Meets"])
+    settings = TargetSettings(labels, "stsn", "BIO", 10, 0, 100)
     targets = make_targets([Example(doc, doc)], settings)
     spans = targets.candidates.spans[0]
     labelled = {
@@ -112,15 +105,17 @@ def test_training_targets_put_symmetric_pairs_in_canonical_order():
         for i, (h, t) in enumerate(targets.candidates.pairs[0])
         if targets.pair_mask[0, i]
     }
+    # Meets, turned around: the argument that starts first is head
     assert labelled[((0, 1), (2, 3))] == (
         0.0,
         1.0,
-    )  # Meets, turned around: the argument that starts first is head
+    )
     assert labelled[((2, 3), (0, 1))] == (0.0, 0.0)  # its reverse is a negative
+    # a directed relation keeps its order
     assert labelled[((4, 5), (2, 3))] == (
         1.0,
         0.0,
-    )  # a directed relation keeps its order
+    )
 
 
 def test_scorer_matches_symmetric_relations_in_either_order():
@@ -142,9 +137,8 @@ def test_scorer_matches_symmetric_relations_in_either_order():
     directed = score_relations([Example(pred, gold)])
     assert directed["rel_f"] == 0.0 and directed["rel_strict_f"] == 0.0
     symmetric = score_relations([Example(pred, gold)], symmetric_labels=["Meets"])
-    assert (
-        symmetric["rel_p"] == 0.5 and symmetric["rel_r"] == 0.5
-    )  # Meets matches, reversed LivesIn does not
+    # Meets matches, reversed LivesIn does not
+    assert symmetric["rel_p"] == 0.5 and symmetric["rel_r"] == 0.5
     assert symmetric["rel_strict_per_type"]["Meets"]["f"] == 1.0
 
 
@@ -180,9 +174,8 @@ def test_symmetric_labels_travel_with_the_pipeline_and_predictions_are_canonical
         ]
         assert len(meets) == len(set(meets)) == 1 and meets[0] == ((0, 1), (2, 3))
     scores = nlp.evaluate(examples_from_corpus(nlp, corpus))
-    assert (
-        scores["rel_strict_f"] == 1.0
-    )  # half the gold Meets are written the other way round
+    # half the gold Meets are written the other way round
+    assert scores["rel_strict_f"] == 1.0
     reloaded = spacy.load(
         model_dir, config={"components.stsn.symmetric_relations": ["LivesIn"]}
     )

@@ -1,5 +1,6 @@
-"""Thresholds chosen on dev (``python -m spacy_stsn tune``): the sweep's choice on hand-made predictions whose
-answer is known, its counts against the scorer, and the tuned pipeline's config (reloaded, overridden)."""
+"""Thresholds chosen on dev (``python -m spacy_stsn tune``): the sweep's choice on
+hand-made predictions whose answer is known, its counts against the scorer, and the
+tuned pipeline's config (reloaded, overridden)."""
 
 import json
 import subprocess
@@ -21,8 +22,9 @@ WORDS = ["w0", "w1", "w2", "w3", "w4", "w5"]
 
 
 def example(nlp, gold, predicted):
-    """An Example from (entities, relations) for gold and predicted; predicted entities carry scores and
-    relations ``(head, tail, label, score)``, arguments given as entity indices."""
+    """An Example from (entities, relations) for gold and predicted; predicted entities
+    carry scores and relations ``(head, tail, label, score)``, arguments given as entity
+    indices."""
     docs = []
     for entities, relations in (gold, predicted):
         doc = Doc(nlp.vocab, words=WORDS)
@@ -45,9 +47,10 @@ def example(nlp, gold, predicted):
 
 
 def test_sweep_picks_the_global_then_the_per_type_threshold_it_must():
-    """Type A: right at 0.7 and 0.8, wrong at 0.5; type B: right at 0.2, wrong at 0.1. RE+ F1 is best globally
-    for t in (0.15, 0.2] (3 right of 4; 0.2 is closest to 0.4), and then A alone is perfect in (0.5, 0.7]
-    (0.55 is closest to the global 0.2), B stays at the global one: all 3 right, none wrong."""
+    """Type A: right at 0.7 and 0.8, wrong at 0.5; type B: right at 0.2, wrong at 0.1.
+    RE+ F1 is best globally for t in (0.15, 0.2] (3 right of 4; 0.2 is closest to 0.4),
+    and then A alone is perfect in (0.5, 0.7] (0.55 is closest to the global 0.2), B
+    stays at the global one: all 3 right, none wrong."""
     nlp = spacy.blank("en")
     ents = [(0, 1, "X"), (2, 3, "X"), (4, 5, "Y")]
     gold = (ents, [(0, 1, "A", 1.0), (1, 2, "A", 1.0), (2, 0, "B", 1.0)])
@@ -70,8 +73,9 @@ def test_sweep_picks_the_global_then_the_per_type_threshold_it_must():
 
 
 def test_sweep_picks_the_nested_threshold_it_must():
-    """Gold nests (1, 2) in (0, 2); the model also predicts a wrong (0, 1). Both lose to (0, 2) under the flat
-    rule, so nested_threshold in (0.3, 0.6] keeps exactly the gold ones (0.35 is closest to the current 0)."""
+    """Gold nests (1, 2) in (0, 2); the model also predicts a wrong (0, 1). Both lose to
+    (0, 2) under the flat rule, so nested_threshold in (0.3, 0.6] keeps exactly the gold
+    ones (0.35 is closest to the current 0)."""
     nlp = spacy.blank("en")
     gold = ([(0, 2, "X"), (1, 2, "Y")], [(1, 0, "A", 1.0)])
     pred = (
@@ -83,9 +87,8 @@ def test_sweep_picks_the_nested_threshold_it_must():
     assert chosen.nested_threshold == 0.35
     scores = dev.scores(chosen, nested=True)
     assert scores["ents_f"] == scores["rel_strict_f"] == 1.0
-    assert (
-        dev.scores(chosen, nested=False)["ents_f"] < 1.0
-    )  # the loose pass keeps all three
+    # the loose pass keeps all three
+    assert dev.scores(chosen, nested=False)["ents_f"] < 1.0
 
 
 def flat(scores):
@@ -103,7 +106,8 @@ def flat(scores):
 
 @pytest.fixture(scope="module")
 def heldout(tmp_path_factory):
-    """40 CoNLL04 dev sentences that the `trained` pipeline has not seen: imperfect predictions."""
+    """40 CoNLL04 dev sentences that the `trained` pipeline has not seen: imperfect
+    predictions."""
     return _write_corpus(
         tmp_path_factory.mktemp("heldout"),
         load_records("conll04", "conll04_dev.json", 40),
@@ -111,8 +115,8 @@ def heldout(tmp_path_factory):
 
 
 def test_counts_equal_the_scorer_on_the_decoded_docs(trained, heldout):
-    """Re-decoding the loose pass by counting gives what the scorer gives for a real prediction at the same
-    thresholds."""
+    """Re-decoding the loose pass by counting gives what the scorer gives for a real
+    prediction at the same thresholds."""
     nlp, model_dir, _ = trained
     corpus = heldout
     stsn = nlp.get_pipe("stsn")

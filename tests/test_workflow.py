@@ -1,5 +1,6 @@
-"""The project's one-command workflow on a dataset it has never seen: a synthetic SpERT-format dataset written by
-the test, through convert -> train -> evaluate -> show (``spacy project run all``), on a tiny random encoder."""
+"""The project's one-command workflow on a dataset it has never seen: a synthetic
+SpERT-format dataset written by the test, through convert -> train -> evaluate -> show
+(``spacy project run all``), on a tiny random encoder."""
 
 import json
 import shutil
@@ -15,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def write_dataset(
     folder: Path, name: str, parts=("train", "dev", "test", "types")
 ) -> None:
-    """'Alice met Bob in Paris .' style sentences, two entity types, a directed and a symmetric relation."""
+    """'Alice met Bob in Paris .' style sentences, two entity types, a directed and a
+    symmetric relation."""
     people, places = ["Alice", "Bob", "Carol", "Dave"], ["Paris", "Rome", "Oslo"]
     records = []
     for i in range(12):
@@ -96,12 +98,10 @@ def test_one_command_workflow_on_a_new_spert_dataset(tmp_path, tiny_bert):
     cfg = json.loads(
         (project / "training" / "toy" / "model-best" / "stsn" / "cfg").read_text()
     )
-    assert (
-        cfg["tag_scheme"] == "BIO" and cfg["data_overlaps"] == 0.0
-    )  # chosen from the data: flat, BIO
-    assert cfg["labels"]["symmetric"] == [
-        "Meets"
-    ]  # the types file's flag, through the corpus
+    # chosen from the data: flat, BIO
+    assert cfg["tag_scheme"] == "BIO" and cfg["data_overlaps"] == 0.0
+    # the types file's flag, through the corpus
+    assert cfg["labels"]["symmetric"] == ["Meets"]
     assert "Alice" in out.stdout  # show printed sentences of the new dataset
     # tune chose the relation thresholds on dev and wrote a pipeline with them
     tuning = json.loads((project / "metrics" / "toy" / "tuning.json").read_text())
