@@ -1,18 +1,23 @@
-"""Corpus-scale extraction on a Ray cluster with Ray Data batch inference (``extract --ray``).
+"""Corpus-scale extraction on a Ray cluster with Ray Data batch inference (``extract
+--ray``).
 
-Ray Data does the scheduling: one read task per block of input (:mod:`spacy_stsn.ray_input`: a fixed number
-of lines or Parquet rows, cut by the input alone), a pool of actors (``map_batches`` with a callable class)
-that each load the pipeline once and annotate a block per call, with the CPUs or GPUs asked for per actor, and
-the output (:mod:`spacy_stsn.ray_output`). Ray restarts an actor that dies and retries its task, and a block's
-output is written only when its task has finished, so a killed actor loses and duplicates nothing. Every spaCy
-batch holds the same documents as the local command's (blocks are whole multiples of ``batch_size``).
+Ray Data does the scheduling: one read task per block of input
+(:mod:`spacy_stsn.ray_input`: a fixed number of lines or Parquet rows, cut by the input
+alone), a pool of actors (``map_batches`` with a callable class) that each load the
+pipeline once and annotate a block per call, with the CPUs or GPUs asked for per actor,
+and the output (:mod:`spacy_stsn.ray_output`). Ray restarts an actor that dies and
+retries its task, and a block's output is written only when its task has finished, so a
+killed actor loses and duplicates nothing. Every spaCy batch holds the same documents as
+the local command's (blocks are whole multiples of ``batch_size``).
 
-Two outputs: a file, written by the driver in input order, identical line for line to the local command's
-(the small-job mode); or a folder of shards written by the workers, one per block, which a rerun resumes. A
-malformed line stops the job with the local command's ``FILE:LINE`` error, or (``on_error="skip"``) is
-listed with it among the errors and the job goes on.
+Two outputs: a file, written by the driver in input order, identical line for line to
+the local command's (the small-job mode); or a folder of shards written by the workers,
+one per block, which a rerun resumes. A malformed line stops the job with the local
+command's ``FILE:LINE`` error, or (``on_error="skip"``) is listed with it among the
+errors and the job goes on.
 
-Only imported when used: importing ``spacy_stsn`` or running the local ``extract`` never imports Ray.
+Only imported when used: importing ``spacy_stsn`` or running the local ``extract`` never
+imports Ray.
 """
 
 import sys
@@ -54,25 +59,28 @@ from .ray_output import (
 )
 from .storage import InputFile, Location, inside, is_folder_output, list_inputs, locate
 
-# Documents per block = spaCy batches per block x batch size: the unit of work of an actor task, of a retry
-# and of an output write. In the ordered file, 4 x 64 documents (seconds on a CPU) keep every actor busy until
-# the end; a shard is 16 x 64 documents by default, fewer and larger files, and a killed worker redoes at most
-# one.
+# Documents per block = spaCy batches per block x batch size: the unit of work of an
+# actor task, of a retry and of an output write. In the ordered file, 4 x 64 documents
+# (seconds on a CPU) keep every actor busy until the end; a shard is 16 x 64 documents
+# by default, fewer and larger files, and a killed worker redoes at most one.
 BATCHES_PER_BLOCK = 4
 BATCHES_PER_SHARD = 16
 ON_ERROR = ("stop", "skip")
-# ``progress``'s default: the ``sys.stderr`` of the call (one bound at import would outlive a redirection)
+# ``progress``'s default: the ``sys.stderr`` of the call (one bound at import would
+# outlive a redirection)
 STDERR = cast(IO[str], object())
 PipelineSource = Union[str, Callable[[], Language]]
 
 
 class Extractor:
-    """The ``map_batches`` callable class: one pipeline per actor, a block of documents per call.
+    """The ``map_batches`` callable class: one pipeline per actor, a block of documents
+    per call.
 
-    A pipeline that does not load fails the first block with the loader's error (naming the path), not the
-    actor's creation (which Ray reports as a dead actor, without the cause). Rows of the command's reader
-    that carry an error, or whose text is longer than ``nlp.max_length``, get no annotations; the others are
-    annotated by ``nlp.pipe`` in batches of ``batch_size`` counted from the start of their block."""
+    A pipeline that does not load fails the first block with the loader's error (naming
+    the path), not the actor's creation (which Ray reports as a dead actor, without the
+    cause). Rows of the command's reader that carry an error, or whose text is longer
+    than ``nlp.max_length``, get no annotations; the others are annotated by
+    ``nlp.pipe`` in batches of ``batch_size`` counted from the start of their block."""
 
     def __init__(
         self,
@@ -137,7 +145,8 @@ class Extractor:
         return batch
 
     def _row_errors(self, batch: pa.Table, texts: List[Any]) -> List[Optional[str]]:
-        """The reader's errors, and the model's: a text that is no string or is too long for the pipeline."""
+        """The reader's errors, and the model's: a text that is no string or is too long
+        for the pipeline."""
         errors = batch.column(ERROR).to_pylist()
         files, lines = batch.column(FILE).to_pylist(), batch.column(LINE).to_pylist()
         limit = self.nlp.max_length
@@ -170,13 +179,15 @@ def extract_dataset(
     tags: bool = False,
     precision: Optional[str] = None,
 ) -> "ray.data.Dataset":
-    """``ds`` with ``entities`` and ``relations`` columns added (and ``tokens`` / ``tags`` with ``tags``), as
-    the local ``extract`` writes them, by a pool of ``workers`` actors that each load ``model`` (a pipeline
-    path or package name readable on every node, or a function that returns the pipeline) once.
+    """``ds`` with ``entities`` and ``relations`` columns added (and ``tokens`` /
+    ``tags`` with ``tags``), as the local ``extract`` writes them, by a pool of
+    ``workers`` actors that each load ``model`` (a pipeline path or package name
+    readable on every node, or a function that returns the pipeline) once.
 
-    Lazy, like any Ray Dataset. Set ``DataContext.get_current().execution_options.preserve_order = True``
-    before consuming it for the rows in input order; a document's annotations depend on the documents batched
-    with it only in the last float bits of the scores."""
+    Lazy, like any Ray Dataset. Set
+    ``DataContext.get_current().execution_options.preserve_order = True`` before
+    consuming it for the rows in input order; a document's annotations depend on the
+    documents batched with it only in the last float bits of the scores."""
     return _annotate(
         ds,
         model,
@@ -204,7 +215,8 @@ def _annotate(
     rows_per_call: Optional[int],
     max_length: Optional[int] = None,
 ) -> "ray.data.Dataset":
-    """The actor pool's map; ``rows_per_call=None`` hands each call whole blocks (the command's)."""
+    """The actor pool's map; ``rows_per_call=None`` hands each call whole blocks (the
+    command's)."""
     return ds.map_batches(
         Extractor,
         fn_constructor_kwargs={
@@ -225,7 +237,8 @@ def _annotate(
 
 
 def _text_column(source: Location, files: List[InputFile], text_key: str) -> str:
-    """The text column of the read blocks: ``text`` for text/JSONL, ``text_key`` for Parquet."""
+    """The text column of the read blocks: ``text`` for text/JSONL, ``text_key`` for
+    Parquet."""
     parquet = [f.relative.endswith(".parquet") for f in files]
     if any(parquet) and not all(parquet):
         raise ValueError(
@@ -235,8 +248,9 @@ def _text_column(source: Location, files: List[InputFile], text_key: str) -> str
 
 
 def check_model(model: PipelineSource) -> None:
-    """A pipeline path that cannot be a pipeline with an stsn component fails here, before Ray starts and
-    before any output is created, with an error naming the path."""
+    """A pipeline path that cannot be a pipeline with an stsn component fails here,
+    before Ray starts and before any output is created, with an error naming the
+    path."""
     if callable(model) or spacy.util.is_package(model):
         return
     path = Path(model)
@@ -278,15 +292,18 @@ def extract_on_ray(
     max_length: Optional[int] = None,
     progress: Optional[IO[str]] = STDERR,
 ) -> int:
-    """The ``extract --ray`` command: ``input_path`` → ``output_path`` (local paths or URIs such as
-    ``s3://bucket/key``) on the Ray cluster at ``address`` (or a local Ray instance started here, or the one
-    this process already joined); returns the documents written by this run.
+    """The ``extract --ray`` command: ``input_path`` → ``output_path`` (local paths or
+    URIs such as ``s3://bucket/key``) on the Ray cluster at ``address`` (or a local Ray
+    instance started here, or the one this process already joined); returns the
+    documents written by this run.
 
-    A folder ``output_path`` (ending with '/', an existing folder, or a URI without a suffix) gets shards
-    written by the workers, ``docs_per_shard`` documents each (default 16 batches), and a rerun resumes it;
-    a file gets every document in input order, written by the driver (``.parquet``: Parquet), and an
-    existing one is only overwritten with ``restart``. ``on_error``: a malformed line stops the job
-    (``"stop"``, after the lines before it in a file OUTPUT) or is written to the errors (``"skip"``)."""
+    A folder ``output_path`` (ending with '/', an existing folder, or a URI without a
+    suffix) gets shards written by the workers, ``docs_per_shard`` documents each
+    (default 16 batches), and a rerun resumes it; a file gets every document in input
+    order, written by the driver (``.parquet``: Parquet), and an existing one is only
+    overwritten with ``restart``. ``on_error``: a malformed line stops the job
+    (``"stop"``, after the lines before it in a file OUTPUT) or is written to the errors
+    (``"skip"``)."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error: one of {ON_ERROR}, not {on_error!r}")
     source, output = locate(str(input_path)), locate(str(output_path))
@@ -341,8 +358,8 @@ def extract_on_ray(
         context.target_max_block_size,
     )
     try:
-        # in input order for a file; the actor's own error (not Ray's wrapper); a Ray block per input
-        # block, never merged with others nor split
+        # in input order for a file; the actor's own error (not Ray's wrapper); a Ray
+        # block per input block, never merged with others nor split
         context.execution_options.preserve_order = not sharded
         context.raise_original_map_exception = True
         context.target_max_block_size = None
@@ -394,7 +411,8 @@ def extract_on_ray(
 def _write_ordered(
     ds: Optional["ray.data.Dataset"], sink: OrderedOutput, on_error: str
 ) -> Dict[str, int]:
-    """The file OUTPUT: the driver writes the blocks in input order (``preserve_order``)."""
+    """The file OUTPUT: the driver writes the blocks in input order
+    (``preserve_order``)."""
     completed = False
     try:
         batches = (
@@ -440,9 +458,9 @@ def _output_format(output: Location, requested: Optional[str], sharded: bool) ->
 
 
 def _check_paths(source: Location, output: Location, sharded: bool) -> None:
-    """Nothing is written over the input: OUTPUT (and, for a file, its errors file) is not the input, not
-    inside the input folder, and no folder that holds the input (for local paths, the local command's
-    check, links resolved)."""
+    """Nothing is written over the input: OUTPUT (and, for a file, its errors file) is
+    not the input, not inside the input folder, and no folder that holds the input (for
+    local paths, the local command's check, links resolved)."""
     targets = [output] if sharded else [output, errors_file(output)]
     for target in targets:
         if target.local and source.local:
@@ -461,9 +479,9 @@ def _model_name(model: PipelineSource) -> str:
 
 
 def _user_error(err: BaseException) -> BaseException:
-    """The error that a read task, actor or write task raised (a bad input line, a model that does not load),
-    unwrapped from Ray's task errors and with the first line of its message only (Ray appends its retry
-    report)."""
+    """The error that a read task, actor or write task raised (a bad input line, a model
+    that does not load), unwrapped from Ray's task errors and with the first line of its
+    message only (Ray appends its retry report)."""
     inner = err
     while True:
         cause = getattr(inner, "cause", None)

@@ -1,15 +1,17 @@
-"""The input side of ``extract --ray``: text, JSONL and Parquet files cut into blocks of a fixed number of
-documents, one Ray read task per block.
+"""The input side of ``extract --ray``: text, JSONL and Parquet files cut into blocks of
+a fixed number of documents, one Ray read task per block.
 
-A block is the unit of the whole job: one read task reads it, one actor call annotates it, one write (a shard,
-or a part of the ordered file) holds it, one retry redoes it. Its bounds come from the input alone: every
-``block_rows`` lines of a text or JSONL file (their byte offsets found by a scan task per file, which looks at
-nothing but newlines), every ``block_rows`` rows of a Parquet file (from its footer). So a rerun cuts the same
-blocks and can skip those already written, and the spaCy batches inside a block are the local command's.
+A block is the unit of the whole job: one read task reads it, one actor call annotates
+it, one write (a shard, or a part of the ordered file) holds it, one retry redoes it.
+Its bounds come from the input alone: every ``block_rows`` lines of a text or JSONL file
+(their byte offsets found by a scan task per file, which looks at nothing but newlines),
+every ``block_rows`` rows of a Parquet file (from its footer). So a rerun cuts the same
+blocks and can skip those already written, and the spaCy batches inside a block are the
+local command's.
 
-Each row of a block carries its input file, line and block name, and the problem of a line that is no
-document (a malformed JSON line, invalid UTF-8): such a row has no text, and the output decides what to do
-with it (``--on-error``).
+Each row of a block carries its input file, line and block name, and the problem of a
+line that is no document (a malformed JSON line, invalid UTF-8): such a row has no text,
+and the output decides what to do with it (``--on-error``).
 """
 
 import io
@@ -30,17 +32,19 @@ from ray.data.datasource import Datasource, ReadTask
 from .extract import input_format, parse_lines
 from .storage import InputFile
 
-# Text and JSONL lines carry their passthrough fields as one JSON object in this column: JSON values need
-# not share a type from line to line, Arrow columns must.
+# Text and JSONL lines carry their passthrough fields as one JSON object in this column:
+# JSON values need not share a type from line to line, Arrow columns must.
 FIELDS = "_fields"
-# Where a row comes from: the input file as named to the user, its line (its row for Parquet), its block, and
-# the problem of a row that is no document.
+# Where a row comes from: the input file as named to the user, its line (its row for
+# Parquet), its block, and the problem of a row that is no document.
 FILE, LINE, BLOCK, ERROR = "_stsn_file", "_stsn_line", "_stsn_block", "_stsn_error"
 INTERNAL = (FIELDS, FILE, LINE, BLOCK, ERROR)
-# The field of each record of sharded output that names its source; an input field of that name is refused.
+# The field of each record of sharded output that names its source; an input field of
+# that name is refused.
 ORIGIN = "_origin"
-# Scanning and reading is light next to the model: these tasks ask for no CPU, so that actors holding every
-# CPU of the cluster (--workers = CPUs) do not starve the tasks that feed them (Ray Data would wait forever).
+# Scanning and reading is light next to the model: these tasks ask for no CPU, so that
+# actors holding every CPU of the cluster (--workers = CPUs) do not starve the tasks
+# that feed them (Ray Data would wait forever).
 TASK_CPUS = 0
 SCAN_CHUNK = 16 << 20
 NAME = re.compile(r"^(?P<file>.+)\.(?P<index>\d{6,})(?P<last>\.last)?$")
@@ -48,7 +52,8 @@ NAME = re.compile(r"^(?P<file>.+)\.(?P<index>\d{6,})(?P<last>\.last)?$")
 
 @dataclass(frozen=True)
 class Block:
-    """Lines (or Parquet rows) ``first``.. of ``file``, stored in ``[start, end)`` (bytes, or rows)."""
+    """Lines (or Parquet rows) ``first``.. of ``file``, stored in ``[start, end)``
+    (bytes, or rows)."""
 
     file: InputFile
     index: int
@@ -59,20 +64,23 @@ class Block:
 
     @property
     def name(self) -> str:
-        """The block's name, from its input file and index (``.last``: the file's last block)."""
+        """The block's name, from its input file and index (``.last``: the file's last
+        block)."""
         return f"{self.file.relative}.{self.index:06d}{'.last' if self.last else ''}"
 
 
 @dataclass
 class Progress:
-    """The blocks already written, per input file (relative path), and the files whose every block is."""
+    """The blocks already written, per input file (relative path), and the files whose
+    every block is."""
 
     blocks: Dict[str, Set[int]] = field(default_factory=dict)
     files_done: Set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, names: Iterable[str]) -> "Progress":
-        """From the names of the written blocks: a file is done when its last block and all before it are."""
+        """From the names of the written blocks: a file is done when its last block and
+        all before it are."""
         blocks: Dict[str, Set[int]] = {}
         last: Dict[str, int] = {}
         for name in names:
@@ -88,8 +96,9 @@ class Progress:
 
 
 def plan_blocks(files: List[InputFile], rows: int, done: Progress) -> List[Block]:
-    """The blocks of ``rows`` documents of the files that are not done, in input order, less those done.
-    The bounds are found by a task per file on the cluster (the driver reads no input)."""
+    """The blocks of ``rows`` documents of the files that are not done, in input order,
+    less those done. The bounds are found by a task per file on the cluster (the driver
+    reads no input)."""
     todo = [f for f in files if f.relative not in done.files_done]
     scan = ray.remote(num_cpus=TASK_CPUS)(_bounds)
     found = ray.get([scan.remote(f, rows) for f in todo])
@@ -102,8 +111,9 @@ def plan_blocks(files: List[InputFile], rows: int, done: Progress) -> List[Block
 
 
 def _bounds(file: InputFile, rows: int) -> List[Tuple[int, int]]:
-    """[start, end) of each block of ``rows`` documents: rows of a Parquet file, else the byte offsets
-    of every ``rows``-th line (lines end at b"\\n", as in the local command)."""
+    """[start, end) of each block of ``rows`` documents: rows of a Parquet file, else
+    the byte offsets of every ``rows``-th line (lines end at b"\\n", as in the local
+    command)."""
     location = file.location
     if file.relative.endswith(".parquet"):
         with location.fs.open_input_file(location.path) as f:
@@ -138,8 +148,8 @@ class Options:
 
 
 class BlockDatasource(Datasource):
-    """One read task per block; each returns one table (``target_max_block_size=None`` keeps Ray Data from
-    merging or splitting it), in the order of ``blocks``."""
+    """One read task per block; each returns one table (``target_max_block_size=None``
+    keeps Ray Data from merging or splitting it), in the order of ``blocks``."""
 
     def __init__(self, blocks: List[Block], options: Options) -> None:
         super().__init__()
@@ -174,9 +184,10 @@ def _reader(options: Options, block: Block) -> Any:
 
 
 def _read_lines(block: Block, options: Options) -> pa.Table:
-    """The block's lines parsed by the local command's parser (:func:`spacy_stsn.extract.parse_lines`); a
-    malformed line becomes a row with its error (and ends the block with ``on_error="stop"``: nothing after
-    it will be written)."""
+    """The block's lines parsed by the local command's parser
+    (:func:`spacy_stsn.extract.parse_lines`); a malformed line becomes a row with its
+    error (and ends the block with ``on_error="stop"``: nothing after it will be
+    written)."""
     location = block.file.location
     with location.fs.open_input_file(location.path) as f:
         data = f.read_at(block.end - block.start, block.start)
@@ -218,7 +229,8 @@ def _read_lines(block: Block, options: Options) -> pa.Table:
 
 
 def _read_parquet(block: Block, text_key: str, reserved: Sequence[str]) -> pa.Table:
-    """The block's rows of a Parquet file, all columns; the text column must hold strings."""
+    """The block's rows of a Parquet file, all columns; the text column must hold
+    strings."""
     location = block.file.location
     name = location.uri
     with location.fs.open_input_file(location.path) as f:
@@ -270,8 +282,9 @@ def read_blocks(
     reserved: Sequence[str],
     max_length: Optional[int] = None,
 ) -> "ray.data.Dataset":
-    """A Dataset of ``blocks``, one Ray block each, in their order. Input fields named in ``reserved``
-    (the output's) and texts longer than ``max_length`` are errors of their line."""
+    """A Dataset of ``blocks``, one Ray block each, in their order. Input fields named
+    in ``reserved`` (the output's) and texts longer than ``max_length`` are errors of
+    their line."""
     options = Options(fmt, text_key, on_error, tuple(reserved), max_length)
     source = BlockDatasource(blocks, options)
     return ray.data.read_datasource(

@@ -1,14 +1,17 @@
-"""The output side of ``extract --ray``: records from annotated blocks, the ordered single file (small jobs,
-written by the driver), and the sharded folder (any size, written by the workers, resumable).
+"""The output side of ``extract --ray``: records from annotated blocks, the ordered
+single file (small jobs, written by the driver), and the sharded folder (any size,
+written by the workers, resumable).
 
-A folder OUTPUT gets one shard per block of input, written whole by a Ray Data write task on the cluster with a
-:class:`ShardDatasink`: ``REL.NNNNNN.jsonl`` (or ``.parquet``), REL the input file's path inside the input
-folder and NNNNNN the block's index within it, with ``.last`` before the suffix for a file's last block. Every
-record carries ``_origin`` (input file and line), so order is recoverable without ordering the job. Lines
-skipped with ``--on-error skip`` go to ``_errors/SHARD.jsonl`` (file, line, problem); ``_stsn_extract.json``
-describes the job (inputs' sizes and times, model, options), and a rerun resumes only the job it describes. A
-shard is written to a hidden temporary file and then moved: it exists whole or not at all, so a rerun skips
-exactly the blocks that are done.
+A folder OUTPUT gets one shard per block of input, written whole by a Ray Data write
+task on the cluster with a :class:`ShardDatasink`: ``REL.NNNNNN.jsonl`` (or
+``.parquet``), REL the input file's path inside the input folder and NNNNNN the block's
+index within it, with ``.last`` before the suffix for a file's last block. Every record
+carries ``_origin`` (input file and line), so order is recoverable without ordering the
+job. Lines skipped with ``--on-error skip`` go to ``_errors/SHARD.jsonl`` (file, line,
+problem); ``_stsn_extract.json`` describes the job (inputs' sizes and times, model,
+options), and a rerun resumes only the job it describes. A shard is written to a hidden
+temporary file and then moved: it exists whole or not at all, so a rerun skips exactly
+the blocks that are done.
 """
 
 import io
@@ -35,8 +38,9 @@ from .storage import (
     write_atomic,
 )
 
-# The annotation columns, typed so that every block has the same schema whatever it found (an empty entity
-# list in one block and a full one in the next) and Parquet can hold them. Field order = ``doc_to_record``'s.
+# The annotation columns, typed so that every block has the same schema whatever it
+# found (an empty entity list in one block and a full one in the next) and Parquet can
+# hold them. Field order = ``doc_to_record``'s.
 ENTITY = pa.struct(
     [
         ("text", pa.string()),
@@ -72,7 +76,8 @@ SHARD = re.compile(r"^(?P<block>.+\.\d{6,}(\.last)?)\.(jsonl|parquet)$")
 
 @dataclass
 class Row:
-    """One row of an annotated block: a document's record, or a line that was no document."""
+    """One row of an annotated block: a document's record, or a line that was no
+    document."""
 
     text: Optional[str]
     fields: Dict[str, Any]
@@ -86,7 +91,8 @@ class Row:
 
 
 def rows(batch: pa.Table, text_column: str) -> Iterator[Row]:
-    """The rows of an annotated block, passthrough fields decoded (JSON fields, or the other columns)."""
+    """The rows of an annotated block, passthrough fields decoded (JSON fields, or the
+    other columns)."""
     names = batch.column_names
     passthrough = [
         n
@@ -110,8 +116,8 @@ def rows(batch: pa.Table, text_column: str) -> Iterator[Row]:
 
 
 def jsonl(documents: Iterable[Row], text_key: str, origin: bool) -> str:
-    """The local command's JSON lines (the text under ``text_key``), with each record's ``_origin`` in
-    sharded output."""
+    """The local command's JSON lines (the text under ``text_key``), with each record's
+    ``_origin`` in sharded output."""
     return "".join(
         output_line(
             row.text,
@@ -126,8 +132,9 @@ def jsonl(documents: Iterable[Row], text_key: str, origin: bool) -> str:
 def parquet_table(
     documents: List[Row], text_key: str, name: str, origin: bool
 ) -> pa.Table:
-    """Records as a table: the text (column ``text_key``), the passthrough fields as columns (which must
-    then hold one type each), ``_origin`` in sharded output, the annotations."""
+    """Records as a table: the text (column ``text_key``), the passthrough fields as
+    columns (which must then hold one type each), ``_origin`` in sharded output, the
+    annotations."""
     columns = {text_key: pa.array([r.text for r in documents], pa.string())}
     for key in dict.fromkeys(key for r in documents for key in r.fields):
         try:
@@ -156,10 +163,11 @@ def error_lines(errors: Iterable[Row]) -> str:
 
 
 class ShardDatasink(Datasink):
-    """Ray Data's writer interface, one shard per input block, named from its input file and block: the write
-    tasks (on the cluster, never the driver) turn the rows into records and write them whole (write then
-    move). With ``on_error="stop"`` a block holding a malformed line is not written: the task fails with the
-    line's ``FILE:LINE`` error; with ``"skip"`` the line goes to the block's errors shard."""
+    """Ray Data's writer interface, one shard per input block, named from its input file
+    and block: the write tasks (on the cluster, never the driver) turn the rows into
+    records and write them whole (write then move). With ``on_error="stop"`` a block
+    holding a malformed line is not written: the task fails with the line's
+    ``FILE:LINE`` error; with ``"skip"`` the line goes to the block's errors shard."""
 
     def __init__(
         self,
@@ -228,9 +236,10 @@ def runs(values: List[Any]) -> Iterator[Tuple[int, int]]:
 def prepare_folder(
     output: Location, job: Dict[str, Any], restart: bool, fmt: str
 ) -> Progress:
-    """Check the folder OUTPUT against ``job`` and return what is done: an empty or missing folder starts
-    the job; a folder of this job resumes it (or starts over with ``restart``, deleting only its own files);
-    a folder of another job, or with files this command did not write, is refused."""
+    """Check the folder OUTPUT against ``job`` and return what is done: an empty or
+    missing folder starts the job; a folder of this job resumes it (or starts over with
+    ``restart``, deleting only its own files); a folder of another job, or with files
+    this command did not write, is refused."""
     files = list_relative(output) or []
     ours = [f for f in files if _ours(f)]
     foreign = [f for f in files if not _ours(f)]
@@ -265,8 +274,9 @@ def prepare_folder(
 
 
 def discard_if_empty(output: Location, existed: bool) -> None:
-    """After a job failed: if the folder OUTPUT holds no shard, remove what :func:`prepare_folder` wrote
-    (the job file, and the folder if it made it), so that a failed start leaves no empty output."""
+    """After a job failed: if the folder OUTPUT holds no shard, remove what
+    :func:`prepare_folder` wrote (the job file, and the folder if it made it), so that a
+    failed start leaves no empty output."""
     files = list_relative(output) or []
     if all(f == JOB or is_temporary(f) for f in files):
         delete_files(output, files)
@@ -304,9 +314,10 @@ def _difference(previous: Optional[Dict[str, Any]], job: Dict[str, Any]) -> str:
 
 
 class OrderedOutput:
-    """The single ordered OUTPUT file (the small-job mode): the driver writes each block as it arrives in
-    input order, JSONL or (``.parquet``) Parquet with the columns of the first block. The file is created
-    at the first block, so a job that fails before any (a model that does not load) leaves none."""
+    """The single ordered OUTPUT file (the small-job mode): the driver writes each block
+    as it arrives in input order, JSONL or (``.parquet``) Parquet with the columns of
+    the first block. The file is created at the first block, so a job that fails before
+    any (a model that does not load) leaves none."""
 
     def __init__(
         self, output: Location, text_column: str, text_key: str, fmt: str
@@ -317,8 +328,9 @@ class OrderedOutput:
         self.written, self.skipped = 0, 0
 
     def write(self, batch: pa.Table, on_error: str) -> None:
-        """Write a block's documents; at a malformed line, stop (``"stop"``: raise its error after the lines
-        before it) or (``"skip"``) write it to the errors file OUTPUT.errors.jsonl."""
+        """Write a block's documents; at a malformed line, stop (``"stop"``: raise its
+        error after the lines before it) or (``"skip"``) write it to the errors file
+        OUTPUT.errors.jsonl."""
         block = list(rows(batch, self.text_column))
         stop = next(
             (
@@ -377,7 +389,8 @@ class OrderedOutput:
             ) from None
 
     def close(self, completed: bool) -> None:
-        """Close the files; a completed job with no documents still gets its (empty) OUTPUT."""
+        """Close the files; a completed job with no documents still gets its (empty)
+        OUTPUT."""
         if completed and self.stream is None:
             self.stream = self._open(self.output)
             if self.fmt == "parquet":

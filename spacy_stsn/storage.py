@@ -1,9 +1,10 @@
-"""Inputs and outputs of ``extract --ray`` on any filesystem pyarrow knows: local paths, ``s3://``, ``gs://``,
-``hdfs://`` ... (credentials and endpoints as pyarrow reads them, e.g. ``AWS_ENDPOINT_URL``).
+"""Inputs and outputs of ``extract --ray`` on any filesystem pyarrow knows: local paths,
+``s3://``, ``gs://``, ``hdfs://`` ... (credentials and endpoints as pyarrow reads them,
+e.g. ``AWS_ENDPOINT_URL``).
 
-Paths are kept as the user wrote them (``uri``), for error messages and for the records' ``_origin``, next to
-the filesystem and its own path, which Ray Data's readers and writers take. Only imported when used: pyarrow
-comes with Ray, not with spaCy.
+Paths are kept as the user wrote them (``uri``), for error messages and for the records'
+``_origin``, next to the filesystem and its own path, which Ray Data's readers and
+writers take. Only imported when used: pyarrow comes with Ray, not with spaCy.
 """
 
 import os
@@ -29,7 +30,8 @@ class Location:
 
     @property
     def key(self) -> str:
-        """The identity of the location, links resolved where the filesystem has them, for comparisons."""
+        """The identity of the location, links resolved where the filesystem has them,
+        for comparisons."""
         if self.local:
             return os.path.realpath(self.path)
         return f"{self.fs.type_name}://{self.path.rstrip('/')}"
@@ -55,8 +57,9 @@ class Location:
 
 @dataclass(frozen=True)
 class InputFile:
-    """A file of the input: where it is, its path relative to the input folder (its name for a single file),
-    and its size and modification time, the fingerprint a resumed job compares."""
+    """A file of the input: where it is, its path relative to the input folder (its name
+    for a single file), and its size and modification time, the fingerprint a resumed
+    job compares."""
 
     location: Location
     relative: str
@@ -65,7 +68,8 @@ class InputFile:
 
 
 def locate(uri: str) -> Location:
-    """``uri``: a local path, or a URI with a scheme pyarrow knows (``s3://bucket/key``)."""
+    """``uri``: a local path, or a URI with a scheme pyarrow knows
+    (``s3://bucket/key``)."""
     if "://" not in uri:
         return Location(uri, pafs.LocalFileSystem(), os.path.abspath(uri))
     try:
@@ -78,8 +82,8 @@ def locate(uri: str) -> Location:
 
 
 def list_inputs(location: Location) -> List[InputFile]:
-    """``location`` itself, or the files of the folder ``location`` (recursively, sorted, hidden ones left
-    out: names starting with '.' or '_')."""
+    """``location`` itself, or the files of the folder ``location`` (recursively,
+    sorted, hidden ones left out: names starting with '.' or '_')."""
     info = location.info()
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"{location.uri}: no such file or folder")
@@ -104,8 +108,8 @@ def list_inputs(location: Location) -> List[InputFile]:
 
 
 def is_folder_output(uri: str) -> bool:
-    """A folder OUTPUT (sharded): it ends with '/', is an existing folder, or is a URI whose last part has no
-    suffix (object stores have no empty folders to test for)."""
+    """A folder OUTPUT (sharded): it ends with '/', is an existing folder, or is a URI
+    whose last part has no suffix (object stores have no empty folders to test for)."""
     if uri.endswith("/") or uri.endswith(os.sep):
         return True
     location = locate(uri)
@@ -124,8 +128,9 @@ def inside(location: Location, folder: Location) -> bool:
 
 
 def write_atomic(location: Location, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary file beside ``location``, then move it there: a reader (or a
-    resumed job) sees the whole file or none of it, whatever kills the writer."""
+    """Write ``data`` to a hidden temporary file beside ``location``, then move it
+    there: a reader (or a resumed job) sees the whole file or none of it, whatever kills
+    the writer."""
     folder, name = posixpath.split(location.path)
     temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
     make_parent(location)
@@ -135,8 +140,9 @@ def write_atomic(location: Location, data: bytes) -> None:
 
 
 def make_parent(location: Location) -> None:
-    """The folder that will hold ``location``, on a local filesystem (object stores have no folders: a key
-    needs none, and an empty marker object would only show up in listings)."""
+    """The folder that will hold ``location``, on a local filesystem (object stores have
+    no folders: a key needs none, and an empty marker object would only show up in
+    listings)."""
     if location.local:
         location.fs.create_dir(posixpath.dirname(location.path), recursive=True)
 
@@ -153,8 +159,8 @@ def delete_files(location: Location, relatives: List[str]) -> None:
 
 
 def list_relative(location: Location) -> Optional[List[str]]:
-    """Every file under the folder ``location``, relative to it, hidden ones included; None if it does not
-    exist."""
+    """Every file under the folder ``location``, relative to it, hidden ones included;
+    None if it does not exist."""
     info = location.info()
     if info.type == pafs.FileType.NotFound:
         return None

@@ -1,5 +1,7 @@
-"""``extract --ray`` and ``spacy_stsn.ray_extract`` on a local Ray instance (2 CPUs), with the small pipeline
-trained in conftest: the same output as the local command, line for line, also when an actor is killed."""
+"""``extract --ray`` and ``spacy_stsn.ray_extract`` on a local Ray instance (2 CPUs),
+with the small pipeline trained in conftest: the same output as the local command, line
+for line, also when an actor is killed.
+"""
 
 import itertools
 import json
@@ -29,9 +31,9 @@ ray.cloudpickle.register_pickle_by_value(
 
 @pytest.fixture(scope="module")
 def s3_server():
-    """A real S3 API (moto's server) on 127.0.0.1, found by pyarrow and boto3 through the standard AWS
-    environment variables, set before Ray starts so that its workers have them (as a cluster's nodes
-    have their credentials)."""
+    """A real S3 API (moto's server) on 127.0.0.1, found by pyarrow and boto3 through
+    the standard AWS environment variables, set before Ray starts so that its workers
+    have them (as a cluster's nodes have their credentials)."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -58,7 +60,8 @@ def _texts(conll04_records, n=30):
 
 
 def _local_and_ray(model_dir, source, tmp_path, *extra, workers=2):
-    """Run the local command and the Ray command on ``source``; return both outputs' text."""
+    """Run the local command and the Ray command on ``source``; return both outputs'
+    text."""
     local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     assert (
         main(
@@ -201,8 +204,8 @@ def test_jsonl_passthrough_and_a_bad_line(
 def test_dataset_api_and_parquet_in_and_out(
     trained, local_ray, tmp_path, conll04_records
 ):
-    """A Dataset with a text column in, ``entities``/``relations`` columns out; a folder of Parquet files in,
-    one Parquet file out, in order, the other columns kept."""
+    """A Dataset with a text column in, ``entities``/``relations`` columns out; a folder
+    of Parquet files in, one Parquet file out, in order, the other columns kept."""
     import ray.data
 
     from spacy_stsn import extract_dataset  # imported on first use
@@ -278,8 +281,9 @@ def test_dataset_api_and_parquet_in_and_out(
 
 
 class CrashOnce:
-    """A pipeline loader whose pipeline kills its actor process (``os._exit``) at its ``after``-th document,
-    once: the first crash leaves ``marker`` behind, and the restarted actor finds it."""
+    """A pipeline loader whose pipeline kills its actor process (``os._exit``) at its
+    ``after``-th document, once: the first crash leaves ``marker`` behind, and the
+    restarted actor finds it."""
 
     def __init__(self, model_dir: str, marker: Path, after: int) -> None:
         self.model_dir, self.marker, self.after = model_dir, marker, after
@@ -330,7 +334,8 @@ def test_a_killed_actor_loses_and_duplicates_nothing(
         ]
     )
     marker = tmp_path / "crashed"
-    # the 22nd document of an actor: after one finished block (16 documents), in the middle of its second
+    # the 22nd document of an actor: after one finished block (16 documents), in the
+    # middle of its second
     written = extract_on_ray(
         CrashOnce(str(model_dir), marker, 22),
         source,
@@ -344,7 +349,8 @@ def test_a_killed_actor_loses_and_duplicates_nothing(
     assert (tmp_path / "ray.jsonl").read_text(encoding="utf8") == (
         tmp_path / "local.jsonl"
     ).read_text("utf8")
-    # into a folder: the shards of the killed actor's block are written once, by its retry
+    # into a folder: the shards of the killed actor's block are written once, by its
+    # retry
     marker.unlink()
     written = extract_on_ray(
         CrashOnce(str(model_dir), marker, 22),
@@ -363,7 +369,8 @@ def test_a_killed_actor_loses_and_duplicates_nothing(
 
 
 def _shard_lines(folder: Path, suffix: str = ".jsonl") -> List[str]:
-    """Every record line of a folder OUTPUT's shards, in input order (by ``_origin``), each once."""
+    """Every record line of a folder OUTPUT's shards, in input order (by ``_origin``),
+    each once."""
     lines = [
         line
         for shard in sorted(folder.glob(f"*{suffix}"))
@@ -375,7 +382,8 @@ def _shard_lines(folder: Path, suffix: str = ".jsonl") -> List[str]:
 
 
 def _with_origin(local: Path, source: Path, skipped=()) -> List[str]:
-    """The local command's output lines with the ``_origin`` a shard gives each record."""
+    """The local command's output lines, with the ``_origin`` a shard gives each
+    record."""
     lines = []
     numbers = (n for n in itertools.count(1) if n not in skipped)
     for number, line in zip(numbers, local.read_text("utf8").splitlines()):
@@ -399,8 +407,9 @@ def _last_error(capsys) -> str:
 def test_ray_never_writes_over_its_input_or_an_output(
     trained, tmp_path, capsys, monkeypatch
 ):
-    """Refused before anything is read or opened for writing (issue 23 item 1): OUTPUT that is the input
-    (with or without --restart), a folder OUTPUT inside the input folder, an existing file OUTPUT, brat."""
+    """Refused before anything is read or opened for writing (issue 23 item 1): OUTPUT
+    that is the input (with or without --restart), a folder OUTPUT inside the input
+    folder, an existing file OUTPUT, brat."""
     import spacy_stsn.ray_extract as ray_extract
 
     monkeypatch.setattr(ray_extract, "plan_blocks", _must_not_run)
@@ -452,7 +461,8 @@ def test_a_model_that_does_not_load_fails_naming_it_and_leaves_no_output(
                 argv = ["extract", str(missing), str(source), "-o", str(output)]
                 assert main(argv + ["--ray"]) == 1
                 assert _last_error(capsys).startswith(f"error: {missing}: ")
-    # weights that do not load: the actor's loader error, naming the path, not a dead actor
+    # weights that do not load: the actor's loader error, naming the path, not a dead
+    # actor
     broken = tmp_path / "broken"
     shutil.copytree(model_dir, broken)
     weights = broken / "stsn" / "model"
@@ -469,9 +479,9 @@ def test_a_model_that_does_not_load_fails_naming_it_and_leaves_no_output(
 def test_folder_output_is_sharded_resumed_and_restarted(
     trained, local_ray, tmp_path, conll04_records, capsys
 ):
-    """One shard per block of 8 documents, named from the input file and block, written by the workers;
-    every record with its ``_origin``; a rerun redoes only what is missing; another job's options are
-    refused; --restart starts over."""
+    """One shard per block of 8 documents, named from the input file and block, written
+    by the workers; every record with its ``_origin``; a rerun redoes only what is
+    missing; another job's options are refused; --restart starts over."""
     _, model_dir, _ = trained
     texts = (_texts(conll04_records) * 2)[:36]  # 4 shards of 8, then 4
     source = tmp_path / "in.txt"
@@ -503,7 +513,8 @@ def test_folder_output_is_sharded_resumed_and_restarted(
     assert {name: (out / name).read_bytes() for name in shards} == first
     assert sorted(p.name for p in out.iterdir()) == ["_stsn_extract.json"] + shards
 
-    # other options would cut other blocks: refused, nothing touched; --restart starts over
+    # other options would cut other blocks: refused, nothing touched; --restart starts
+    # over
     assert main(argv[:-6] + ["8", "--docs-per-shard", "8", "--ray"]) == 1
     assert "batch_size was 4, now 8" in _last_error(capsys)
     assert main(argv + ["--restart"]) == 0
@@ -560,7 +571,8 @@ def test_on_error_skip_lists_bad_lines_and_stop_writes_no_part_of_their_block(
     assert _rounded(_lines(tmp_path / "o.jsonl")) == _rounded(_lines(local))
     assert len((tmp_path / "o.jsonl.errors.jsonl").read_text().splitlines()) == 2
 
-    # stop: the job ends with the first bad line's FILE:LINE; no shard holds part of its block
+    # stop: the job ends with the first bad line's FILE:LINE; no shard holds part of its
+    # block
     stopped = tmp_path / "stopped"
     assert main(argv + ["-o", f"{stopped}/", "--docs-per-shard", "8"]) == 1
     assert _last_error(capsys) == f"error: {problems[0]}"
@@ -568,7 +580,8 @@ def test_on_error_skip_lists_bad_lines_and_stop_writes_no_part_of_their_block(
 
 
 class Slow:
-    """The trained pipeline with a pause after each document: a job long enough to be killed mid-run."""
+    """The trained pipeline with a pause after each document: a job long enough to be
+    killed mid-run."""
 
     def __init__(self, model_dir: str, pause: float) -> None:
         self.model_dir, self.pause = model_dir, pause
@@ -592,8 +605,9 @@ class Slow:
 def test_a_killed_driver_then_a_rerun_loses_and_duplicates_nothing(
     trained, local_ray, tmp_path, conll04_records
 ):
-    """The driver (joined to the cluster, as on a real one) is killed with SIGKILL once shards exist; the
-    same command again writes the rest: the union of the shards is the uninterrupted run's records."""
+    """The driver (joined to the cluster, as on a real one) is killed with SIGKILL once
+    shards exist; the same command again writes the rest: the union of the shards is the
+    uninterrupted run's records."""
     from spacy_stsn.ray_extract import extract_on_ray
 
     _, model_dir, _ = trained
@@ -644,8 +658,8 @@ def s3(s3_server):
 def test_input_and_output_on_s3(
     trained, local_ray, s3, tmp_path, conll04_records, capsys
 ):
-    """A folder of JSONL on S3 in, Parquet shards on S3 out (then resumed: nothing to do), and the ordered
-    JSONL file on S3: the local command's records."""
+    """A folder of JSONL on S3 in, Parquet shards on S3 out (then resumed: nothing to
+    do), and the ordered JSONL file on S3: the local command's records."""
     _, model_dir, _ = trained
     rows = [
         json.dumps({"text": t, "id": i}, ensure_ascii=False) + "\n"
@@ -664,7 +678,8 @@ def test_input_and_output_on_s3(
     sharded += ["--docs-per-shard", "8", "--workers", "2"]
     assert main(sharded) == 0
     listed = s3.list_objects_v2(Bucket="corpus", Prefix="out/")["Contents"]
-    # (pyarrow leaves an empty "out/" marker where it deletes or moves the last key of a "folder")
+    # (pyarrow leaves an empty "out/" marker where it deletes or moves the last key of a
+    # "folder")
     names = sorted(o["Key"][len("out/") :] for o in listed if o["Key"] != "out/")
     assert names == [
         "_stsn_extract.json",
