@@ -1,29 +1,41 @@
-"""Accuracy benchmark: STSN (3 layers, bi-interaction) against the span-only baseline (``n_layers = 0``, the
-paper's "w/o Label", a SpERT-like model) on CoNLL04 test, same budget for every run, over several seeds.
+"""Accuracy benchmark: STSN (3 layers, bi-interaction) against the span-only baseline
+(``n_layers = 0``, the paper's "w/o Label", a SpERT-like model) on CoNLL04 test, same
+budget for every run, over several seeds.
 
 Two protocols:
 
-* ``select`` (default): train on train, keep the best model on dev (``spacy train``'s model-best), test it;
-* ``spert``: train on train+dev and test the last model, as the SpERT reference run of this project did.
+* ``select`` (default): train on train, keep the best model on dev (``spacy train``'s
+  model-best), test it;
+* ``spert``: train on train+dev and test the last model, as the SpERT reference run of
+  this project did.
 
-Nothing is tuned on test. Prints a table (mean ± std of NER, RE, RE+ micro and macro F1) and writes
-``benchmarks/results/accuracy_{select,spert}.{json,md}``. Finished runs are reused (rerunning resumes a grid);
-``--finished-only`` summarises what has finished without training::
+Nothing is tuned on test. Prints a table (mean ± std of NER, RE, RE+ micro and macro F1)
+and writes ``benchmarks/results/accuracy_{select,spert}.{json,md}`` (or ``--output``).
+Finished runs are reused (rerunning resumes a grid); ``--finished-only`` summarises what
+has finished without training::
 
     python benchmarks/accuracy.py --steps 2000 --seeds 0 1 2
-    python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0   # 20 epochs of train+dev (1,153 / 4)
+    # 20 epochs of train+dev (1,153 / 4 steps each)
+    python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0
 """
 
-import argparse
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any, List, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(
-    0, str(ROOT / "scripts")
-)  # the grid runner is a project script, not part of the package
+from harness import REPO, Benchmark
 
-from experiments import add_grid_arguments, provenance, run_grid, write_summary  # noqa: E402
+# the grid runner is a project script, not part of the package
+sys.path.insert(0, str(REPO / "scripts"))
+
+from experiments import (  # noqa: E402
+    add_grid_arguments,
+    curves_table,
+    markdown_table,
+    run_grid,
+    summarize,
+)
 
 VARIANTS = {
     "STSN (3 layers, bi)": {"components.stsn.model.n_layers": 3},
@@ -31,21 +43,31 @@ VARIANTS = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "conll04.cfg")
-    parser.add_argument(
+def smoke(args: Any, kit: Any) -> None:
+    args.corpus, args.encoder = kit.corpus, str(kit.encoder)
+    args.steps, args.seeds, args.only = 2, [0], list(VARIANTS)[:1]
+    args.runs = Path(tempfile.mkdtemp(prefix="accuracy-smoke-runs-"))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    bench = Benchmark(__doc__, __file__)
+    add = bench.parser.add_argument
+    add("--config", type=Path, default=REPO / "configs" / "conll04.cfg")
+    add(
         "--corpus",
         type=Path,
-        default=ROOT / "corpus" / "conll04",
-        help="train.spacy, dev.spacy, train_dev.spacy and test.spacy (spacy project run convert)",
+        default=REPO / "corpus" / "conll04",
+        help="train.spacy, dev.spacy, train_dev.spacy and test.spacy "
+        "(spacy project run convert)",
     )
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--protocol", choices=("select", "spert"), default="select")
-    add_grid_arguments(parser, seeds=[0, 1, 2])
-    args = parser.parse_args()
+    add("--protocol", choices=("select", "spert"), default="select")
+    add(
+        "--runs",
+        type=Path,
+        help="the trained runs (default: training/accuracy/PROTOCOL)",
+    )
+    add_grid_arguments(bench.parser, seeds=[0, 1, 2])
+    args = bench.parse(argv, smoke)
     train = "train.spacy" if args.protocol == "select" else "train_dev.spacy"
     use = "model-best" if args.protocol == "select" else "model-last"
     rows = run_grid(
@@ -55,7 +77,7 @@ def main() -> None:
         args.seeds,
         args.steps,
         args.encoder,
-        ROOT / "training" / "accuracy" / args.protocol,
+        args.runs or REPO / "training" / "accuracy" / args.protocol,
         train=train,
         use=use,
         gpu_id=args.gpu_id,
@@ -63,14 +85,13 @@ def main() -> None:
         finished_only=args.finished_only,
     )
     title = (
-        f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of 4 sentences, encoder {args.encoder}, "
-        f"seeds {args.seeds}"
+        f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of 4 sentences, "
+        f"encoder {args.encoder}, seeds {args.seeds}"
     )
-    print(
-        write_summary(
-            args.output, f"accuracy_{args.protocol}", rows, title, provenance(args)
-        )
-    )
+    summary = summarize(rows)
+    text = markdown_table(summary, title) + "\n" + curves_table(rows)
+    stem = f"accuracy_{args.protocol}"
+    bench.finish({"summary": summary, "runs": rows}, text.rstrip(), stem=stem)
 
 
 if __name__ == "__main__":

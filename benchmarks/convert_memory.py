@@ -1,15 +1,15 @@
 """Peak memory and time of ``python -m spacy_stsn convert`` on large SpERT JSON files.
 
-Each size is a JSON list of CoNLL04's training sentences repeated (each copy with its own ``orig_id``) to at
-least N MiB, converted by the command line in its own process; its peak resident set size is the kernel's
-``ru_maxrss`` of that process (``os.wait4``), so nothing the parent did counts. The printed ``documents``
-are checked against the number written; ``--smoke`` also reads the output back (a folder of parts there).
+Each size is a JSON list of CoNLL04's training sentences repeated (each copy with its
+own ``orig_id``) to at least N MiB, converted by the command line in its own process;
+its peak resident set size is the kernel's ``ru_maxrss`` of that process (``os.wait4``),
+so nothing the parent did counts. The printed ``documents`` are checked against the
+number written; ``--smoke`` also reads the output back (a folder of parts there).
 
     python benchmarks/convert_memory.py --sizes 20 200 --output benchmarks/results/convert_memory.json
     python benchmarks/convert_memory.py --smoke --output /tmp/convert_memory.json
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -19,19 +19,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Benchmark, data_dir, markdown_table
 
-from bench_common import machine_info, markdown_table, write_json  # noqa: E402
-
-DATA = (
-    Path(
-        os.environ.get(
-            "STSN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"
-        )
-    )
-    / "conll04"
-    / "conll04_train.json"
-)
+DATA = data_dir() / "conll04" / "conll04_train.json"
 MIB = 1 << 20
 # without the data (a checkout without shared/), --smoke repeats this sentence
 FALLBACK = [
@@ -48,7 +38,8 @@ FALLBACK = [
 
 
 def write_input(records: List[Dict[str, Any]], path: Path, mib: float) -> int:
-    """A JSON list of ``records`` repeated until the file holds ``mib`` MiB; returns its documents."""
+    """A JSON list of ``records`` repeated until the file holds ``mib`` MiB; returns its
+    documents."""
     n = 0
     with path.open("w", encoding="utf8") as handle:
         handle.write("[\n")
@@ -62,8 +53,8 @@ def write_input(records: List[Dict[str, Any]], path: Path, mib: float) -> int:
 
 
 def measure(source: Path, output: Path, part_tokens: Optional[int]) -> Dict[str, Any]:
-    """Run the command line on ``source`` in a fresh process: its peak RSS (MiB, ``os.wait4``), seconds and
-    printed statistics."""
+    """Run the command line on ``source`` in a fresh process: its peak RSS (MiB,
+    ``os.wait4``), seconds and printed statistics."""
     command = [sys.executable, "-m", "spacy_stsn", "convert", str(source), str(output)]
     if part_tokens is not None:
         command += ["--part-tokens", str(part_tokens)]
@@ -86,7 +77,8 @@ def measure(source: Path, output: Path, part_tokens: Optional[int]) -> Dict[str,
 
 
 def read_back(output: Path) -> int:
-    """Documents of the output as ``spacy train`` finds them (spaCy's walk_corpus), read in this process."""
+    """Documents of the output as ``spacy train`` finds them (spaCy's walk_corpus), read
+    in this process."""
     from spacy.vocab import Vocab
 
     from spacy_stsn.convert import read_docbin
@@ -95,22 +87,30 @@ def read_back(output: Path) -> int:
 
 
 def run(
-    sizes: Sequence[float], part_tokens: Optional[int], check: bool
+    bench: Benchmark, sizes: Sequence[float], part_tokens: Optional[int], check: bool
 ) -> List[Dict[str, Any]]:
+    """One row per input size; a size that fails is recorded as the bench's failure."""
     records = json.loads(DATA.read_text(encoding="utf8")) if DATA.exists() else FALLBACK
     rows = []
     with tempfile.TemporaryDirectory(prefix="convert_memory_") as tmp:
         for mib in sizes:
             source, output = Path(tmp) / "input.json", Path(tmp) / "output.spacy"
             documents = write_input(records, source, mib)
-            result = measure(source, output, part_tokens)
+            try:
+                result = measure(source, output, part_tokens)
+            except RuntimeError as err:
+                bench.fail(f"{mib} MiB", str(err))
+                continue
             stats = result.pop("stats")
             if stats["documents"] != documents:
-                raise RuntimeError(
-                    f"{documents} documents written, {stats['documents']} converted"
+                converted = stats["documents"]
+                bench.fail(
+                    f"{mib} MiB", f"{documents} documents, {converted} converted"
                 )
             if check and read_back(output) != documents:
-                raise RuntimeError(f"{output} does not read back {documents} documents")
+                bench.fail(
+                    f"{mib} MiB", f"{output} does not read back {documents} docs"
+                )
             rows.append(
                 {
                     "input_mib": round(source.stat().st_size / MIB, 1),
@@ -124,65 +124,37 @@ def run(
     return rows
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--sizes", type=float, nargs="+", default=[20, 200], help="input sizes in MiB"
-    )
-    parser.add_argument(
-        "--part-tokens",
-        type=int,
-        default=None,
-        help="convert's --part-tokens (default: its own)",
-    )
-    parser.add_argument("--output", type=Path, default=None, help="JSON results")
-    parser.add_argument(
-        "--smoke",
-        action="store_true",
-        help="a 0.2 MiB input in parts of 2,000 tokens, read back (seconds)",
-    )
-    args = parser.parse_args(argv)
-    sizes, part_tokens = (
-        ([0.2], 2_000) if args.smoke else (args.sizes, args.part_tokens)
-    )
-    rows = run(sizes, part_tokens, check=args.smoke)
-    print(
-        markdown_table(
+def main(argv: Optional[List[str]] = None) -> None:
+    bench = Benchmark(__doc__, __file__)
+    add = bench.parser.add_argument
+    add("--sizes", type=float, nargs="+", default=[20, 200], help="input sizes in MiB")
+    add("--part-tokens", type=int, help="convert's --part-tokens (default: its own)")
+    args = bench.parse(argv)
+    sizes, part_tokens = args.sizes, args.part_tokens
+    if args.smoke:  # a 0.2 MiB input in parts of 2,000 tokens, read back (seconds)
+        sizes, part_tokens = [0.2], 2_000
+    rows = run(bench, sizes, part_tokens, check=args.smoke)
+    header = ["input MiB", "documents", "tokens", ".spacy files", "peak RSS MiB", "s"]
+    table = markdown_table(
+        header,
+        [
             [
-                "input MiB",
-                "documents",
-                "tokens",
-                ".spacy files",
-                "peak RSS MiB",
-                "seconds",
-            ],
-            [
-                [
-                    row["input_mib"],
-                    f"{row['documents']:,}",
-                    f"{row['tokens']:,}",
-                    row["spacy_files"],
-                    f"{row['peak_rss_mib']:,.0f}",
-                    f"{row['seconds']:.1f}",
-                ]
-                for row in rows
-            ],
-        )
+                row["input_mib"],
+                f"{row['documents']:,}",
+                f"{row['tokens']:,}",
+                row["spacy_files"],
+                f"{row['peak_rss_mib']:,.0f}",
+                f"{row['seconds']:.1f}",
+            ]
+            for row in rows
+        ],
     )
-    if args.output is not None:
-        write_json(
-            args.output,
-            {
-                "command": "python -m spacy_stsn convert INPUT OUTPUT"
-                + (f" --part-tokens {part_tokens}" if part_tokens else ""),
-                "input": str(DATA) if DATA.exists() else "built-in sentence",
-                "smoke": args.smoke,
-                "rows": rows,
-                "machine": machine_info(),
-            },
-        )
-    return 0
+    command = "python -m spacy_stsn convert INPUT OUTPUT"
+    if part_tokens:
+        command += f" --part-tokens {part_tokens}"
+    source = str(DATA) if DATA.exists() else "built-in sentence"
+    bench.finish({"command": command, "input": source, "rows": rows}, table)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

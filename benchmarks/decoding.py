@@ -1,37 +1,43 @@
-"""Decoding policies compared on one trained model: which entities to keep when the span decoder's predictions
-overlap (issue: decoding that follows the data). Nothing is retrained: each row decodes the same model.
+"""Decoding policies compared on one trained model: which entities to keep when the span
+decoder's predictions overlap (issue: decoding that follows the data). Nothing is
+retrained: each row decodes the same model.
 
-Rows run by the component (the overlap policy is applied on the device, before relation candidates are built):
+Rows run by the component (the overlap policy is applied on the device, before relation
+candidates are built):
 
 * ``nested`` (the paper): every predicted entity is kept, overlaps included;
-* ``nested, threshold t``: an entity that overlaps a better-scored one is kept only if its score reaches t;
-* ``flat``: the greedy non-overlapping rule (highest score first, then the longer span, then the earlier one).
+* ``nested, threshold t``: an entity that overlaps a better-scored one is kept only if
+  its score reaches t;
+* ``flat``: the greedy non-overlapping rule (highest score first, then the longer span,
+  then the earlier one).
 
-Rows computed after the fact from the ``nested`` predictions (relations whose argument is dropped are dropped,
-where the component would also re-pair the kept entities; compare them with ``flat, post hoc``, which applies the
-same approximation to the score rule):
+Rows computed after the fact from the ``nested`` predictions (relations whose argument
+is dropped are dropped, where the component would also re-pair the kept entities;
+compare them with ``flat, post hoc``, which applies the same approximation to the score
+rule):
 
 * ``flat, post hoc``: the score rule on the nested predictions;
-* ``flat, tags break ties``: spans that the tagging decoder's own tags agree with (same boundaries and label in
-  ``doc._.stsn_tags``) rank before those it disagrees with, then by score;
-* ``flat, tags veto``: a span the tags disagree with is dropped when it overlaps one they agree with.
+* ``flat, tags break ties``: spans that the tagging decoder's own tags agree with (same
+  boundaries and label in ``doc._.stsn_tags``) rank before those it disagrees with, then
+  by score;
+* ``flat, tags veto``: a span the tags disagree with is dropped when it overlaps one
+  they agree with.
 
-For each row: NER and RE+ micro P/R/F1, and the recall on gold entities that overlap another gold entity (the
-paper's nested-entity capability). Prints a table and writes ``benchmarks/results/decoding_{name}.{json,md}``::
+For each row: NER and RE+ micro P/R/F1, and the recall on gold entities that overlap
+another gold entity (the paper's nested-entity capability). Prints a table and writes
+``benchmarks/results/decoding_{name}.{json,md}`` (or ``--output``)::
 
     python benchmarks/decoding.py MODEL corpus/conll04/dev.spacy --name conll04_dev
 """
 
-import argparse
-import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from bench_common import write_results
+from harness import Benchmark, named_rows
 from spacy_stsn.annotations import set_entities
 from spacy_stsn.decoding import select_non_overlapping
 from spacy_stsn.scorer import score_relations
@@ -62,8 +68,9 @@ def overlap_recall(examples: Sequence[Example], spans_key: str) -> Tuple[int, in
 def post_hoc(
     doc: Doc, spans_key: str, rank: Callable[[Span3, float, bool], tuple], veto: bool
 ) -> Doc:
-    """A copy of ``doc`` whose entities are a non-overlapping subset of its (nested) predictions, chosen by
-    ``rank`` (larger first); relations with a dropped argument are dropped."""
+    """A copy of ``doc`` whose entities are a non-overlapping subset of its (nested)
+    predictions, chosen by ``rank`` (larger first); relations with a dropped argument
+    are dropped."""
     group = doc.spans[spans_key]
     spans = [(s.start, s.end, s.label_) for s in group]
     scores = list(group.attrs["scores"])
@@ -83,7 +90,8 @@ def post_hoc(
     else:
         keep_idx = list(range(len(spans)))
     keys = [rank(spans[i], scores[i], agrees[i]) for i in keep_idx]
-    # select_non_overlapping ranks by score: feed it the rank order as descending pseudo-scores
+    # select_non_overlapping ranks by score: feed it the rank order as descending
+    # pseudo-scores
     order = sorted(range(len(keep_idx)), key=lambda j: keys[j], reverse=True)
     pseudo = [0.0] * len(keep_idx)
     for position, j in enumerate(order):
@@ -147,17 +155,20 @@ def predict(
     return [Example(p, g) for p, g in zip(nlp.pipe(words, batch_size=64), gold)], stsn
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("model")
-    parser.add_argument("corpus", type=Path)
-    parser.add_argument(
-        "--name", required=True, help="results go to benchmarks/results/decoding_NAME.*"
-    )
-    parser.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.7, 0.9])
-    args = parser.parse_args()
+def smoke(args: Any, kit: Any) -> None:
+    args.name, args.thresholds = args.name or "smoke", [0.5]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    bench = Benchmark(__doc__, __file__)
+    add = bench.parser.add_argument
+    bench.input("model", "model", "trained pipeline directory")
+    bench.input("corpus", "test", ".spacy corpus to decode", type=Path)
+    add("--name", help="results go to benchmarks/results/decoding_NAME.*")
+    add("--thresholds", type=float, nargs="*", default=[0.5, 0.7, 0.9])
+    args = bench.parse(argv, smoke)
+    if not args.name:
+        bench.parser.error("--name is required")
     nlp = spacy.load(args.model)
     gold = list(DocBin().from_disk(args.corpus).get_docs(nlp.vocab))
     rows: Dict[str, Dict[str, Any]] = {}
@@ -203,12 +214,7 @@ def main() -> None:
             key,
             symmetric,
         )
-    meta = {
-        "model": args.model,
-        "corpus": str(args.corpus),
-        "command": " ".join(sys.argv),
-        "trained_with_overlaps": stsn.cfg.get("data_overlaps"),
-    }
+    meta = {"trained_with_overlaps": stsn.cfg.get("data_overlaps")}
     columns = [
         "ents_p",
         "ents_r",
@@ -220,9 +226,11 @@ def main() -> None:
     ]
     title = (
         f"Decoding policies on {args.corpus} ({args.model}); overlap_recall: of the "
-        f"{rows['flat']['overlap_total']} gold entities that overlap another gold entity, those found"
+        f"{rows['flat']['overlap_total']} gold entities that overlap another gold "
+        "entity, those found"
     )
-    print(write_results(f"decoding_{args.name}", title, columns, rows, meta))
+    text = f"{title}\n\n{named_rows(columns, rows)}"
+    bench.finish({**meta, "rows": rows}, text, stem=f"decoding_{args.name}")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,28 @@
-"""The relation decoder's upper bound: one trained model scored with joint extraction and with the gold entities
-given (``entities = "given"``, as if an upstream NER were perfect). Prints a table and writes
+r"""The relation decoder's upper bound: one trained model scored with joint extraction
+and with the gold entities given (``entities = "given"``, as if an upstream NER were
+perfect). Prints a table and writes
 ``benchmarks/results/given_entities_{name}.{json,md}``::
 
-    python benchmarks/given_entities.py training/conll04/model-best corpus/conll04/test.spacy --name conll04_test
+    python benchmarks/given_entities.py training/conll04/model-best \
+        corpus/conll04/test.spacy --name conll04_test
 """
 
-import argparse
-import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from bench_common import write_results
+from harness import Benchmark, named_rows
 from spacy_stsn.scorer import score_relations
 
 GIVEN_KEY = "given"
 
 
 def words_only(doc: Doc, with_entities: bool, spans_key: str) -> Doc:
-    """A fresh doc with ``doc``'s tokens and, if asked, its gold entities in the span group ``given``."""
+    """A fresh doc with ``doc``'s tokens and, if asked, its gold entities in the span
+    group ``given``."""
     out = Doc(
         doc.vocab,
         words=[t.text for t in doc],
@@ -65,33 +66,30 @@ def scores(model: str, gold: List[Doc], given: bool) -> Dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("model")
-    parser.add_argument("corpus", type=Path)
-    parser.add_argument("--name", required=True)
-    args = parser.parse_args()
+def smoke(args: Any, kit: Any) -> None:
+    args.name = args.name or "smoke"
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    bench = Benchmark(__doc__, __file__)
+    add = bench.parser.add_argument
+    bench.input("model", "model", "trained pipeline directory")
+    bench.input("corpus", "test", ".spacy corpus with gold entities", type=Path)
+    add("--name", help="results go to benchmarks/results/given_entities_NAME.*")
+    args = bench.parse(argv, smoke)
+    if not args.name:
+        bench.parser.error("--name is required")
     gold = list(DocBin().from_disk(args.corpus).get_docs(spacy.blank("en").vocab))
     rows: Dict[str, Any] = {
         "joint (entities predicted)": scores(args.model, gold, False),
         "gold entities given": scores(args.model, gold, True),
     }
-    meta = {
-        "model": args.model,
-        "corpus": str(args.corpus),
-        "command": " ".join(sys.argv),
-    }
-    title = f"{args.model} on {args.corpus}: joint extraction against the gold entities given"
-    print(
-        write_results(
-            f"given_entities_{args.name}",
-            title,
-            list(next(iter(rows.values()))),
-            rows,
-            meta,
-        )
+    title = (
+        f"{args.model} on {args.corpus}: joint extraction against gold entities given"
+    )
+    table = named_rows(list(next(iter(rows.values()))), rows)
+    bench.finish(
+        {"rows": rows}, f"{title}\n\n{table}", stem=f"given_entities_{args.name}"
     )
 
 

@@ -1,101 +1,34 @@
-"""Where inference time goes: a stage breakdown of ``nlp.pipe`` over a corpus, plus the top torch operators.
+r"""Where inference time goes: a stage breakdown of ``nlp.pipe`` over a corpus, plus the
+top torch operators.
 
-Stage timers are installed by wrapping functions of the loaded pipeline at run time (nothing in the package is
-edited): the transformer's tokenization, encoder forward and alignment; the stsn listener/pooling, the
-STSN module's attention layers, span decoder and pair classification; and ``set_annotations`` of both
-components. Times are inclusive and nested, so each stage's "self" time is what its listed children do not
-explain (Python glue, conversions). A second pass runs under ``torch.profiler`` for operator-level totals.
-``--pyspy-summary RAW`` instead summarises a ``py-spy record --format raw`` file by function.
+Stage timers are installed by wrapping functions of the loaded pipeline at run time
+(nothing in the package is edited): the transformer's tokenization, encoder forward and
+alignment; the stsn listener/pooling, the STSN module's attention layers, span decoder
+and pair classification; and ``set_annotations`` of both components. Times are inclusive
+and nested, so each stage's "self" time is what its listed children do not explain
+(Python glue, conversions). A second pass runs under ``torch.profiler`` for
+operator-level totals. ``--pyspy-summary RAW`` instead summarises a ``py-spy record
+--format raw`` file by function.
 
-    python benchmarks/profile_inference.py training/conll04/model-best corpus/conll04/test.spacy
+    python benchmarks/profile_inference.py training/conll04/model-best \
+        corpus/conll04/test.spacy
 """
 
-import argparse
 import collections
-import functools
-import resource
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import (  # noqa: E402
-    RESULTS,
-    cpu_seconds,
-    corpus_words,
-    fmt,
-    machine_info,
-    make_docs,
-    markdown_table,
-    wait_for_idle,
-    write_json,
-)
-
-
-class StageTimer:
-    """Inclusive wall time per call path (``a/b/c``), collected by wrappers that push and pop a stack."""
-
-    def __init__(self) -> None:
-        self.stack: List[str] = []
-        self.seconds: Dict[Tuple[str, ...], float] = collections.defaultdict(float)
-        self.calls: Dict[Tuple[str, ...], int] = collections.defaultdict(int)
-        self.first_seen: Dict[Tuple[str, ...], int] = {}
-
-    def wrap(self, name: str, func: Callable) -> Callable:
-        @functools.wraps(func)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            self.stack.append(name)
-            path = tuple(self.stack)
-            self.first_seen.setdefault(path, len(self.first_seen))
-            start = time.perf_counter()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                self.seconds[path] += time.perf_counter() - start
-                self.calls[path] += 1
-                self.stack.pop()
-
-        return timed
-
-    def rows(self, total: float) -> List[List[str]]:
-        """Depth-first tree rows: stage, calls, inclusive s, self s, % of the pass."""
-        out = []
-        # depth-first, siblings in the order they first ran
-        order = sorted(
-            self.seconds,
-            key=lambda p: [self.first_seen[p[:i]] for i in range(1, len(p) + 1)],
-        )
-        for path in order:
-            children = sum(
-                s
-                for p, s in self.seconds.items()
-                if len(p) == len(path) + 1 and p[:-1] == path
-            )
-            inclusive = self.seconds[path]
-            out.append(
-                [
-                    "&nbsp;&nbsp;" * (len(path) - 1) + path[-1],
-                    str(self.calls[path]),
-                    fmt(inclusive, 3),
-                    fmt(inclusive - children, 3),
-                    fmt(100 * inclusive / total, 1),
-                ]
-            )
-        return out
-
-    def as_dict(self) -> Dict[str, Dict[str, float]]:
-        return {
-            "/".join(p): {"seconds": s, "calls": self.calls[p]}
-            for p, s in self.seconds.items()
-        }
+from harness import Benchmark, fmt, markdown_table
+from measure import StageTimer, corpus_words, make_docs
 
 
 def instrument(nlp: Any, timer: StageTimer) -> None:
-    """Wrap the stages of a ``["transformer", "stsn"]`` pipeline with ``timer`` (this process only)."""
+    """Wrap the stages of a ``["transformer", "stsn"]`` pipeline with ``timer`` (this
+    process only)."""
     import spacy_transformers.layers.transformer_model as trf_model
 
+    import spacy_stsn.heads as heads
     import spacy_stsn.pipe as stsn_pipe
     import spacy_stsn.stsn_torch as stsn_torch
     from spacy_stsn.model import torch_module
@@ -123,7 +56,7 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
     tok2vec._func = timer.wrap("listener + reduce_max alignment", tok2vec._func)
     head._func = timer.wrap("STSN head (thinc<->torch incl.)", head._func)
     module = torch_module(stsn.model)
-    module.extract = timer.wrap("STSN.extract", module.extract)
+    module.infer = timer.wrap("STSN.infer", module.infer)
     module.encode = timer.wrap("encode: projections + attention layers", module.encode)
     for i, layer in enumerate(module.layers):
         layer.forward = timer.wrap(f"attention layer {i}", layer.forward)
@@ -131,36 +64,31 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
         module.tag_decoder.forward = timer.wrap(
             "tag decoder", module.tag_decoder.forward
         )
-    module.span_linear = timer.wrap("span parts (per token)", module.span_linear)
-    module.span_logits_factored = timer.wrap(
-        "span decoder", module.span_logits_factored
-    )
-    module.relation_logits_factored = timer.wrap(
-        "pair classification", module.relation_logits_factored
-    )
-    stsn_torch.range_max = timer.wrap(
-        "context max-pool (range_max)", stsn_torch.range_max
-    )
-    stsn_torch.enumerate_spans = timer.wrap(
-        "enumerate_spans", stsn_torch.enumerate_spans
-    )
+    # the module-level functions STSN.infer calls, by the names it calls them
+    stages = {
+        (stsn_torch, "candidate_spans"): "candidate spans",
+        (stsn_torch, "span_logits_factored"): "span decoder",
+        (stsn_torch, "predicted_entities"): "entity selection (overlaps, top-k)",
+        (stsn_torch, "entity_pairs"): "ordered pairs",
+        (stsn_torch, "relation_logits_factored"): "pair classification",
+        (heads, "span_linear"): "span parts (per token)",
+        (heads, "range_max"): "context max-pool (range_max)",
+    }
+    for (owner, name), label in stages.items():
+        setattr(owner, name, timer.wrap(label, getattr(owner, name)))
 
 
-def profile(
-    model: str,
-    corpus: Path,
-    batch_size: int,
-    warmup_docs: int,
-    top: int,
-    torch_profiler: bool,
-) -> Dict[str, Any]:
+def worker(job: Dict[str, Any]) -> Dict[str, Any]:
+    """One instrumented ``nlp.pipe`` pass over the corpus, then one under
+    torch.profiler."""
     import spacy
     import torch
 
     import spacy_stsn  # noqa: F401
 
-    words = corpus_words(corpus)
-    nlp = spacy.load(model)
+    batch_size, warmup_docs, top = job["batch_size"], job["warmup_docs"], job["top"]
+    words = corpus_words(Path(job["corpus"]))
+    nlp = spacy.load(job["model"])
     list(nlp.pipe(make_docs(nlp.vocab, words[:warmup_docs]), batch_size=batch_size))
     timer = StageTimer()
     instrument(nlp, timer)
@@ -168,7 +96,7 @@ def profile(
     start = time.perf_counter()
     list(nlp.pipe(docs, batch_size=batch_size))
     total = time.perf_counter() - start
-    top_level = sum(s for p, s in timer.seconds.items() if len(p) == 1)
+    top_level = timer.total()
     result: Dict[str, Any] = {
         "total_s": total,
         "n_docs": len(docs),
@@ -176,7 +104,7 @@ def profile(
         "outside_stages_s": total - top_level,
         "stage_rows": timer.rows(total),
     }
-    if torch_profiler:
+    if job["torch_profiler"]:
         from torch.profiler import ProfilerActivity, profile as torch_profile
 
         docs = make_docs(nlp.vocab, words)
@@ -200,7 +128,8 @@ def profile(
 
 
 def _function(frame: str) -> str:
-    """``"Linear.forward (torch/nn/modules/linear.py:134)"`` -> ``"Linear.forward (torch/nn/modules/linear.py)"``."""
+    """``"Linear.forward (torch/nn/modules/linear.py:134)"`` -> ``"Linear.forward
+    (torch/nn/modules/linear.py)"``."""
     name, _, where = frame.partition(" (")
     return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
 
@@ -208,11 +137,12 @@ def _function(frame: str) -> str:
 def pyspy_summary(
     raw: Path, top: int, match: Optional[str] = None, wrapper_share: float = 0.97
 ) -> Dict[str, Any]:
-    """Top functions of a ``py-spy record --format raw`` file (collapsed stacks, one "stack count" a line),
-    lines merged per function: self samples (the innermost frame) and inclusive samples (anywhere on the
-    stack, once per stack). Inclusive entries seen in more than ``wrapper_share`` of the samples (the call
-    chain every sample shares: main, nlp.pipe, ...) are left out. ``match`` keeps only stacks containing that
-    text (e.g. "Language.pipe" for the inference part)."""
+    """Top functions of a ``py-spy record --format raw`` file (collapsed stacks, one
+    "stack count" a line), lines merged per function: self samples (the innermost frame)
+    and inclusive samples (anywhere on the stack, once per stack). Inclusive entries
+    seen in more than ``wrapper_share`` of the samples (the call chain every sample
+    shares: main, nlp.pipe, ...) are left out. ``match`` keeps only stacks containing
+    that text (e.g. "Language.pipe" for the inference part)."""
     own: Dict[str, int] = collections.Counter()
     inclusive: Dict[str, int] = collections.Counter()
     n = 0
@@ -231,20 +161,24 @@ def pyspy_summary(
 
 
 def markdown(result: Dict[str, Any]) -> str:
+    rows = [
+        [stage, calls, fmt(inclusive, 3), fmt(own, 3), fmt(share, 1)]
+        for stage, calls, inclusive, own, share in result["stage_rows"]
+    ]
     parts = [
-        f"Stage times for one `nlp.pipe` pass over {result['n_docs']} documents: {result['total_s']:.2f} s "
-        f"({result['outside_stages_s']:.2f} s outside the listed stages: spaCy's pipe loop, Doc handling; "
-        f"other processes used {result.get('other_busy_cores', float('nan')):.2f} cores meanwhile).",
+        f"Stage times for one `nlp.pipe` pass over {result['n_docs']} documents: "
+        f"{result['total_s']:.2f} s ({result['outside_stages_s']:.2f} s outside the "
+        "listed "
+        "stages: spaCy's pipe loop, Doc handling; other processes used "
+        f"{fmt(result.get('other_busy_cores'), 2)} cores meanwhile).",
         "",
-        markdown_table(
-            ["stage", "calls", "inclusive s", "self s", "% of pass"],
-            result["stage_rows"],
-        ),
+        markdown_table(["stage", "calls", "inclusive s", "self s", "% of pass"], rows),
     ]
     if "torch_ops" in result:
         parts += [
             "",
-            f"Top torch operators by self CPU time (torch.profiler, {result['torch_threads']} threads):",
+            "Top torch operators by self CPU time (torch.profiler, "
+            f"{result['torch_threads']} threads):",
             "",
             markdown_table(
                 ["op", "calls", "self CPU s", "% of all op self time"],
@@ -278,7 +212,8 @@ def pyspy_markdown(summary: Dict[str, Any]) -> str:
                 "",
                 markdown_table(["function (file:line)", "samples", "%"], rows),
                 "",
-                "Inclusive (anywhere on the stack; the call chain shared by all samples left out):",
+                "Inclusive (anywhere on the stack; the call chain shared by all "
+                "samples left out):",
                 "",
                 markdown_table(["function (file:line)", "samples", "%"], inc),
             ]
@@ -287,86 +222,40 @@ def pyspy_markdown(summary: Dict[str, Any]) -> str:
     )
 
 
+def smoke(args: Any, kit: Any) -> None:
+    args.batch_size, args.warmup_docs, args.top = 4, 2, 5
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "model", nargs="?", help="trained pipeline directory (transformer + stsn)"
-    )
-    parser.add_argument(
-        "corpus", nargs="?", type=Path, help=".spacy DocBin to run inference on"
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--warmup-docs", type=int, default=64)
-    parser.add_argument(
-        "--top", type=int, default=15, help="rows of the operator / function tables"
-    )
-    parser.add_argument(
-        "--no-torch-profiler", action="store_true", help="skip the torch.profiler pass"
-    )
-    parser.add_argument(
-        "--pyspy-summary", type=Path, help="summarise this py-spy raw file and exit"
-    )
-    parser.add_argument(
-        "--match", help="with --pyspy-summary: keep only stacks containing this text"
-    )
-    parser.add_argument(
-        "--max-wait",
-        type=float,
-        default=900,
-        help="seconds to wait for an idle machine",
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        help="JSON output (default benchmarks/results/profile.json, "
-        "or pyspy.json with --pyspy-summary)",
-    )
-    args = parser.parse_args(argv)
+    bench = Benchmark(__doc__, __file__, {"profile": worker})
+    add = bench.parser.add_argument
+    bench.input("model", "model", "trained pipeline directory", required=False)
+    bench.input("corpus", "test", ".spacy DocBin to run", type=Path, required=False)
+    add("--batch-size", type=int, default=32)
+    add("--warmup-docs", type=int, default=64)
+    add("--top", type=int, default=15, help="rows of the operator / function tables")
+    add("--no-torch-profiler", action="store_true", help="skip the torch.profiler pass")
+    add("--pyspy-summary", type=Path, help="summarise this py-spy raw file instead")
+    add("--match", help="with --pyspy-summary: keep only stacks containing this text")
+    args = bench.parse(argv, smoke)
     if args.pyspy_summary:
         summary = pyspy_summary(args.pyspy_summary, args.top, args.match)
-        write_json(
-            args.output or RESULTS / "pyspy.json",
-            {
-                "machine": machine_info(),
-                "raw": str(args.pyspy_summary),
-                "match": args.match,
-                **summary,
-            },
-        )
-        print(pyspy_markdown(summary))
+        bench.finish(summary, pyspy_markdown(summary), stem="pyspy")
         return
     if not args.model or not args.corpus:
-        parser.error("MODEL and CORPUS are required")
-    idle = wait_for_idle(args.max_wait)
-    info = machine_info()
-    start, (busy0, _), own0 = (
-        time.perf_counter(),
-        cpu_seconds(),
-        resource.getrusage(resource.RUSAGE_SELF),
+        bench.parser.error("MODEL and CORPUS are required (or --pyspy-summary RAW)")
+    job = bench.job(
+        "profile",
+        model=args.model,
+        corpus=str(args.corpus),
+        batch_size=args.batch_size,
+        warmup_docs=args.warmup_docs,
+        top=args.top,
+        torch_profiler=not args.no_torch_profiler,
     )
-    result = profile(
-        args.model,
-        args.corpus,
-        args.batch_size,
-        args.warmup_docs,
-        args.top,
-        not args.no_torch_profiler,
-    )
-    wall, (busy1, _), own1 = (
-        time.perf_counter() - start,
-        cpu_seconds(),
-        resource.getrusage(resource.RUSAGE_SELF),
-    )
-    own = (own1.ru_utime - own0.ru_utime) + (own1.ru_stime - own0.ru_stime)
-    result["idle_wait"] = idle
-    result["other_busy_cores"] = max(0.0, busy1 - busy0 - own) / wall
-    write_json(
-        args.output or RESULTS / "profile.json",
-        {"machine": info, "model": args.model, "corpus": str(args.corpus), **result},
-    )
-    print(markdown(result))
+    result = bench.run(job, "profile")
+    text = markdown(result) if "error" not in result else f"failed: {result['error']}"
+    bench.finish(result, text, stem="profile")
 
 
 if __name__ == "__main__":

@@ -1,51 +1,37 @@
-"""Throughput and peak memory of ``extract`` on one machine against ``extract --ray`` with 1 and 2 workers.
+"""Throughput and peak memory of ``extract`` on one machine against ``extract --ray``
+with 1 and 2 workers.
 
-Every run is its own Python process (bench_common.run_worker), one after the other on the same input, so the
-figures are measured back to back under the same conditions. The input is the CoNLL04 test sentences
-repeated to ``--docs`` documents, one a line. Memory: the peak RSS (VmHWM) of the process that runs the
-model: the local command's process, or each Ray actor (sampled from /proc while the run lasts, taking the
-largest peak any actor reached), and the Ray driver's own peak alongside.
+Every run is its own Python process (a harness worker), one after the other on the same
+input, so the figures are measured back to back under the same conditions. The input is
+the CoNLL04 test sentences repeated to ``--docs`` documents, one a line. Memory: the
+peak RSS (VmHWM) of the process that runs the model: the local command's process, or
+each Ray actor (sampled from /proc while the run lasts, taking the largest peak any
+actor reached), and the Ray driver's own peak alongside.
 
     python benchmarks/ray_extract.py --model training/conll04_cpu/model-last --docs 2880
 """
 
-import argparse
 import hashlib
 import json
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Benchmark, data_dir, fmt, markdown_table
+from measure import busy_cores, lifetime_peak_rss_mib
 
-from bench_common import (  # noqa: E402
-    RESULTS,
-    busy_cores,
-    fmt,
-    lifetime_peak_rss_mib,
-    machine_info,
-    markdown_table,
-    report_from_worker,
-    run_worker,
-    write_json,
-)
 
-DATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "conll04"
-    / "conll04_test.json"
-)
+def test_sentences() -> Path:
+    return data_dir() / "conll04" / "conll04_test.json"
 
 
 def actor_peaks(
     stop: threading.Event, peaks: Dict[int, float], interval: float = 0.2
 ) -> None:
-    """Record the peak RSS (VmHWM, MiB) of every Ray map actor process until ``stop`` is set."""
+    """Record the peak RSS (VmHWM, MiB) of every Ray map actor process until ``stop`` is
+    set."""
     while not stop.is_set():
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
@@ -62,7 +48,7 @@ def actor_peaks(
         stop.wait(interval)
 
 
-def worker(job: Dict[str, Any]) -> None:
+def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     """One run: the local command, or the Ray command with ``job['workers']`` actors."""
     source, output = Path(job["input"]), Path(job["output"])
     start = time.perf_counter()
@@ -119,19 +105,19 @@ def worker(job: Dict[str, Any]) -> None:
         )
     wall = time.perf_counter() - start
     digest = hashlib.sha256(output.read_bytes()).hexdigest()[:16]
-    report_from_worker(
-        {
-            **job,
-            **result,
-            "documents": n,
-            "wall_s": wall,
-            "docs_per_s": n / wall,
-            "output_sha256": digest,
-        }
-    )
+    return {
+        **job,
+        **result,
+        "documents": n,
+        "wall_s": wall,
+        "docs_per_s": n / wall,
+        "output_sha256": digest,
+    }
 
 
-RUNS = [  # (label, mode, workers, CPUs per worker or the local command's torch threads: 0 = torch's default)
+# (label, mode, workers, CPUs per worker or the local command's torch threads: 0 =
+# torch's default)
+RUNS = [
     ("local `extract`", "local", 0, 0),
     ("local `extract`, 1 torch thread", "local", 0, 1),
     ("`--ray --workers 1`", "ray", 1, 1),
@@ -142,10 +128,10 @@ RUNS = [  # (label, mode, workers, CPUs per worker or the local command's torch 
 
 
 def write_input(path: Path, n_docs: int) -> int:
-    sentences = [
-        " ".join(record["tokens"])
-        for record in json.loads(DATA.read_text(encoding="utf8"))
-    ]
+    """The CoNLL04 test sentences repeated to ``n_docs`` lines; returns how many there
+    are."""
+    records = json.loads(test_sentences().read_text(encoding="utf8"))
+    sentences = [" ".join(record["tokens"]) for record in records]
     path.write_text(
         "".join(sentences[i % len(sentences)] + "\n" for i in range(n_docs)),
         encoding="utf8",
@@ -153,62 +139,25 @@ def write_input(path: Path, n_docs: int) -> int:
     return len(sentences)
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--model", default="training/conll04_cpu/model-last")
-    parser.add_argument("--docs", type=int, default=2880)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument(
-        "--ray-cpus", type=int, default=2, help="num_cpus of the local Ray instance"
-    )
-    parser.add_argument("--output", type=Path, default=RESULTS / "ray_extract.json")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker is not None:
-        worker(json.loads(args.worker))
-        return
-    info = machine_info()
-    rows, results = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "input.txt"
-        n_sentences = write_input(source, args.docs)
-        for label, mode, workers, cpus in RUNS:
-            print(f"running {label} ...", file=sys.stderr, flush=True)
-            job = {
-                "mode": mode,
-                "model": str(args.model),
-                "input": str(source),
-                "output": str(Path(tmp) / f"{mode}{workers}x{cpus}.jsonl"),
-                "batch_size": args.batch_size,
-                "workers": workers,
-                "cpus_per_worker": cpus,
-                "threads": cpus,
-                "ray_cpus": args.ray_cpus,
-            }
-            busy_before = busy_cores(1.0)
-            result = run_worker(Path(__file__), job, timeout=3600)
-            result.update(label=label, busy_cores_before=busy_before)
-            results.append(result)
-            if "error" in result:
-                print(json.dumps(result, indent=2), file=sys.stderr)
-                continue
-            rows.append(
-                [
-                    label,
-                    result.get("torch_threads"),
-                    fmt(result["wall_s"]),
-                    fmt(result["docs_per_s"]),
-                    fmt(result.get("ray_init_s")),
-                    fmt(result["model_process_peak_rss_mib"], 0),
-                    fmt(result.get("driver_peak_rss_mib"), 0),
-                    fmt(busy_before, 2),
-                    result["output_sha256"],
-                ]
-            )
-    local = results[0].get("output_sha256")
-    identical = all(r.get("output_sha256") == local for r in results)
+def markdown(args: Any, results: List[Dict[str, Any]], n_sentences: int) -> str:
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([r["label"], "failed: " + r["error"]])
+            continue
+        rows.append(
+            [
+                r["label"],
+                r.get("torch_threads"),
+                fmt(r["wall_s"]),
+                fmt(r["docs_per_s"]),
+                fmt(r.get("ray_init_s")),
+                fmt(r["model_process_peak_rss_mib"], 0),
+                fmt(r.get("driver_peak_rss_mib"), 0),
+                fmt(r["busy_cores_before"], 2),
+                r["output_sha256"],
+            ]
+        )
     header = [
         "run",
         "torch threads per model process",
@@ -220,25 +169,65 @@ def main(argv: Optional[List[str]] = None) -> None:
         "machine busy cores before",
         "output sha256",
     ]
-    table = markdown_table(header, rows)
-    print(
-        f"{args.docs} documents (CoNLL04 test, {n_sentences} sentences repeated), batch size "
-        f"{args.batch_size}, model {args.model}, commit {info['git_commit']}"
+    digests = {r.get("output_sha256") for r in results}
+    return "\n".join(
+        [
+            f"{args.docs} documents (CoNLL04 test, {n_sentences} sentences repeated), "
+            f"batch size {args.batch_size}, model {args.model}:",
+            "",
+            markdown_table(header, rows),
+            "",
+            f"outputs identical to the local command's: {len(digests) == 1}",
+        ]
     )
-    print(table)
-    print(f"outputs identical to the local command's: {identical}")
-    write_json(
-        args.output,
-        {
-            "machine": info,
-            "documents": args.docs,
-            "batch_size": args.batch_size,
-            "model": str(args.model),
-            "outputs_identical": identical,
-            "runs": results,
-            "table": table,
-        },
+
+
+def smoke(args: Any, kit: Any) -> None:
+    args.model, args.docs, args.runs = str(kit.model), 16, [1, 2]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    bench = Benchmark(__doc__, __file__, {"extract": worker})
+    add = bench.parser.add_argument
+    add("--model", default="training/conll04_cpu/model-last")
+    add("--docs", type=int, default=2880)
+    add("--batch-size", type=int, default=64)
+    add("--ray-cpus", type=int, default=2, help="num_cpus of the local Ray instance")
+    add(
+        "--runs",
+        type=int,
+        nargs="+",
+        default=list(range(len(RUNS))),
+        help="which of the runs, by position (0: the local command ... 5: local again)",
     )
+    # every run reports its machine's load; Ray's actors are not this process's
+    # children, so the harness would count them as other processes: no waiting, no
+    # retries
+    bench.parser.set_defaults(max_wait=0.0, retries=0, timeout=3600)
+    args = bench.parse(argv, smoke)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "input.txt"
+        n_sentences = write_input(source, args.docs)
+        for label, mode, workers, cpus in (RUNS[i] for i in args.runs):
+            job = bench.job(
+                "extract",
+                mode=mode,
+                model=str(args.model),
+                input=str(source),
+                output=str(Path(tmp) / f"{mode}{workers}x{cpus}.jsonl"),
+                batch_size=args.batch_size,
+                workers=workers,
+                cpus_per_worker=cpus,
+                threads=cpus,
+                ray_cpus=args.ray_cpus,
+            )
+            busy_before = busy_cores(1.0)
+            result = bench.run(job, label)
+            results.append({**result, "label": label, "busy_cores_before": busy_before})
+    digests = {r.get("output_sha256") for r in results}
+    result = {"documents": args.docs, "outputs_identical": len(digests) == 1}
+    bench.finish({**result, "runs": results}, markdown(args, results, n_sentences))
 
 
 if __name__ == "__main__":

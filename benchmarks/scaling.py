@@ -1,39 +1,29 @@
-"""How time and memory of ``nlp(doc)`` grow with the length of one document, for transformer + stsn and for the
-transformer alone, so the STSN head's own growth is visible (its stacked attention layers are block-local past
-``attention_window`` tokens, and it scores every span of up to ``max_span_width`` tokens).
+"""How time and memory of ``nlp(doc)`` grow with the length of one document, for
+transformer + stsn and for the transformer alone, so the STSN head's own growth is
+visible (its stacked attention layers are block-local past ``attention_window`` tokens,
+and it scores every span of up to ``max_span_width`` tokens).
 
-Each (length, components) pair runs in its own subprocess, so the peak RSS is that run's alone. The document
-cycles through the real sentences of a corpus (CoNLL04 test by default) until it has the wanted number of tokens.
+Each (length, components) pair runs in its own subprocess, so the peak RSS is that run's
+alone. The document cycles through the real sentences of a corpus (CoNLL04 test by
+default) until it has the wanted number of tokens.
 
+    # results/scaling.{json,md,png}
     python benchmarks/scaling.py training/conll04/model-best
 """
 
-import argparse
-import os
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import (  # noqa: E402
-    REPO,
-    RESULTS,
+from harness import REPO, Benchmark, fmt, markdown_table, most_contention
+from measure import (
     corpus_words,
-    fmt,
-    machine_info,
-    markdown_table,
     median,
+    memory,
     n_wordpieces,
-    peak_rss_mib,
-    report_from_worker,
     reset_peak_rss,
     rss_mib,
-    run_quiet,
     time_call,
-    warn_if_busy,
-    write_json,
 )
 
 MODES = {"transformer+stsn": None, "transformer": ["transformer"]}
@@ -43,8 +33,9 @@ DEFAULT_LENGTHS = (20, 100, 500, 2000, 10000)
 def long_document(
     sentences: List[Tuple[List[str], List[bool]]], n_tokens: int
 ) -> Tuple[List[str], List[bool]]:
-    """The first ``n_tokens`` tokens of the corpus's sentences read in order, cycling if needed, so the text
-    has real sentence structure and entity density rather than one repeated word."""
+    """The first ``n_tokens`` tokens of the corpus's sentences read in order, cycling if
+    needed, so the text has real sentence structure and entity density rather than one
+    repeated word."""
     words: List[str] = []
     spaces: List[bool] = []
     while len(words) < n_tokens:
@@ -57,12 +48,14 @@ def long_document(
 
 
 def n_candidate_spans(n_tokens: int, max_width: int) -> int:
-    """Spans of width 1..max_width that the span decoder classifies: sum over w of (n - w + 1)."""
+    """Spans of width 1..max_width that the span decoder classifies: sum over w of (n -
+    w + 1)."""
     return sum(max(0, n_tokens - w + 1) for w in range(1, max_width + 1))
 
 
 def worker(job: Dict[str, Any]) -> Dict[str, Any]:
-    """Time ``nlp(doc)`` on one long document (median of up to ``repeats`` runs) and record the peak RSS."""
+    """Time ``nlp(doc)`` on one long document (median of up to ``repeats`` runs) and
+    record the peak RSS."""
     import spacy
     from spacy.tokens import Doc
 
@@ -74,10 +67,8 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     nlp = spacy.load(job["model"])
     nlp.max_length = max(nlp.max_length, 10 * sum(len(w) + 1 for w in words))
     stsn = nlp.get_pipe("stsn")
-    max_width, max_pair_entities = (
-        stsn.max_span_width,
-        torch_module(stsn.model).max_pair_entities,
-    )
+    max_width = stsn.model.attrs["max_span_width"]
+    max_pair_entities = torch_module(stsn.model).max_pair_entities
     enable = MODES[job["mode"]]
     if enable:
         nlp.select_pipes(enable=enable)
@@ -103,8 +94,7 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
         "median_s": median(times),
         "n_wordpieces": n_wordpieces(doc),
         "n_candidate_spans": n_candidate_spans(len(doc), max_width),
-        "rss_after_load_mib": rss_loaded,
-        "peak_rss_mib": peak_rss_mib(),
+        **memory(rss_loaded),
     }
     if not enable:
         n_entities = len(doc.spans["stsn"]) if "stsn" in doc.spans else 0
@@ -117,19 +107,17 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
-def markdown(result: Dict[str, Any]) -> str:
-    by_key = {(r["job"]["length"], r["job"]["mode"]): r for r in result["runs"]}
+def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
+    by_key = {(r["job"]["length"], r["job"]["mode"]): r for r in runs}
     rows = []
-    for length in result["args"]["lengths"]:
+    for length in args.lengths:
         full, trf = (
             by_key[(length, "transformer+stsn")],
             by_key[(length, "transformer")],
         )
         if "error" in full or "error" in trf:
             bad = full if "error" in full else trf
-            rows.append(
-                [length, f"{bad['job']['mode']} failed: {bad['error']}"] + [""] * 10
-            )
+            rows.append([length, f"{bad['job']['mode']} failed: {bad['error']}"])
             continue
         head = full["median_s"] - trf["median_s"]
         rows.append(
@@ -145,13 +133,7 @@ def markdown(result: Dict[str, Any]) -> str:
                 fmt(full["peak_rss_mib"], 0),
                 fmt(trf["peak_rss_mib"] - trf["rss_after_load_mib"], 0),
                 fmt(full["peak_rss_mib"] - full["rss_after_load_mib"], 0),
-                fmt(
-                    max(
-                        trf.get("other_busy_cores") or 0,
-                        full.get("other_busy_cores") or 0,
-                    ),
-                    2,
-                ),
+                fmt(most_contention(trf, full), 2),
             ]
         )
     header = [
@@ -170,22 +152,25 @@ def markdown(result: Dict[str, Any]) -> str:
     ]
     note = (
         "One document per row; time is the median of the `nlp(doc)` runs (up to "
-        f"{result['args']['repeats']}, fewer once they pass {result['args']['max_seconds']} s); peak = peak "
-        "RSS during the runs (model included); extra = peak minus RSS after loading and a one-sentence "
-        "warm-up; head s = trf+stsn s - trf s; others' cores = the most CPU other processes used during "
-        "either run (near 0: a quiet machine)."
+        f"{args.repeats}, fewer once they pass {args.max_seconds} s); peak = peak "
+        "RSS during the runs (model included); extra = peak minus RSS after loading "
+        "and a one-sentence warm-up; head s = trf+stsn s - trf s; others' cores = the "
+        "most CPU other processes used during either run (near 0: a quiet machine)."
     )
     return note + "\n\n" + markdown_table(header, rows) + "\n"
 
 
-def plot(result: Dict[str, Any], path: Path) -> None:
-    """Log-log time and extra memory against tokens, with slope-1 (linear) and slope-2 reference lines."""
+def plot(
+    runs: List[Dict[str, Any]], model: str, machine: Dict[str, Any], path: Path
+) -> None:
+    """Log-log time and extra memory against tokens, with slope-1 (linear) and slope-2
+    reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [r for r in result["runs"] if "error" not in r]
+    runs = [r for r in runs if "error" not in r]
     series: Dict[str, Dict[str, List[float]]] = {}
     for mode in MODES:
         ok = sorted((r for r in runs if r["mode"] == mode), key=lambda r: r["length"])
@@ -248,8 +233,8 @@ def plot(result: Dict[str, Any], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(
-        f"{result['args']['model']} (commit {result['machine']['git_commit']}"
-        + (", uncommitted changes" if result["machine"]["git_dirty"] else "")
+        f"{model} (commit {machine['git_commit']}"
+        + (", uncommitted changes" if machine["git_dirty"] else "")
         + ")",
         fontsize=9,
     )
@@ -259,91 +244,56 @@ def plot(result: Dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def smoke(args: Any, kit: Any) -> None:
+    args.corpus = str(kit.test)
+    args.lengths, args.repeats = [20, 60], 1
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "model", nargs="?", help="trained pipeline directory (transformer + stsn)"
-    )
-    parser.add_argument(
+    bench = Benchmark(__doc__, __file__, {"scaling": worker})
+    add = bench.parser.add_argument
+    bench.input("model", "model", "trained pipeline directory (transformer + stsn)")
+    add(
         "--corpus",
         default=str(REPO / "corpus" / "conll04" / "test.spacy"),
         help="DocBin whose sentences are cycled to build the documents",
     )
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=3,
-        help="timed nlp(doc) calls per length (median)",
-    )
-    parser.add_argument(
+    add("--lengths", type=int, nargs="+", default=list(DEFAULT_LENGTHS))
+    add("--repeats", type=int, default=3, help="timed nlp(doc) calls per length")
+    add(
         "--max-seconds",
         type=float,
         default=60.0,
         help="stop repeating a length once its timed calls add up to this",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS / "scaling.json")
-    parser.add_argument("--plot", type=Path, default=RESULTS / "scaling.png")
-    parser.add_argument(
-        "--timeout", type=float, default=1800, help="seconds allowed per worker"
-    )
-    parser.add_argument(
-        "--max-wait",
-        type=float,
-        default=900,
-        help="seconds to wait for other processes to leave the CPU before each measurement",
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        report_from_worker(worker(json.loads(args.worker)))
-        return
-    if not args.model:
-        parser.error("MODEL is required")
-    script = Path(__file__).resolve()
-    warn_if_busy()
-    info = machine_info()
+    args = bench.parse(argv, smoke)
     runs = []
     for length in args.lengths:
         for mode in MODES:
-            job = {
-                "model": args.model,
-                "corpus": args.corpus,
-                "length": length,
-                "mode": mode,
-                "repeats": args.repeats,
-                "max_seconds": args.max_seconds,
-            }
-            run = run_quiet(script, job, args.timeout, args.max_wait)
-            run.setdefault("job", job)
+            job = bench.job(
+                "scaling",
+                model=args.model,
+                corpus=args.corpus,
+                length=length,
+                mode=mode,
+                repeats=args.repeats,
+                max_seconds=args.max_seconds,
+            )
+            run = bench.run(job, f"{length} tokens, {mode}")
             runs.append(run)
-            status = (
-                run.get("error")
-                or f"{run['median_s']:.3f} s, peak {run['peak_rss_mib']:.0f} MiB"
-            )
-            print(
-                f"  {length:>6} tokens  {mode:<17} {status}",
-                file=sys.stderr,
-                flush=True,
-            )
-    result = {
-        "machine": info,
-        "args": {
-            "model": args.model,
-            "corpus": args.corpus,
-            "lengths": args.lengths,
-            "repeats": args.repeats,
-            "max_seconds": args.max_seconds,
-        },
-        "runs": runs,
-    }
-    result["loadavg_end_1_5_15min"] = list(os.getloadavg())
-    write_json(args.output, result)
-    plot(result, args.plot)
-    print(markdown(result))
-    print(f"wrote {args.output} and {args.plot}")
+            if "error" not in run:
+                print(
+                    f"  {length:>6} tokens  {mode:<17} {run['median_s']:.3f} s, "
+                    f"peak {run['peak_rss_mib']:.0f} MiB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    result = {"runs": runs}
+    bench.finish(
+        result,
+        markdown(args, runs),
+        also=lambda out: plot(runs, args.model, bench.machine, out.with_suffix(".png")),
+    )
 
 
 if __name__ == "__main__":

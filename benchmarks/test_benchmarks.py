@@ -1,14 +1,13 @@
-"""Fast checks of the benchmark helpers (no models, no timing assertions): ``pytest benchmarks -q``."""
+"""Fast checks of the benchmark helpers (no models, no timing assertions): ``pytest
+benchmarks -q``."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_common import markdown_table, peak_rss_mib, reset_peak_rss, rss_mib  # noqa: E402
-from profile_inference import StageTimer, pyspy_summary  # noqa: E402
-from ray_extract import write_input  # noqa: E402
-from scaling import long_document, n_candidate_spans  # noqa: E402
+from harness import markdown_table
+from measure import StageTimer, peak_rss_mib, reset_peak_rss, rss_mib
+from profile_inference import pyspy_summary
+from ray_extract import write_input
+from scaling import long_document, n_candidate_spans
 
 
 def test_candidate_spans_match_enumeration() -> None:
@@ -90,7 +89,8 @@ def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
 
     vocab = spacy.blank("en").vocab
     doc = Doc(vocab, words=["Codeine", "intoxication", "in", "Rome"])
-    # nested predictions: the outer AE (0.6) and the inner Drug (0.9); the tags agree with the outer one only
+    # nested predictions: the outer AE (0.6) and the inner Drug (0.9); the tags agree
+    # with the outer one only
     set_entities(doc, [(0, 2, "AE"), (0, 1, "Drug"), (3, 4, "Loc")], [0.6, 0.9, 0.8])
     doc._.stsn_tags = ["B-AE", "I-AE", "O", "B-Loc"]
     doc._.relations = [

@@ -3,6 +3,7 @@ train`` does)."""
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -135,6 +136,38 @@ rel_strict_f = 0.5
 
 [initialize]
 """
+
+
+def write_tiny_bert(out: Path, words: Iterable[str]) -> str:
+    """A 2-layer, 32-wide BERT with random weights (seed 0) and a word-level vocabulary
+    of ``words`` (lower-cased), saved at ``out`` like a hub model, so tests and benchmark
+    smoke runs need no download."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    out.mkdir(parents=True, exist_ok=True)
+    words = {w.lower() for w in words}
+    chars = sorted({c for w in words for c in w})
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = list(
+        dict.fromkeys(special + chars + ["##" + c for c in chars] + sorted(words))
+    )
+    (out / "vocab.txt").write_text("\n".join(vocab), encoding="utf8")
+    BertTokenizerFast(
+        vocab_file=str(out / "vocab.txt"), do_lower_case=True
+    ).save_pretrained(out)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    with torch.random.fork_rng():  # the same weights every time
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(out)
+    return str(out)
 
 
 def _write_corpus(tmp_path: Path, records, types=None) -> Path:

@@ -1,0 +1,192 @@
+r"""Training speed of a trained pipeline by precision: seconds per step of spaCy's own
+loop step (``nlp.update(sgd=False)``, every component's ``finish_update``,
+``step_schedules``) with the pipeline's own optimizer and dropout (its ``[training]``),
+on batches of ``--batch`` training documents, extrapolated to one epoch, with peak
+memory.
+
+The precisions (``spacy_stsn.precision``: float32, bfloat16, auto) run back to back, one
+worker process each; weights and optimizer state stay float32 in every one of them.
+
+    python benchmarks/speed_training.py MODEL corpus/conll04/train.spacy \
+        --torch-threads 1
+"""
+
+import math
+import random
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from harness import CONTENTION_NOTE, Benchmark, fmt, markdown_table, synchronizer
+from measure import median, memory, reset_peak_rss, rss_mib, time_call
+from spacy_stsn.precision import PRECISIONS
+
+
+def training_batches(nlp: Any, job: Dict[str, Any]) -> Tuple[List[List[Any]], int]:
+    """``warmup + steps`` batches of ``batch`` training examples (shuffled with seed 0,
+    cycled if needed), and the number of training documents."""
+    from spacy.training import Corpus
+
+    examples = list(Corpus(job["corpus"], gold_preproc=True)(nlp))
+    n_train = len(examples)
+    random.Random(0).shuffle(examples)
+    size = job["batch"]
+    needed = (job["warmup"] + job["steps"]) * size
+    pool = (examples * math.ceil(needed / n_train))[:needed]
+    return [pool[i : i + size] for i in range(0, needed, size)], n_train
+
+
+def train_step(
+    nlp: Any,
+    optimizer: Any,
+    batch: List[Any],
+    dropout: float,
+    sync: Callable[[], None],
+    losses: Optional[Dict[str, float]] = None,
+) -> float:
+    """One step as spaCy's loop takes it
+    (``spacy.training.loop.train_while_improving``): forward and backward, then the
+    optimizer phase; returns the optimizer phase's seconds."""
+    nlp.update(batch, drop=dropout, sgd=False, losses={} if losses is None else losses)
+    sync()
+    elapsed, _ = time_call(lambda: [optimizer_phase(nlp, optimizer), sync()])
+    return elapsed
+
+
+def optimizer_phase(nlp: Any, optimizer: Any) -> None:
+    for _, proc in nlp.pipeline:
+        if getattr(proc, "is_trainable", False) and proc.model not in (
+            True,
+            False,
+            None,
+        ):
+            proc.finish_update(optimizer)
+    optimizer.step_schedules()
+
+
+def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Time ``steps`` training steps after ``warmup`` steps at ``precision``."""
+    import spacy
+    from spacy.util import registry
+
+    from spacy_stsn.precision import overrides
+
+    sync = synchronizer(job)
+    nlp = spacy.load(job["model"], config=overrides(job["precision"]))
+    rss_loaded = rss_mib()
+    training = nlp.config["training"]
+    optimizer = registry.resolve({"optimizer": training["optimizer"]})["optimizer"]
+    dropout = float(training.get("dropout", 0.1))
+    batches, n_train = training_batches(nlp, job)
+    reset_peak_rss()  # after loading, before the first update: optimizer state counts
+    times: List[float] = []
+    losses: Dict[str, float] = {}
+    for i, batch in enumerate(batches):
+        elapsed, _ = time_call(
+            lambda: train_step(nlp, optimizer, batch, dropout, sync, losses)
+        )
+        if i >= job["warmup"]:
+            times.append(elapsed)
+    mean = sum(times) / len(times)
+    steps_per_epoch = math.ceil(n_train / job["batch"])
+    return {
+        "precision": job["precision"],
+        "batch": job["batch"],
+        "warmup_steps": job["warmup"],
+        "step_times_s": times,
+        "mean_step_s": mean,
+        "median_step_s": median(times),
+        "n_train_docs": n_train,
+        "steps_per_epoch": steps_per_epoch,
+        "epoch_s_estimate": mean * steps_per_epoch,
+        "docs_per_s": job["batch"] / mean,
+        "mean_loss": sum(losses.values()) / len(batches),
+        "dropout": dropout,
+        "optimizer": {
+            k: v for k, v in training["optimizer"].items() if not isinstance(v, dict)
+        },
+        **memory(rss_loaded),
+    }
+
+
+def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
+    base = next(
+        (r for r in runs if r.get("precision") == "float32" and "error" not in r), None
+    )
+    rows = []
+    for run in runs:
+        if "error" in run:
+            rows.append([run["job"]["precision"], "failed: " + run["error"]])
+            continue
+        speedup = base["median_step_s"] / run["median_step_s"] if base else None
+        rows.append(
+            [
+                run["precision"],
+                fmt(run["mean_step_s"], 3),
+                fmt(run["median_step_s"], 3),
+                fmt(speedup, 2),
+                fmt(run["docs_per_s"]),
+                fmt(run["epoch_s_estimate"], 0),
+                fmt(run["mean_loss"], 2),
+                fmt(run["rss_after_load_mib"], 0),
+                fmt(run["peak_rss_mib"], 0),
+                fmt(run.get("other_busy_cores"), 2),
+            ]
+        )
+    first = next((r for r in runs if "error" not in r), {})
+    header = [
+        "precision",
+        "mean s/step",
+        "median s/step",
+        "x float32 (median)",
+        "docs/s",
+        "est. s/epoch",
+        "mean loss",
+        "RSS after load MiB",
+        "peak RSS MiB",
+        "others' cores",
+    ]
+    return "\n".join(
+        [
+            f"Training on `{args.train_corpus}` ({first.get('n_train_docs')} docs), "
+            f"batches of {args.batch}, dropout {first.get('dropout')}, the pipeline's "
+            f"optimizer, {args.steps} steps timed after {args.warmup} warm-up steps, "
+            f"{first.get('device')}, {first.get('torch_threads')} torch threads:",
+            "",
+            markdown_table(header, rows),
+            "",
+            CONTENTION_NOTE,
+        ]
+    )
+
+
+def smoke(args: Any, kit: Any) -> None:
+    args.steps, args.warmup, args.torch_threads = 2, 1, 1
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    bench = Benchmark(__doc__, __file__, {"training": training_worker}, device=True)
+    add = bench.parser.add_argument
+    bench.input("model", "model", "trained pipeline directory")
+    bench.input("train_corpus", "train", ".spacy training corpus")
+    add("--precisions", nargs="+", choices=PRECISIONS, default=["float32", "bfloat16"])
+    add("--steps", type=int, default=50, help="timed steps")
+    add("--warmup", type=int, default=5, help="untimed steps first")
+    add("--batch", type=int, default=4, help="docs per step (the configs' batcher)")
+    args = bench.parse(argv, smoke)
+    runs = []
+    for precision in args.precisions:
+        job = bench.job(
+            "training",
+            model=args.model,
+            corpus=str(Path(args.train_corpus)),
+            precision=precision,
+            steps=args.steps,
+            warmup=args.warmup,
+            batch=args.batch,
+        )
+        runs.append(bench.run(job, f"training {precision}"))
+    bench.finish({"training": runs}, markdown(args, runs))
+
+
+if __name__ == "__main__":
+    main()

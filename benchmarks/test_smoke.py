@@ -1,0 +1,127 @@
+"""Every benchmark script runs once on the tiny pipeline (``--smoke``), so a script that
+no longer runs fails CI; and a failed measurement leaves committed results alone."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, Tuple
+
+import pytest
+
+from harness import RESULTS
+from smoke_kit import SmokeKit, run_smoke
+
+HERE = Path(__file__).resolve().parent
+# a script is a module run as one: every such file in benchmarks/, found here by glob,
+# so a new script is smoke-tested (and fails here until it takes --smoke)
+MAIN = re.compile(r"^if __name__ == .__main__.:", re.MULTILINE)
+SCRIPTS = sorted(p for p in HERE.glob("*.py") if MAIN.search(p.read_text()))
+
+
+@pytest.fixture(scope="session")
+def smoke_kit(tmp_path_factory) -> SmokeKit:
+    """:class:`smoke_kit.SmokeKit` in a session folder (a fixture here, not in a
+    benchmarks/conftest.py: tests/ imports its own as ``conftest``)."""
+    try:
+        return SmokeKit.build(tmp_path_factory.mktemp("smoke-kit"))
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+
+
+def snapshot(folder: Path) -> Dict[str, Tuple[int, int]]:
+    return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+def test_benchmark_script_runs_on_the_tiny_pipeline(script, smoke_kit, tmp_path):
+    committed = snapshot(RESULTS)
+    output = tmp_path / f"{script.stem}.json"
+    code, log = run_smoke(script, output, smoke_kit)
+    assert code == 0, log[-6000:]
+    assert output.exists(), log[-3000:]
+    if output.suffix == ".json" and output.is_file():
+        assert "failures" not in json.loads(output.read_text())
+    assert snapshot(RESULTS) == committed
+
+
+FAILING = """
+from harness import Benchmark
+
+def crash(job):
+    raise RuntimeError("broken " + job["what"])
+
+def slow(job):
+    import time
+    time.sleep(60)
+
+def ok(job):
+    return {"value": 42}
+
+bench = Benchmark("doc", __file__, {"crash": crash, "slow": slow, "ok": ok})
+args = bench.parse()
+kinds = ("crash", "slow", "ok")
+runs = [bench.run(bench.job(kind, what="on purpose"), kind) for kind in kinds]
+bench.finish({"runs": runs}, "table")
+"""
+
+
+def test_a_failed_worker_exits_nonzero_and_keeps_the_committed_results(tmp_path):
+    script = tmp_path / "failing.py"
+    script.write_text(textwrap.dedent(FAILING))
+    output = tmp_path / "results" / "failing.json"
+    output.parent.mkdir()
+    output.write_text('{"committed": true}')
+    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--output", str(output), "--max-wait", "0"]
+        + ["--retries", "0", "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert output.read_text() == '{"committed": true}'
+    assert not output.with_suffix(".md").exists()
+    assert "RuntimeError: broken on purpose" in proc.stderr
+    assert "timed out after 5" in proc.stderr
+    kept = Path(proc.stderr.strip().rsplit("this run's results: ", 1)[1])
+    runs = json.loads(kept.read_text())["runs"]
+    assert [r.get("value") for r in runs] == [None, None, 42]
+
+
+def test_int8_quantises_the_linear_layers_that_inference_calls(smoke_kit) -> None:
+    import spacy
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    from measure import corpus_words, make_docs
+    from speed_inference import load
+
+    words = corpus_words(smoke_kit.test)
+    float32 = spacy.load(smoke_kit.model)
+    int8 = load(str(smoke_kit.model), "int8", words[:2])
+    counts = int8.meta["int8_linear_layers"]
+    encoder = next(v for k, v in counts.items() if k.startswith("transformer/"))
+    head = next(v for k, v in counts.items() if k.startswith("stsn/"))
+    hf_model = float32.get_pipe("transformer").model.layers[0].shims[0]._model
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in hf_model.modules())
+    assert encoder == {"int8": n_linear, "float32": 0}
+    # the head's factored decoders read their weights directly: they stay float32
+    assert head["int8"] > 0 and head["float32"] > 0
+    quantised = int8.get_pipe("transformer").model.layers[0].shims[0]._model
+    assert sum(isinstance(m, Int8Linear) for m in quantised.modules()) == n_linear
+
+    def entities(nlp):
+        docs = nlp.pipe(make_docs(nlp.vocab, words))
+        return {
+            (i, s.start, s.end, s.label_) for i, d in enumerate(docs) for s in d.ents
+        }
+
+    expected, found = entities(float32), entities(int8)
+    assert expected and len(expected & found) / len(expected | found) >= 0.9
