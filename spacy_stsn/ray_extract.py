@@ -363,12 +363,16 @@ def extract_on_ray(
         context.execution_options.preserve_order = not sharded
         context.raise_original_map_exception = True
         context.target_max_block_size = None
-        blocks = plan_blocks(todo, block_rows, done) if todo else []
+        # scan, read and write tasks ask for no CPU: as many at once as actors, no more
+        tasks = max(1, workers)
+        blocks = plan_blocks(todo, block_rows, done, tasks) if todo else []
         # input fields that the output's would overwrite are errors of their line
         reserved = prediction_fields(tags) + ((ORIGIN,) if sharded else ())
         ds = None
         if blocks:
-            ds = read_blocks(blocks, fmt, text_key, on_error, reserved, max_length)
+            ds = read_blocks(
+                blocks, fmt, text_key, on_error, reserved, max_length, tasks
+            )
         if ds is not None:
             ds = _annotate(
                 ds,
@@ -385,7 +389,9 @@ def extract_on_ray(
             )
         if sharded and ds is not None:
             sink = ShardDatasink(output, text_column, text_key, out_format, on_error)
-            ds.write_datasink(sink, ray_remote_args={"num_cpus": TASK_CPUS})
+            ds.write_datasink(
+                sink, ray_remote_args={"num_cpus": TASK_CPUS}, concurrency=tasks
+            )
             totals = sink.totals
         elif not sharded:
             sink = OrderedOutput(output, text_column, text_key, out_format)

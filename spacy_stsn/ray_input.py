@@ -95,19 +95,28 @@ class Progress:
         return block.index in self.blocks.get(block.file.relative, ())
 
 
-def plan_blocks(files: List[InputFile], rows: int, done: Progress) -> List[Block]:
+def plan_blocks(
+    files: List[InputFile], rows: int, done: Progress, tasks: int = 1
+) -> List[Block]:
     """The blocks of ``rows`` documents of the files that are not done, in input order,
-    less those done. The bounds are found by a task per file on the cluster (the driver
-    reads no input)."""
+    less those done. The bounds are found on the cluster by at most ``tasks`` tasks at
+    once, each scanning a share of the files (the driver reads no input)."""
     todo = [f for f in files if f.relative not in done.files_done]
-    scan = ray.remote(num_cpus=TASK_CPUS)(_bounds)
-    found = ray.get([scan.remote(f, rows) for f in todo])
+    scan = ray.remote(num_cpus=TASK_CPUS)(_scan)
+    shares = [todo[i :: max(1, tasks)] for i in range(min(len(todo), max(1, tasks)))]
+    found: Dict[str, List[Tuple[int, int]]] = {}
+    for share, bounds in zip(shares, ray.get([scan.remote(s, rows) for s in shares])):
+        found.update(zip((f.relative for f in share), bounds))
     blocks = [
-        Block(f, i, start, end, i * rows + 1, i == len(bounds) - 1)
-        for f, bounds in zip(todo, found)
-        for i, (start, end) in enumerate(bounds)
+        Block(f, i, start, end, i * rows + 1, i == len(found[f.relative]) - 1)
+        for f in todo
+        for i, (start, end) in enumerate(found[f.relative])
     ]
     return [b for b in blocks if not done.done(b)]
+
+
+def _scan(files: List[InputFile], rows: int) -> List[List[Tuple[int, int]]]:
+    return [_bounds(f, rows) for f in files]
 
 
 def _bounds(file: InputFile, rows: int) -> List[Tuple[int, int]]:
@@ -281,12 +290,17 @@ def read_blocks(
     on_error: str,
     reserved: Sequence[str],
     max_length: Optional[int] = None,
+    tasks: int = 1,
 ) -> "ray.data.Dataset":
-    """A Dataset of ``blocks``, one Ray block each, in their order. Input fields named
-    in ``reserved`` (the output's) and texts longer than ``max_length`` are errors of
-    their line."""
+    """A Dataset of ``blocks``, one Ray block each, in their order, read by at most
+    ``tasks`` tasks at once (tasks that ask for no CPU have no other bound: each would
+    start a Python worker). Input fields named in ``reserved`` (the output's) and texts
+    longer than ``max_length`` are errors of their line."""
     options = Options(fmt, text_key, on_error, tuple(reserved), max_length)
     source = BlockDatasource(blocks, options)
     return ray.data.read_datasource(
-        source, num_cpus=TASK_CPUS, override_num_blocks=len(blocks)
+        source,
+        num_cpus=TASK_CPUS,
+        override_num_blocks=len(blocks),
+        concurrency=tasks,
     )
