@@ -6,13 +6,14 @@ Every run is its own Python process (a harness worker), one after the other on t
 input, so the figures are measured back to back under the same conditions. The input is
 the CoNLL04 test sentences repeated to ``--docs`` documents, one a line. Per run:
 documents/s over the whole run (Python start, ``ray.init`` of a local instance, model
-loads included) and in steady state (from the output's growth between 10 % and 90 % of
-it, sampled with ``os.stat`` every 0.25 s); the driver's CPU seconds per 1,000 documents
-and its share of the job's CPU (the driver and every process Ray started, from
-``ray.init`` to the end); peak RSS of the model process (the local process, or the
-largest any Ray actor reached) and of the driver; and a digest of the records (the
+loads included), after ``ray.init`` (as on a cluster that is already up) and in steady
+state (while the output grew from 10 % to 90 % of its size); the driver's CPU seconds
+per 1,000 documents and its share of the job's CPU (the driver and every process Ray
+started, after ``ray.init``); the peak RSS of the model process (the local process, or
+the largest any Ray actor reached) and of the driver; and a digest of the records (the
 shards' ``_origin`` dropped, in input order), the same for every run when the outputs
-hold the same records.
+hold the same records. Sizes, CPU and memory are sampled every 0.25 s by a process of
+their own, so that the measured ones pay nothing for it.
 
     python benchmarks/ray_extract.py --model training/conll04_cpu/model-last --docs 2880
 """
@@ -20,11 +21,13 @@ hold the same records.
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from harness import Benchmark, data_dir, fmt, markdown_table
 from measure import busy_cores, lifetime_peak_rss_mib
@@ -34,80 +37,100 @@ def test_sentences() -> Path:
     return data_dir() / "conll04" / "conll04_test.json"
 
 
-def actor_peaks(
-    stop: threading.Event, peaks: Dict[int, float], interval: float = 0.2
-) -> None:
-    """Record the peak RSS (VmHWM, MiB) of every Ray map actor process until ``stop`` is
-    set."""
-    while not stop.is_set():
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                if not (proc / "cmdline").read_bytes().startswith(b"ray::MapWorker"):
-                    continue
-                for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        pid, mib = int(proc.name), int(line.split()[1]) / 1024
-                        peaks[pid] = max(peaks.get(pid, 0.0), mib)
-            except OSError:
-                continue
-        stop.wait(interval)
-
-
-class Growth:
-    """The output's size over time, sampled by a thread every ``interval`` s (a stat of
-    a file, a listing of a folder: nothing that costs the measured process a thing)."""
-
-    def __init__(self, output: Path, interval: float = 0.25) -> None:
-        self.output, self.interval, self.samples = output, interval, []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-
-    def _size(self) -> int:
-        if self.output.is_dir():
-            return sum(p.stat().st_size for p in self.output.glob("*.jsonl"))
-        return self.output.stat().st_size if self.output.exists() else 0
-
-    def _sample(self) -> None:
-        while not self.stop.is_set():
-            self.samples.append((time.perf_counter(), self._size()))
-            self.stop.wait(self.interval)
-
-    def steady_docs_per_s(self, documents: int) -> Optional[float]:
-        """Documents/s while the output grew from 10 % to 90 % of its final size."""
-        self.stop.set()
-        self.thread.join()
-        final = self._size()
-        inside = [(t, n) for t, n in self.samples if 0.1 * final <= n <= 0.9 * final]
-        if len(inside) < 2 or inside[-1][0] == inside[0][0]:
-            return None
-        (t0, n0), (t1, n1) = inside[0], inside[-1]
-        return (n1 - n0) / final * documents / (t1 - t0)
-
-
-def ray_cpu_seconds() -> float:
-    """CPU seconds of every process below this one (Ray's: GCS, raylet, workers,
-    actors), read from /proc."""
-    parents: Dict[int, List[int]] = {}
+def processes() -> Dict[int, Tuple[int, float, int, str]]:
+    """pid: (parent pid, CPU seconds, resident MiB peak (VmHWM), command) of every
+    process, from /proc."""
+    found, hz = {}, os.sysconf("SC_CLK_TCK")
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(proc.name))
-    todo, total, hz = list(parents.get(os.getpid(), [])), 0.0, os.sysconf("SC_CLK_TCK")
-    while todo:
-        pid = todo.pop()
-        todo += parents.get(pid, [])
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / hz
-        except (OSError, IndexError, ValueError):
+        if not proc.name.isdigit():
             continue
-    return total
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (proc / "status").read_text()
+            peak = next(
+                int(line.split()[1]) / 1024
+                for line in status.splitlines()
+                if line.startswith("VmHWM:")
+            )
+            command = (proc / "cmdline").read_bytes()[:40].decode("utf8", "replace")
+        except (OSError, IndexError, ValueError, StopIteration):
+            continue  # gone, or a kernel thread
+        cpu = (int(fields[11]) + int(fields[12])) / hz
+        found[int(proc.name)] = (int(fields[1]), cpu, peak, command)
+    return found
+
+
+def sample(root: int, output: str, interval: float = 0.25) -> None:
+    """Run as its own process (so that the measured ones pay nothing) until its stdin
+    closes: every ``interval`` s, the CPU and peak memory of the processes below
+    ``root`` (Ray's, when ``root`` started Ray) and the size of ``output``; then print
+    as JSON the CPU they used since the first sample, the largest peak of a Ray actor,
+    and the (time, size) samples."""
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    start: Dict[int, float] = {}
+    last: Dict[int, float] = {}
+    actor_peak, growth, first = 0.0, [], True
+    while True:
+        table = processes()
+        below, todo = set(), [root]
+        while todo:
+            parent = todo.pop()
+            children = [p for p, row in table.items() if row[0] == parent]
+            below.update(children)
+            todo += children
+        below.discard(os.getpid())
+        for pid in below:
+            _, cpu, peak, command = table[pid]
+            if first:
+                start[pid] = cpu
+            last[pid] = cpu
+            if command.startswith("ray::MapWorker"):
+                actor_peak = max(actor_peak, peak)
+        path = Path(output)
+        if path.is_dir():
+            size = sum(p.stat().st_size for p in path.glob("*.jsonl"))
+        else:
+            size = path.stat().st_size if path.exists() else 0
+        growth.append((time.perf_counter(), size))
+        if first:
+            print("ready", flush=True)
+            first = False
+        if stop.wait(interval):
+            break
+    cpu = sum(last[pid] - start.get(pid, 0.0) for pid in last)
+    print(json.dumps({"cpu_s": cpu, "actor_peak_mib": actor_peak, "growth": growth}))
+
+
+class Sampler:
+    """:func:`sample` in a subprocess, from now until :meth:`result`."""
+
+    def __init__(self, output: Path) -> None:
+        here = str(Path(__file__).resolve().parent)
+        code = (
+            f"import sys; sys.path.insert(0, {here!r}); from ray_extract import sample; "
+            f"sample({os.getpid()}, {str(output)!r})"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def result(self, documents: int) -> Dict[str, Any]:
+        """The processes' CPU, the actors' peak memory and the steady documents/s: while
+        the output grew from 10 % to 90 % of its final size."""
+        out, _ = self.process.communicate("")
+        found = json.loads(out.strip().splitlines()[-1])
+        growth, steady = found.pop("growth"), None
+        final = growth[-1][1] if growth else 0
+        inside = [(t, n) for t, n in growth if 0.1 * final <= n <= 0.9 * final]
+        if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+            (t0, n0), (t1, n1) = inside[0], inside[-1]
+            steady = (n1 - n0) / final * documents / (t1 - t0)
+        return {**found, "steady_docs_per_s": steady}
 
 
 def records_digest(output: Path) -> str:
@@ -135,13 +158,13 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     source, output = Path(job["input"]), Path(job["output"])
     start, cpu_start = time.perf_counter(), time.process_time()
     result: Dict[str, Any] = {}
-    growth = Growth(output)
     if job["mode"] == "local":
         import torch
 
         from spacy_stsn.extract import extract
 
         torch.set_num_threads(1)
+        sampler = Sampler(output)
         n = extract(
             job["model"],
             source,
@@ -151,10 +174,12 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
             progress=None,
         )
         cpu = time.process_time() - cpu_start
+        sampled = sampler.result(n)
         result.update(
             torch_threads=torch.get_num_threads(),
             model_process_peak_rss_mib=lifetime_peak_rss_mib(),
-            cpu_s_per_1000_docs=1000 * cpu / n,
+            job_cpu_s_per_1000_docs=1000 * cpu / n,
+            steady_docs_per_s=sampled["steady_docs_per_s"],
         )
     else:
         import ray
@@ -163,11 +188,8 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
 
         ray.init(num_cpus=job["ray_cpus"], include_dashboard=False, log_to_driver=False)
         result["ray_init_s"] = time.perf_counter() - start
-        peaks: Dict[int, float] = {}
-        stop = threading.Event()
-        sampler = threading.Thread(target=actor_peaks, args=(stop, peaks), daemon=True)
-        sampler.start()
-        driver0, ray0 = time.process_time(), ray_cpu_seconds()
+        sampler = Sampler(output)
+        driver0 = time.process_time()
         n = extract_on_ray(
             job["model"],
             source,
@@ -177,20 +199,19 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
             batch_size=job["batch_size"],
             progress=None,
         )
-        driver, others = time.process_time() - driver0, ray_cpu_seconds() - ray0
-        stop.set()
-        sampler.join()
+        driver = time.process_time() - driver0
+        sampled = sampler.result(n)
         ray.shutdown()
+        after_init = time.perf_counter() - start - result["ray_init_s"]
         result.update(
-            actors_seen=len(peaks),
-            model_process_peak_rss_mib=max(peaks.values(), default=None),
+            model_process_peak_rss_mib=sampled["actor_peak_mib"],
             torch_threads=1,
             driver_peak_rss_mib=lifetime_peak_rss_mib(),
             driver_cpu_s_per_1000_docs=1000 * driver / n,
-            job_cpu_s_per_1000_docs=1000 * (driver + others) / n,
-            driver_cpu_share=driver / (driver + others),
-            docs_per_s_after_ray_init=n
-            / (time.perf_counter() - start - result["ray_init_s"]),
+            job_cpu_s_per_1000_docs=1000 * (driver + sampled["cpu_s"]) / n,
+            driver_cpu_share=driver / (driver + sampled["cpu_s"]),
+            docs_per_s_after_ray_init=n / after_init,
+            steady_docs_per_s=sampled["steady_docs_per_s"],
         )
     wall = time.perf_counter() - start
     return {
@@ -199,7 +220,6 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
         "documents": n,
         "wall_s": wall,
         "docs_per_s": n / wall,
-        "steady_docs_per_s": growth.steady_docs_per_s(n),
         "records_sha256": records_digest(output),
     }
 
