@@ -26,7 +26,8 @@ setup(
         "wheel",
     ],
     extras_require={
-        # `python -m spacy_stsn extract --ray` and spacy_stsn.ray_extract (corpus-scale extraction on Ray Data)
+        # `python -m spacy_stsn extract --ray` and spacy_stsn.ray_extract (corpus-scale extraction on Ray Data);
+        # s3:// and gs:// through pyarrow's own filesystems (in Ray Data's pyarrow), no further package
         "ray": ["ray[data]>=2.60,<3"],
     },
     entry_points={

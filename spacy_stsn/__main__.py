@@ -121,21 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="text or JSONL in, JSONL with entities and relations out (resumable)",
     )
     extract.add_argument("model")
-    extract.add_argument(
+    extract.add_argument(  # a str: --ray also takes URIs (s3://...), which Path would mangle
         "input",
-        type=Path,
         help="plain text (one document a line) or JSONL ({'text': ...})",
     )
     extract.add_argument(
         "-o",
         "--output",
-        type=Path,
         required=True,
         help="JSONL file, or folder for brat",
     )
     extract.add_argument(
         "--output-format",
-        choices=("jsonl", "brat"),
+        choices=("jsonl", "brat", "parquet"),
         default="jsonl",
         help="brat: OUTPUT/NAME.txt + .ann per document (NAME: the input's id or line)",
     )
@@ -183,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     ray = extract.add_argument_group(
         "Ray",
         "run on a Ray cluster with Ray Data (pip install spacy-stsn[ray]): "
-        "INPUT may also be a folder of text/JSONL files or Parquet, OUTPUT .parquet; "
-        "OUTPUT is written from scratch",
+        "INPUT and OUTPUT may be local or any URI pyarrow opens (s3://, gs://); INPUT may also be "
+        "a folder of text/JSONL files or Parquet; OUTPUT a file (in input order, .parquet for "
+        "Parquet; --restart to overwrite) or a folder (ending with '/': shards written by the "
+        "workers, resumed by a rerun; --output-format parquet for Parquet shards)",
     )
     ray.add_argument(
         "--ray", action="store_true", help="extract with a pool of Ray actors"
@@ -202,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ray.add_argument("--cpus-per-worker", type=float, default=1)
     ray.add_argument("--gpus-per-worker", type=float, default=0)
+    ray.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="a malformed line stops the job (FILE:LINE), or is skipped and listed in "
+        "OUTPUT/_errors/ (OUTPUT.errors.jsonl for a file)",
+    )
+    ray.add_argument(
+        "--docs-per-shard",
+        type=int,
+        default=None,
+        help="documents per shard of a folder OUTPUT (a multiple of --batch-size; "
+        "default 16 batches)",
+    )
     return parser
 
 
@@ -256,8 +270,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                 tuning.write_report(report, args.report)
             print(tuning.markdown(report))
         elif args.command == "extract" and args.ray:
-            if args.max_length is not None:
-                raise ValueError("--max-length is not supported with --ray yet")
             from .ray_extract import extract_on_ray  # Ray is imported only here
 
             extract_on_ray(
@@ -273,14 +285,29 @@ def main(argv: Optional[List[str]] = None) -> int:
                 batch_size=args.batch_size,
                 tags=args.tags,
                 precision=args.precision,
+                on_error=args.on_error,
+                restart=args.restart,
+                output_format=None
+                if args.output_format == "jsonl"
+                else args.output_format,
+                docs_per_shard=args.docs_per_shard,
+                max_length=args.max_length,
             )
         elif args.command == "extract":
             from .extract import extract
 
+            if (
+                args.on_error != "stop"
+                or args.docs_per_shard
+                or args.output_format == "parquet"
+            ):
+                raise ValueError(
+                    "--on-error, --docs-per-shard and --output-format parquet are --ray's"
+                )
             extract(
                 args.model,
-                args.input,
-                args.output,
+                Path(args.input),
+                Path(args.output),
                 fmt=args.format,
                 text_key=args.text_key,
                 batch_size=args.batch_size,
@@ -294,7 +321,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.html is not None:
                 write_html(
                     args.model,
-                    args.input,
+                    Path(args.input),
                     args.format,
                     args.text_key,
                     args.html,

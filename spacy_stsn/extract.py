@@ -155,16 +155,18 @@ def parse_lines(
     *,
     max_length: Optional[int] = None,
     reserved: Sequence[str] = PREDICTION_FIELDS,
+    first: int = 1,
 ) -> Inputs:
     """:func:`read_inputs` over lines of a stream; errors name the input ``name`` and
-    the line number.
+    the line number (``first``: the number of the stream's first line, for a part of a
+    file).
 
     Give it a binary stream (its lines end at ``\\n`` only, and each is decoded on its
     own); a text stream opened with universal newlines has already split lines at a bare
     ``\\r``. A text longer than ``max_length`` characters (spaCy's ``nlp.max_length``)
     and a JSONL field named like one of ``reserved`` (:func:`prediction_fields`) are
     errors."""
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first):
         if number <= skip:
             continue
         if isinstance(line, bytes):

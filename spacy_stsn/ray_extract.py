@@ -1,77 +1,86 @@
-"""Corpus-scale extraction on a Ray cluster with Ray Data batch inference (``extract --ray``).
+"""Corpus-scale extraction on a Ray cluster with Ray Data batch inference (``extract
+--ray``).
 
-Ray Data does the scheduling: a pool of actors (``map_batches`` with a callable class) loads the pipeline once
-per actor and maps blocks of documents through it, with the CPUs or GPUs asked for per actor. Ray restarts an
-actor that dies and retries its task, and a block's output reaches the driver only when its task has finished,
-so a killed actor loses and duplicates nothing. The command line reads text and JSONL files with the parser
-and ``FILE:LINE`` errors of the local ``extract`` (``spacy_stsn.extract.parse_lines``), cut into blocks whose
-sizes are multiples of ``batch_size``, so every spaCy batch holds the same documents as the local command's
-and the output is identical to it, line for line in input order (the driver writes the blocks in order).
+Ray Data does the scheduling: one read task per block of input
+(:mod:`spacy_stsn.ray_input`: a fixed number of lines or Parquet rows, cut by the input
+alone), a pool of actors (``map_batches`` with a callable class) that each load the
+pipeline once and annotate a block per call, with the CPUs or GPUs asked for per actor,
+and the output (:mod:`spacy_stsn.ray_output`). Ray restarts an actor that dies and
+retries its task, and a block's output is written only when its task has finished, so a
+killed actor loses and duplicates nothing. Every spaCy batch holds the same documents as
+the local command's (blocks are whole multiples of ``batch_size``).
 
-Only imported when used: importing ``spacy_stsn`` or running the local ``extract`` never imports Ray.
+Two outputs: a file, written by the driver in input order, identical line for line to
+the local command's (the small-job mode); or a folder of shards written by the workers,
+one per block, which a rerun resumes. A malformed line stops the job with the local
+command's ``FILE:LINE`` error, or (``on_error="skip"``) is listed with it among the
+errors and the job goes on.
+
+Only imported when used: importing ``spacy_stsn`` or running the local ``extract`` never
+imports Ray.
 """
 
-import io
-import json
-import os
 import sys
 import time
-from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, List, Optional, Union, cast
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 import ray.data
-from ray.data.datasource import FileBasedDatasource
+import spacy
 from spacy.language import Language
 
-from .extract import doc_to_record, input_format, output_line, parse_lines
+from . import __version__
+from .extract import doc_to_record, prediction_fields
 from .loading import load_pipeline, stsn_component
+from .outputs import model_identity, refuse_overwriting_inputs
+from .ray_input import (
+    BLOCK,
+    ERROR,
+    FILE,
+    LINE,
+    ORIGIN,
+    TASK_CPUS,
+    Progress,
+    plan_blocks,
+    read_blocks,
+)
+from .ray_output import (
+    ANNOTATIONS,
+    ERRORS,
+    FORMATS,
+    OrderedOutput,
+    ShardDatasink,
+    discard_if_empty,
+    errors_file,
+    prepare_folder,
+    runs,
+)
+from .storage import InputFile, Location, inside, is_folder_output, list_inputs, locate
 
-# The annotation columns, typed so that every block has the same schema whatever it found (an empty entity
-# list in one block and a full one in the next) and Parquet can hold them. Field order = ``doc_to_record``'s.
-ENTITY = pa.struct(
-    [
-        ("text", pa.string()),
-        ("label", pa.string()),
-        ("start_char", pa.int64()),
-        ("end_char", pa.int64()),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("score", pa.float64()),
-    ]
-)
-RELATION = pa.struct(
-    [
-        ("head", pa.int64()),
-        ("tail", pa.int64()),
-        ("label", pa.string()),
-        ("score", pa.float64()),
-    ]
-)
-ANNOTATIONS = {
-    "entities": pa.list_(ENTITY),
-    "relations": pa.list_(RELATION),
-    "tokens": pa.list_(pa.string()),
-    "tags": pa.list_(pa.string()),
-}
-# Text and JSONL lines carry their passthrough fields as one JSON object in this column: JSON values need
-# not share a type from line to line, Arrow columns must.
-FIELDS = "_fields"
-# Reading and parsing is light next to the model: read tasks ask for no CPU, so that actors holding every CPU
-# of the cluster (--workers = CPUs) do not starve the reads that feed them (Ray Data would wait forever).
-READ_CPUS = 0
-# Documents per block = spaCy batches per block x batch size: the unit of work of an actor task, of a retry
-# and of an output write. 4 x 64 documents take seconds on a CPU: small enough to keep every actor busy
-# until the end.
+# Documents per block = spaCy batches per block x batch size: the unit of work of an
+# actor task, of a retry and of an output write. In the ordered file, 4 x 64 documents
+# (seconds on a CPU) keep every actor busy until the end; a shard is 16 x 64 documents
+# by default, fewer and larger files, and a killed worker redoes at most one.
 BATCHES_PER_BLOCK = 4
+BATCHES_PER_SHARD = 16
+ON_ERROR = ("stop", "skip")
+# ``progress``'s default: the ``sys.stderr`` of the call (one bound at import would
+# outlive a redirection)
+STDERR = cast(IO[str], object())
 PipelineSource = Union[str, Callable[[], Language]]
 
 
 class Extractor:
-    """The ``map_batches`` callable class: one pipeline per actor, a block of documents per call."""
+    """The ``map_batches`` callable class: one pipeline per actor, a block of documents
+    per call.
+
+    A pipeline that does not load fails the first block with the loader's error (naming
+    the path), not the actor's creation (which Ray reports as a dead actor, without the
+    cause). Rows of the command's reader that carry an error, or whose text is longer
+    than ``nlp.max_length``, get no annotations; the others are annotated by
+    ``nlp.pipe`` in batches of ``batch_size`` counted from the start of their block."""
 
     def __init__(
         self,
@@ -81,42 +90,81 @@ class Extractor:
         tags: bool,
         precision: Optional[str],
         gpu: bool,
+        max_length: Optional[int] = None,
     ) -> None:
-        if callable(model):
-            if gpu:
-                import spacy
-
-                spacy.require_gpu(0)
-            self.nlp = model()
-            self.spans_key = stsn_component(
-                self.nlp, getattr(model, "__name__", repr(model))
-            ).spans_key
-        else:  # Ray gives each actor its own GPUs as device 0.. (CUDA_VISIBLE_DEVICES)
-            self.nlp, stsn = load_pipeline(model, 0 if gpu else -1, precision)
-            self.spans_key = stsn.spans_key
         self.text_column, self.batch_size, self.tags = text_column, batch_size, tags
+        self.failure: Optional[ValueError] = None
+        try:
+            if callable(model):
+                if gpu:
+                    spacy.require_gpu(0)
+                self.nlp = model()
+                name = getattr(model, "__name__", repr(model))
+                self.spans_key = stsn_component(self.nlp, name).spans_key
+            else:  # Ray gives each actor its own GPUs as device 0.. (CUDA_VISIBLE_DEVICES)
+                self.nlp, stsn = load_pipeline(model, 0 if gpu else -1, precision)
+                self.spans_key = stsn.spans_key
+        except ValueError as err:
+            self.failure = err
+            return
+        if max_length is not None:
+            self.nlp.max_length = max_length
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.failure is not None:
+            raise self.failure
         texts = batch.column(self.text_column).to_pylist()
-        if not all(isinstance(text, str) for text in texts):
-            raise ValueError(
-                f"column {self.text_column!r}: expected strings, found "
-                f"{next(repr(t) for t in texts if not isinstance(t, str))}"
-            )
-        records = [
-            doc_to_record(doc, self.spans_key, self.tags)
-            for doc in self.nlp.pipe(texts, batch_size=self.batch_size)
-        ]
+        if ERROR in batch.column_names:
+            errors = self._row_errors(batch, texts)
+            shards = batch.column(BLOCK).to_pylist()
+        else:  # a Dataset of the Python API: no reader's columns
+            bad = next((t for t in texts if not isinstance(t, str)), "")
+            if not isinstance(bad, str):
+                raise ValueError(
+                    f"column {self.text_column!r}: expected strings, found {bad!r}"
+                )
+            errors, shards = [None] * len(texts), [None] * len(texts)
+        records: List[Optional[Dict[str, Any]]] = [None] * len(texts)
+        for start, end in runs(shards):
+            todo = [i for i in range(start, end) if errors[i] is None]
+            docs = self.nlp.pipe([texts[i] for i in todo], batch_size=self.batch_size)
+            for i, doc in zip(todo, docs):
+                records[i] = doc_to_record(doc, self.spans_key, self.tags)
         names = ["entities", "relations"] + (["tokens", "tags"] if self.tags else [])
-        batch = batch.drop_columns(
-            [name for name in names if name in batch.column_names]
-        )  # as the local one
+        # the input's own annotation columns are replaced, as the local command does
+        batch = batch.drop_columns([n for n in names if n in batch.column_names])
         for name in names:
+            values = [None if r is None else r[name] for r in records]
             batch = batch.append_column(
                 pa.field(name, ANNOTATIONS[name]),
-                pa.array([r[name] for r in records], type=ANNOTATIONS[name]),
+                pa.array(values, type=ANNOTATIONS[name]),
             )
+        if ERROR in batch.column_names:
+            index = batch.column_names.index(ERROR)
+            batch = batch.set_column(index, ERROR, pa.array(errors, pa.string()))
         return batch
+
+    def _row_errors(self, batch: pa.Table, texts: List[Any]) -> List[Optional[str]]:
+        """The reader's errors, and the model's: a text that is no string or is too long
+        for the pipeline."""
+        errors = batch.column(ERROR).to_pylist()
+        files, lines = batch.column(FILE).to_pylist(), batch.column(LINE).to_pylist()
+        limit = self.nlp.max_length
+        for i, text in enumerate(texts):
+            if errors[i] is not None:
+                continue
+            where = f"{files[i]}:{lines[i]}"
+            if not isinstance(text, str):
+                errors[i] = (
+                    f"{where}: expected a string {self.text_column!r}, found {text!r}"
+                )
+            elif len(text) > limit:  # the local command's words (extract.parse_lines)
+                errors[i] = (
+                    f"{where}: the text has {len(text):,} characters, more than the "
+                    f"pipeline's max_length of {limit:,} (spaCy's E088); raise it with "
+                    "--max-length N if the machine has the memory for such a document"
+                )
+        return errors
 
 
 def extract_dataset(
@@ -131,13 +179,44 @@ def extract_dataset(
     tags: bool = False,
     precision: Optional[str] = None,
 ) -> "ray.data.Dataset":
-    """``ds`` with ``entities`` and ``relations`` columns added (and ``tokens`` / ``tags`` with ``tags``), as
-    the local ``extract`` writes them, by a pool of ``workers`` actors that each load ``model`` (a pipeline
-    path or package name readable on every node, or a function that returns the pipeline) once.
+    """``ds`` with ``entities`` and ``relations`` columns added (and ``tokens`` /
+    ``tags`` with ``tags``), as the local ``extract`` writes them, by a pool of
+    ``workers`` actors that each load ``model`` (a pipeline path or package name
+    readable on every node, or a function that returns the pipeline) once.
 
-    Lazy, like any Ray Dataset. Set ``DataContext.get_current().execution_options.preserve_order = True``
-    before consuming it for the rows in input order; a document's annotations depend on the documents batched
-    with it only in the last float bits of the scores."""
+    Lazy, like any Ray Dataset. Set
+    ``DataContext.get_current().execution_options.preserve_order = True`` before
+    consuming it for the rows in input order; a document's annotations depend on the
+    documents batched with it only in the last float bits of the scores."""
+    return _annotate(
+        ds,
+        model,
+        text_column,
+        workers,
+        cpus_per_worker,
+        gpus_per_worker,
+        batch_size,
+        tags,
+        precision,
+        batch_size,
+    )
+
+
+def _annotate(
+    ds: "ray.data.Dataset",
+    model: PipelineSource,
+    text_column: str,
+    workers: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float,
+    batch_size: int,
+    tags: bool,
+    precision: Optional[str],
+    rows_per_call: Optional[int],
+    max_length: Optional[int] = None,
+) -> "ray.data.Dataset":
+    """The actor pool's map; ``rows_per_call=None`` hands each call whole blocks (the
+    command's)."""
     return ds.map_batches(
         Extractor,
         fn_constructor_kwargs={
@@ -147,8 +226,9 @@ def extract_dataset(
             "tags": tags,
             "precision": precision,
             "gpu": gpus_per_worker > 0,
+            "max_length": max_length,
         },
-        batch_size=batch_size,
+        batch_size=rows_per_call,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
@@ -156,237 +236,45 @@ def extract_dataset(
     )
 
 
-class LinesDatasource(FileBasedDatasource):
-    """Text or JSONL files, parsed by the local command's parser, in blocks of ``block_rows`` documents."""
-
-    def __init__(
-        self,
-        paths: List[str],
-        names: Dict[str, str],
-        fmt: str,
-        text_key: str,
-        block_rows: int,
-    ):
-        super().__init__(paths)
-        self.names, self.fmt, self.text_key, self.block_rows = (
-            names,
-            fmt,
-            text_key,
-            block_rows,
-        )
-
-    def _read_stream(self, f: "pa.NativeFile", path: str) -> Iterator[pa.Table]:
-        name = self.names.get(os.path.normpath(path), path)
-        fmt = input_format(Path(path), self.fmt)
-        # universal newlines, as ``Path.open`` in the local command: the same line breaks, the same lines
-        lines = parse_lines(
-            io.TextIOWrapper(f, encoding="utf8"), name, fmt, self.text_key
-        )
-        while True:
-            rows = list(islice(lines, self.block_rows))
-            if not rows:
-                return
-            yield pa.table(
-                {
-                    "text": [text for text, _ in rows],
-                    FIELDS: [json.dumps(meta, ensure_ascii=False) for _, meta in rows],
-                }
-            )
-
-
-class ParquetDatasource(FileBasedDatasource):
-    """Parquet files in blocks of ``block_rows`` rows, all columns kept; the text column must hold strings.
-    (Ray's ``read_parquet`` lists its files in a task of its own, which needs a CPU that actors may hold.)"""
-
-    def __init__(
-        self, paths: List[str], names: Dict[str, str], text_key: str, block_rows: int
-    ):
-        super().__init__(paths)
-        self.names, self.text_key, self.block_rows = names, text_key, block_rows
-
-    def _open_input_source(
-        self, filesystem: Any, path: str, **open_args: Any
-    ) -> "pa.NativeFile":
-        return filesystem.open_input_file(
-            path
-        )  # Parquet needs random access (its footer comes first)
-
-    def _read_stream(self, f: "pa.NativeFile", path: str) -> Iterator[pa.Table]:
-        name = self.names.get(os.path.normpath(path), path)
-        parquet = pq.ParquetFile(f)
-        schema = parquet.schema_arrow
-        field = schema.field(self.text_key) if self.text_key in schema.names else None
-        if field is None or not (
-            pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-        ):
-            raise ValueError(
-                f"{name}: expected a string column {self.text_key!r}, found {schema.names}"
-            )
-        for batch in parquet.iter_batches(batch_size=self.block_rows):
-            yield pa.Table.from_batches([batch])
-
-
-def list_inputs(path: Path) -> List[Path]:
-    """``path`` itself, or the files of the folder ``path`` (recursively, sorted, hidden ones left out)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    if path.is_file():
-        return [path]
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file()
-        and not any(part[0] in "._" for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise ValueError(f"{path}: the folder holds no input files")
-    return files
-
-
-def read_corpus(
-    input_path: Path, fmt: str = "auto", text_key: str = "text", batch_size: int = 64
-) -> Tuple["ray.data.Dataset", str]:
-    """A Dataset of ``input_path`` (a text, JSONL or Parquet file, or a folder of them), its text column."""
-    files = list_inputs(input_path)
-    names = {os.path.normpath(str(p.resolve())): str(p) for p in files}
-    # Blocks of whole multiples of batch_size: each spaCy batch is then the local command's batch.
-    block_rows = batch_size * BATCHES_PER_BLOCK
-    parquet = [p.suffix == ".parquet" for p in files]
-    if all(parquet):
-        source, text_column = (
-            ParquetDatasource(list(names), names, text_key, block_rows),
-            text_key,
-        )
-    elif any(parquet):
+def _text_column(source: Location, files: List[InputFile], text_key: str) -> str:
+    """The text column of the read blocks: ``text`` for text/JSONL, ``text_key`` for
+    Parquet."""
+    parquet = [f.relative.endswith(".parquet") for f in files]
+    if any(parquet) and not all(parquet):
         raise ValueError(
-            f"{input_path}: a folder of either Parquet or text/JSONL files, not both"
+            f"{source.uri}: a folder of either Parquet or text/JSONL files, not both"
         )
-    else:
-        source, text_column = (
-            LinesDatasource(list(names), names, fmt, text_key, block_rows),
-            "text",
+    return text_key if all(parquet) else "text"
+
+
+def check_model(model: PipelineSource) -> None:
+    """A pipeline path that cannot be a pipeline with an stsn component fails here,
+    before Ray starts and before any output is created, with an error naming the
+    path."""
+    if callable(model) or spacy.util.is_package(model):
+        return
+    path = Path(model)
+    if not path.exists():
+        raise ValueError(
+            f"{model}: no such pipeline folder (nor an installed pipeline package)"
         )
-    # one read task per file, its blocks not split further (which would cut them off the batch grid)
-    ds = ray.data.read_datasource(
-        source, num_cpus=READ_CPUS, override_num_blocks=len(files)
-    )
-    return ds, text_column
-
-
-def _rows(
-    batch: pa.Table, text_column: str
-) -> Iterator[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
-    """(text, passthrough fields, annotations) per row of an output block."""
-    passthrough = [
-        n for n in batch.column_names if n != text_column and n not in ANNOTATIONS
-    ]
-    for row in batch.to_pylist():
-        fields = (
-            json.loads(row[FIELDS])
-            if FIELDS in row
-            else {n: row[n] for n in passthrough}
-        )
-        yield row[text_column], fields, {n: row[n] for n in ANNOTATIONS if n in row}
-
-
-def _output_table(batch: pa.Table, text_column: str, path: Path) -> pa.Table:
-    """An output block as a table: ``text``, the passthrough fields (JSON fields expanded into columns, which
-    must then hold one type each), the annotations."""
-    annotations = [n for n in ANNOTATIONS if n in batch.column_names]
-    if FIELDS in batch.column_names:
-        rows = [
-            {"text": text, **json.loads(fields)}
-            for text, fields in zip(
-                batch.column(text_column).to_pylist(), batch.column(FIELDS).to_pylist()
-            )
-        ]
-        columns = {}
-        for key in dict.fromkeys(key for row in rows for key in row):
-            try:
-                columns[key] = pa.array([row.get(key) for row in rows])
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-                raise ValueError(
-                    f"{path}: field {key!r} does not hold one type, as a Parquet column must "
-                    f"({err}); write JSONL instead"
-                ) from None
-        front = pa.table(columns)
-    else:
-        passthrough = [
-            n for n in batch.column_names if n != text_column and n not in ANNOTATIONS
-        ]
-        front = batch.select([text_column] + passthrough).rename_columns(
-            ["text"] + passthrough
-        )
-    for name in annotations:
-        front = front.append_column(batch.schema.field(name), batch.column(name))
-    return front
-
-
-class ParquetOutput:
-    """One Parquet file, with the columns of the first block; every later block must have the same."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.writer = path, None
-
-    def write(self, table: pa.Table) -> None:
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(str(self.path), table.schema)
-        schema = self.writer.schema
-        if not table.schema.equals(schema):
-            try:
-                if set(table.column_names) != set(schema.names):
-                    raise ValueError(f"columns {table.column_names}")
-                table = table.select(schema.names).cast(schema)
-            except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-                raise ValueError(
-                    f"{self.path}: a block does not fit the columns of the first one, {schema} "
-                    f"({err}); write JSONL instead"
-                ) from None
-        self.writer.write_table(table)
-
-    def close(self) -> None:
-        if (
-            self.writer is None
-        ):  # no documents: an empty table with the annotation columns
-            types = [
-                ("text", pa.string()),
-                ("entities", ANNOTATIONS["entities"]),
-                ("relations", ANNOTATIONS["relations"]),
-            ]
-            pq.write_table(pa.schema(types).empty_table(), str(self.path))
-        else:
-            self.writer.close()
-
-
-def write_output(ds: "ray.data.Dataset", text_column: str, output_path: Path) -> int:
-    """Write the blocks in order (``preserve_order``) as JSONL, or Parquet for a ``.parquet`` path."""
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    parquet = output_path.suffix == ".parquet"
-    written = 0
-    sink = (
-        ParquetOutput(output_path)
-        if parquet
-        else output_path.open("w", encoding="utf8")
-    )
     try:
-        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            if parquet:
-                sink.write(_output_table(batch, text_column, output_path))
-            else:
-                sink.write(
-                    "".join(output_line(*row) for row in _rows(batch, text_column))
-                )
-                sink.flush()
-            written += batch.num_rows
-    finally:
-        sink.close()
-    return written
+        config = spacy.util.load_config(path / "config.cfg")
+    except (
+        Exception
+    ) as err:  # a missing file (OSError) or thinc's ConfigValidationError
+        raise ValueError(f"{model}: could not load the pipeline: {err}") from None
+    components = config.get("components", {})
+    if not any(c.get("factory") == "stsn" for c in components.values()):
+        raise ValueError(
+            f"{model}: the pipeline {list(components)} has no stsn component"
+        )
 
 
 def extract_on_ray(
     model: PipelineSource,
-    input_path: Path,
-    output_path: Path,
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
     *,
     address: Optional[str] = None,
     workers: int = 1,
@@ -397,48 +285,209 @@ def extract_on_ray(
     batch_size: int = 64,
     tags: bool = False,
     precision: Optional[str] = None,
-    progress: Optional[IO[str]] = sys.stderr,
+    on_error: str = "stop",
+    restart: bool = False,
+    output_format: Optional[str] = None,
+    docs_per_shard: Optional[int] = None,
+    max_length: Optional[int] = None,
+    progress: Optional[IO[str]] = STDERR,
 ) -> int:
-    """The ``extract --ray`` command: ``input_path`` → ``output_path`` on the Ray cluster at ``address`` (or a
-    local Ray instance started here, or the one this process already joined); returns the documents written.
+    """The ``extract --ray`` command: ``input_path`` → ``output_path`` (local paths or
+    URIs such as ``s3://bucket/key``) on the Ray cluster at ``address`` (or a local Ray
+    instance started here, or the one this process already joined); returns the
+    documents written by this run.
 
-    Writes ``output_path`` from scratch (no resuming: Ray retries what a dead worker was doing)."""
-    started = not ray.is_initialized()
+    A folder ``output_path`` (ending with '/', an existing folder, or a URI without a
+    suffix) gets shards written by the workers, ``docs_per_shard`` documents each
+    (default 16 batches), and a rerun resumes it; a file gets every document in input
+    order, written by the driver (``.parquet``: Parquet), and an existing one is only
+    overwritten with ``restart``. ``on_error``: a malformed line stops the job
+    (``"stop"``, after the lines before it in a file OUTPUT) or is written to the errors
+    (``"skip"``)."""
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error: one of {ON_ERROR}, not {on_error!r}")
+    source, output = locate(str(input_path)), locate(str(output_path))
+    files = list_inputs(source)
+    sharded = is_folder_output(str(output_path))
+    out_format = _output_format(output, output_format, sharded)
+    _check_paths(source, output, sharded)
+    check_model(model)
+    block_rows = docs_per_shard or batch_size * (
+        BATCHES_PER_SHARD if sharded else BATCHES_PER_BLOCK
+    )
+    if block_rows % batch_size:
+        raise ValueError(
+            f"docs per shard ({block_rows}): a multiple of the batch size ({batch_size})"
+        )
+    text_column = _text_column(source, files, text_key)
+    if sharded:
+        job = {
+            "spacy_stsn": __version__,
+            "model": _model_name(model),
+            "input": source.key,
+            "inputs": {f.relative: [f.size, f.mtime_ns] for f in files},
+            "format": fmt,
+            "text_key": text_key,
+            "batch_size": batch_size,
+            "docs_per_shard": block_rows,
+            "tags": tags,
+            "precision": precision,
+            "max_length": max_length,
+        }
+        existed = output.exists()
+        done = prepare_folder(output, job, restart, out_format)
+    elif output.exists() and not restart:
+        raise ValueError(
+            f"{output.uri} exists: --ray writes a file OUTPUT from scratch; pass --restart to "
+            f"overwrite it, or give a folder OUTPUT (ending with '/') for resumable shards"
+        )
+    else:
+        done = Progress()
+    if progress is STDERR:
+        progress = sys.stderr
+    totals = {"documents": 0, "errors": 0, "shards": 0}
+    start = time.perf_counter()
+    todo = [f for f in files if f.relative not in done.files_done]
+    started = bool(todo) and not ray.is_initialized()
     if started:
         ray.init(address=address, log_to_driver=progress is not None)
+    context = ray.data.DataContext.get_current()
+    saved = (
+        context.execution_options.preserve_order,
+        context.raise_original_map_exception,
+        context.target_max_block_size,
+    )
     try:
-        ray.data.DataContext.get_current().execution_options.preserve_order = True
-        start = time.perf_counter()
-        ds, text_column = read_corpus(input_path, fmt, text_key, batch_size)
-        ds = extract_dataset(
-            ds,
-            model,
-            text_column=text_column,
-            workers=workers,
-            cpus_per_worker=cpus_per_worker,
-            gpus_per_worker=gpus_per_worker,
-            batch_size=batch_size,
-            tags=tags,
-            precision=precision,
-        )
-        try:
-            written = write_output(ds, text_column, output_path)
-        except Exception as err:  # a bad input line or model reaches the driver wrapped in Ray's errors
-            raise _user_error(err) from err
-        if progress is not None:
-            rate = written / max(time.perf_counter() - start, 1e-9)
-            progress.write(
-                f"{written} documents ({rate:.1f} docs/s) with {workers} Ray workers\n"
+        # in input order for a file; the actor's own error (not Ray's wrapper); a Ray
+        # block per input block, never merged with others nor split
+        context.execution_options.preserve_order = not sharded
+        context.raise_original_map_exception = True
+        context.target_max_block_size = None
+        # scan, read and write tasks ask for no CPU: as many at once as actors, no more
+        tasks = max(1, workers)
+        blocks = plan_blocks(todo, block_rows, done, tasks) if todo else []
+        # input fields that the output's would overwrite are errors of their line
+        reserved = prediction_fields(tags) + ((ORIGIN,) if sharded else ())
+        ds = None
+        if blocks:
+            ds = read_blocks(
+                blocks, fmt, text_key, on_error, reserved, max_length, tasks
             )
-        return written
+        if ds is not None:
+            ds = _annotate(
+                ds,
+                model,
+                text_column,
+                workers,
+                cpus_per_worker,
+                gpus_per_worker,
+                batch_size,
+                tags,
+                precision,
+                None,
+                max_length,
+            )
+        if sharded and ds is not None:
+            sink = ShardDatasink(output, text_column, text_key, out_format, on_error)
+            ds.write_datasink(
+                sink, ray_remote_args={"num_cpus": TASK_CPUS}, concurrency=tasks
+            )
+            totals = sink.totals
+        elif not sharded:
+            sink = OrderedOutput(output, text_column, text_key, out_format)
+            totals = _write_ordered(ds, sink, on_error)
+    except Exception as err:  # a bad line or model reaches the driver in Ray's errors
+        if sharded:
+            discard_if_empty(output, existed)
+        raise _user_error(err) from err
     finally:
+        (
+            context.execution_options.preserve_order,
+            context.raise_original_map_exception,
+            context.target_max_block_size,
+        ) = saved
         if started:
             ray.shutdown()
+    if progress is not None:
+        seconds = time.perf_counter() - start
+        progress.write(_summary(totals, seconds, workers, output, sharded, done))
+    return totals["documents"]
+
+
+def _write_ordered(
+    ds: Optional["ray.data.Dataset"], sink: OrderedOutput, on_error: str
+) -> Dict[str, int]:
+    """The file OUTPUT: the driver writes the blocks in input order
+    (``preserve_order``)."""
+    completed = False
+    try:
+        batches = (
+            []
+            if ds is None
+            else ds.iter_batches(batch_size=None, batch_format="pyarrow")
+        )
+        for batch in batches:
+            sink.write(batch, on_error)
+        completed = True
+    finally:
+        sink.close(completed)
+    return {"documents": sink.written, "errors": sink.skipped, "shards": 0}
+
+
+def _summary(
+    totals: Dict[str, int],
+    seconds: float,
+    workers: int,
+    output: Location,
+    sharded: bool,
+    done: Progress,
+) -> str:
+    rate = totals["documents"] / max(seconds, 1e-9)
+    line = f"{totals['documents']} documents ({rate:.1f} docs/s) with {workers} Ray workers"
+    if sharded:
+        resumed = sum(len(blocks) for blocks in done.blocks.values())
+        line += f"; {totals['shards']} shards written, {resumed} done before"
+    if totals["errors"]:
+        where = output.child(ERRORS).uri if sharded else errors_file(output).uri
+        line += f"; {totals['errors']} malformed lines skipped, listed in {where}"
+    return line + "\n"
+
+
+def _output_format(output: Location, requested: Optional[str], sharded: bool) -> str:
+    """JSONL, or Parquet (asked for, or a ``.parquet`` file OUTPUT)."""
+    suffix = "parquet" if output.path.endswith(".parquet") and not sharded else "jsonl"
+    if requested in (None, suffix) or (sharded and requested in FORMATS):
+        return requested or suffix
+    if requested not in FORMATS:
+        raise ValueError(f"--ray writes {' or '.join(FORMATS)}, not {requested}")
+    raise ValueError(f"{output.uri}: a {suffix} file name for {requested} output")
+
+
+def _check_paths(source: Location, output: Location, sharded: bool) -> None:
+    """Nothing is written over the input: OUTPUT (and, for a file, its errors file) is
+    not the input, not inside the input folder, and no folder that holds the input (for
+    local paths, the local command's check, links resolved)."""
+    targets = [output] if sharded else [output, errors_file(output)]
+    for target in targets:
+        if target.local and source.local:
+            refuse_overwriting_inputs(Path(target.path), [Path(source.path)])
+        elif inside(target, source) or inside(source, target):
+            raise ValueError(
+                f"{target.uri}: refusing to write the output there, it is the input "
+                f"{source.uri}, inside it or a folder that holds it; choose another output path"
+            )
+
+
+def _model_name(model: PipelineSource) -> str:
+    if callable(model):
+        return getattr(model, "__qualname__", type(model).__qualname__)
+    return model_identity(model)
 
 
 def _user_error(err: BaseException) -> BaseException:
-    """The error that a read task or actor raised (a bad input line, a model that does not load), unwrapped
-    from Ray's task errors and with the first line of its message only (Ray appends its retry report)."""
+    """The error that a read task, actor or write task raised (a bad input line, a model
+    that does not load), unwrapped from Ray's task errors and with the first line of its
+    message only (Ray appends its retry report)."""
     inner = err
     while True:
         cause = getattr(inner, "cause", None)
