@@ -26,6 +26,8 @@ main: install
 test: install
 	# the code's format (ruff.toml: black's style at spaCy's 88 columns); `make format` applies it
 	$(VENV)/bin/ruff format --check .
+	# docstrings and comments within 88 columns too (ruff.toml's [lint]: W505)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests benchmarks scripts -q $(PYTEST_ARGS)
 
 format: install

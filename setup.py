@@ -21,13 +21,15 @@ setup(
         # `convert` streams SpERT JSON lists (memory flat with the file's size)
         "ijson>=3.2",
         "numpy>=1.21",
-        # `spacy package --build wheel` (project.yml's `package`) refuses to run without `build` or `wheel`;
-        # `wheel` builds offline, where `build` would fetch setuptools into an isolated environment first
+        # `spacy package --build wheel` (project.yml's `package`) refuses to run without
+        # `build` or `wheel`; `wheel` builds offline, where `build` would fetch
+        # setuptools into an isolated environment first
         "wheel",
     ],
     extras_require={
-        # `python -m spacy_stsn extract --ray` and spacy_stsn.ray_extract (corpus-scale extraction on Ray Data);
-        # s3:// and gs:// through pyarrow's own filesystems (in Ray Data's pyarrow), no further package
+        # `python -m spacy_stsn extract --ray` and spacy_stsn.ray_extract (corpus-scale
+        # extraction on Ray Data); s3:// and gs:// through pyarrow's own filesystems (in
+        # Ray Data's pyarrow), no further package
         "ray": ["ray[data]>=2.60,<3"],
     },
     entry_points={
@@ -38,11 +40,13 @@ setup(
         ],
         "spacy_misc": ["spacy_stsn.encoder.v1 = spacy_stsn.encoders:resolve_encoder"],
         "spacy_scorers": ["spacy_stsn.scorer.v1 = spacy_stsn.scorer:make_stsn_scorer"],
-        # [nlp.after_pipeline_creation]: the pipeline's compute precision (spacy_stsn/precision.py)
+        # [nlp.after_pipeline_creation]: the pipeline's compute precision
+        # (spacy_stsn/precision.py)
         "spacy_callbacks": [
             "spacy_stsn.precision.v1 = spacy_stsn.precision:make_precision_callback"
         ],
-        # thinc's optimizers registry (spaCy's [training.optimizer] reads it): group "thinc_optimizers"
+        # thinc's optimizers registry (spaCy's [training.optimizer] reads it): group
+        # "thinc_optimizers"
         "thinc_optimizers": [
             "spacy_stsn.AdamW.v1 = spacy_stsn.optimizer:make_torch_adamw"
         ],

@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="text or JSONL in, JSONL with entities and relations out (resumable)",
     )
     extract.add_argument("model")
-    extract.add_argument(  # a str: --ray also takes URIs (s3://...), which Path would mangle
+    # a str: --ray also takes URIs (s3://...), which Path would mangle
+    extract.add_argument(
         "input",
         help="plain text (one document a line) or JSONL ({'text': ...})",
     )

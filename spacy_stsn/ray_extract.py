@@ -101,7 +101,8 @@ class Extractor:
                 self.nlp = model()
                 name = getattr(model, "__name__", repr(model))
                 self.spans_key = stsn_component(self.nlp, name).spans_key
-            else:  # Ray gives each actor its own GPUs as device 0.. (CUDA_VISIBLE_DEVICES)
+            # Ray gives each actor its own GPUs as device 0.. (CUDA_VISIBLE_DEVICES)
+            else:
                 self.nlp, stsn = load_pipeline(model, 0 if gpu else -1, precision)
                 self.spans_key = stsn.spans_key
         except ValueError as err:

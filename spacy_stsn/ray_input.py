@@ -138,9 +138,8 @@ def _bounds(file: InputFile, rows: int) -> List[Tuple[int, int]]:
             number = newlines + 1 + np.arange(len(at))  # the newlines' numbers
             starts += (size + at[number % rows == 0] + 1).tolist()
             newlines, size = newlines + len(at), size + len(chunk)
-    if (
-        starts[-1] == size
-    ):  # an empty file, or one that ends with a block's last newline
+    # an empty file, or one that ends with a block's last newline
+    if starts[-1] == size:
         starts.pop()
     return list(zip(starts, starts[1:] + [size]))
 
@@ -200,9 +199,8 @@ def _read_lines(block: Block, options: Options) -> pa.Table:
     location = block.file.location
     with location.fs.open_input_file(location.path) as f:
         data = f.read_at(block.end - block.start, block.start)
-    lines = iter(
-        io.BytesIO(data)
-    )  # lines end at b"\n" (and keep it), as the local command reads them
+    # lines end at b"\n" (and keep it), as the local command reads them
+    lines = iter(io.BytesIO(data))
     texts: List[Optional[str]] = []
     fields: List[Optional[str]] = []
     errors: List[Optional[str]] = []

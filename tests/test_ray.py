@@ -24,9 +24,8 @@ from spacy_stsn.__main__ import main
 
 from test_extract import ODD_TEXTS, _lines, _rounded
 
-ray.cloudpickle.register_pickle_by_value(
-    sys.modules[__name__]
-)  # the crashing loader below, for the actors
+# the crashing loader below, for the actors
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +121,8 @@ def test_text_input_gives_the_local_output_line_for_line(
     trained, local_ray, tmp_path, conll04_records
 ):
     _, model_dir, _ = trained
-    texts = _texts(
-        conll04_records
-    )  # 36 documents: 3 blocks of 4 batches of 4 for 2 actors
+    # 36 documents: 3 blocks of 4 batches of 4 for 2 actors
+    texts = _texts(conll04_records)
     source = tmp_path / "in.txt"
     source.write_text("\n".join(texts) + "\n", encoding="utf8")
     local, on_ray = _local_and_ray(model_dir, source, tmp_path, "--tags")
@@ -232,9 +230,8 @@ def test_dataset_api_and_parquet_in_and_out(
 
     ds = ray.data.from_items([{"text": t, "id": i} for i, t in enumerate(texts)])
     out = extract_dataset(ds, str(model_dir), workers=2, batch_size=4)
-    rows = sorted(
-        out.take_all(), key=lambda r: r["id"]
-    )  # from_items' blocks: any order, any batching
+    # from_items' blocks: any order, any batching
+    rows = sorted(out.take_all(), key=lambda r: r["id"])
     assert [r["text"] for r in rows] == texts
     assert _rounded(
         [{k: r[k] for k in ("entities", "relations")} for r in rows]
@@ -317,9 +314,8 @@ def test_a_killed_actor_loses_and_duplicates_nothing(
     from spacy_stsn.ray_extract import extract_on_ray
 
     _, model_dir, _ = trained
-    texts = [
-        f"{t} ({i})" for i, t in enumerate(_texts(conll04_records, 20) * 3)
-    ]  # 78 documents, 5 blocks
+    # 78 documents, 5 blocks
+    texts = [f"{t} ({i})" for i, t in enumerate(_texts(conll04_records, 20) * 3)]
     source = tmp_path / "in.txt"
     source.write_text("\n".join(texts) + "\n", encoding="utf8")
     main(
@@ -453,10 +449,11 @@ def test_a_model_that_does_not_load_fails_naming_it_and_leaves_no_output(
     # no pipeline at the path: before anything is read (Ray's actors never start)
     with monkeypatch.context() as patch:
         patch.setattr(ray_extract, "plan_blocks", _must_not_run)
+        # the latter: no config.cfg
         for missing in [
             tmp_path / "nowhere",
             source.parent,
-        ]:  # the latter: no config.cfg
+        ]:
             for output in outputs:
                 argv = ["extract", str(missing), str(source), "-o", str(output)]
                 assert main(argv + ["--ray"]) == 1
@@ -638,9 +635,8 @@ def test_a_killed_driver_then_a_rerun_loses_and_duplicates_nothing(
     assert done < 20, "the job ended before its driver was killed"
 
     written = extract_on_ray(Slow(str(model_dir), 0.0), source, f"{out}/", **job)
-    assert (
-        written <= len(texts) - 8 * 2
-    )  # the shards done before the kill are not redone
+    # the shards done before the kill are not redone
+    assert written <= len(texts) - 8 * 2
     assert len(list(out.glob("in.txt.*"))) == 20
     assert _shard_lines(out) == _with_origin(local, source)
 
@@ -661,10 +657,11 @@ def test_input_and_output_on_s3(
     """A folder of JSONL on S3 in, Parquet shards on S3 out (then resumed: nothing to
     do), and the ordered JSONL file on S3: the local command's records."""
     _, model_dir, _ = trained
+    # 20 documents: part-0 holds 12, part-1 8, both on the grid of batches of 4
     rows = [
         json.dumps({"text": t, "id": i}, ensure_ascii=False) + "\n"
         for i, t in enumerate(_texts(conll04_records, 14))
-    ]  # 20 documents: part-0 holds 12, part-1 8, both on the grid of batches of 4
+    ]
     whole = tmp_path / "in.jsonl"
     whole.write_text("".join(rows), encoding="utf8")
     local = tmp_path / "local.jsonl"
