@@ -6,7 +6,7 @@ evaluated (selecting on the test fold would tune on test). The paper's budget ne
 GPU; on CPU use --folds and --steps to cut it down.
 
     python scripts/cv_ade.py corpus/ade configs/ade.cfg metrics/ade_cv --steps 2000
-    [--n-layers 0]
+    [--n-layers 0] [--features]
 """
 
 import argparse
@@ -45,6 +45,12 @@ def main() -> None:
         help="one row per value: 3 = STSN, 0 = the span-only baseline",
     )
     parser.add_argument(
+        "--features",
+        action="store_true",
+        help="spaCy's lexical features beside the transformer (spacy_stsn/features.py; "
+        "configs/ade.cfg leaves them off, the paper's setting)",
+    )
+    parser.add_argument(
         "--finished-only",
         action="store_true",
         help="train nothing: summarise the runs that have finished (a partial grid)",
@@ -59,6 +65,8 @@ def main() -> None:
         for k in range(args.folds):
             overrides = schedule_overrides(args.steps, args.encoder, args.seed)
             overrides["components.stsn.model.n_layers"] = n_layers
+            if args.features:
+                overrides["components.stsn.model.tok2vec.features"] = True
             # the "dev" set is the test fold and selects nothing: evaluate once, at the
             # end
             overrides["training.eval_frequency"] = args.steps
@@ -67,7 +75,9 @@ def main() -> None:
                 args.corpus / f"fold_{k}_train.spacy",
                 args.corpus / f"fold_{k}_test.spacy",
                 args.corpus / f"fold_{k}_test.spacy",
-                Path("training") / "ade_cv" / f"layers{n_layers}_fold{k}",
+                Path("training")
+                / "ade_cv"
+                / f"layers{n_layers}{'_features' if args.features else ''}_fold{k}",
                 overrides,
                 use="model-last",
                 gpu_id=args.gpu_id,
