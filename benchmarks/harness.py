@@ -361,12 +361,15 @@ def run_quiet(
     the run. The result keeps every attempt's contention, so a number measured under
     load is visible as such."""
     attempts = []
-    for _ in range(retries + 1):
+    for attempt in range(retries + 1):
         idle = wait_for_idle(max_wait, threshold)
         result = run_worker(script, job, timeout)
         other = result.get("other_busy_cores")
         attempts.append({**idle, "other_busy_cores": other})
         if "error" in result or other is None or other <= threshold:
+            break
+        if attempt == retries:
+            print(f"  others used {other:.2f} cores meanwhile", file=sys.stderr)
             break
         print(
             f"  others used {other:.2f} cores meanwhile: measuring again",

@@ -127,8 +127,9 @@ class Sampler:
         growth, steady = found.pop("growth"), None
         final = growth[-1][1] if growth else 0
         inside = [(t, n) for t, n in growth if 0.1 * final <= n <= 0.9 * final]
-        # a small output may be sampled empty, then whole: no steady state to measure
-        if final > 0 and len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+        # a small output may be sampled empty, then whole, and a folder of shards grows
+        # by whole shards (each written, then renamed): no steady state to measure
+        if final > 0 and len(inside) >= 2 and inside[-1][1] > inside[0][1]:
             (t0, n0), (t1, n1) = inside[0], inside[-1]
             steady = (n1 - n0) / final * documents / (t1 - t0)
         return {**found, "steady_docs_per_s": steady}

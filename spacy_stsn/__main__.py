@@ -271,6 +271,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 tuning.write_report(report, args.report)
             print(tuning.markdown(report))
         elif args.command == "extract" and args.ray:
+            if args.html is not None or args.n_process != 1:
+                # the workers never hand documents back to render, and Ray's actors
+                # are its processes
+                raise ValueError("--html and --n-process are the local command's")
             from .ray_extract import extract_on_ray  # Ray is imported only here
 
             extract_on_ray(

@@ -405,7 +405,8 @@ def test_ray_never_writes_over_its_input_or_an_output(
 ):
     """Refused before anything is read or opened for writing (issue 23 item 1): OUTPUT
     that is the input (with or without --restart), a folder OUTPUT inside the input
-    folder, an existing file OUTPUT, brat."""
+    folder, an existing file OUTPUT, brat; the local command's --html and --n-process,
+    which --ray would ignore."""
     import spacy_stsn.ray_extract as ray_extract
 
     monkeypatch.setattr(ray_extract, "plan_blocks", _must_not_run)
@@ -427,6 +428,14 @@ def test_ray_never_writes_over_its_input_or_an_output(
         ),
         ([source, "-o", existing], "pass --restart to overwrite it"),
         ([source, "-o", tmp_path / "b", "--output-format", "brat"], "not brat"),
+        (
+            [source, "-o", tmp_path / "h.jsonl", "--html", tmp_path / "h.html"],
+            "--html and --n-process are the local command's",
+        ),
+        (
+            [source, "-o", tmp_path / "p.jsonl", "--n-process", "2"],
+            "--html and --n-process are the local command's",
+        ),
     ]
     for args, message in cases:
         argv = ["extract", str(model_dir), *map(str, args), "--ray"]
@@ -435,6 +444,7 @@ def test_ray_never_writes_over_its_input_or_an_output(
     assert source.read_bytes() == before and list(folder.iterdir()) == [source]
     assert existing.read_text() == "an earlier job's output\n"
     assert not (tmp_path / "b").exists()
+    assert not {"h.jsonl", "h.html", "p.jsonl"} & {p.name for p in tmp_path.iterdir()}
 
 
 def test_a_model_that_does_not_load_fails_naming_it_and_leaves_no_output(
