@@ -47,14 +47,23 @@ def train_and_evaluate(
         "--gpu-id",
         str(gpu_id),
     ]
-    for key, value in overrides.items():
-        cmd += [f"--{key}", str(value)]
+    cmd += override_args(overrides)
     log = output.with_suffix(".log")
     output.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as handle:
         if subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT).returncode != 0:
             raise RuntimeError(f"training run {output} failed; see {log}")
     return evaluate(str(output / use), test, gpu_id)
+
+
+def override_args(overrides: Dict[str, Any]) -> List[str]:
+    """``spacy train``'s ``--section.key value`` arguments: a string as it is, any other
+    value as JSON, which spaCy parses back (``str(True)`` would reach the config as the
+    string ``"True"``)."""
+    args = []
+    for key, value in overrides.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
 
 
 def run_grid(

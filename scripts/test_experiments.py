@@ -11,6 +11,7 @@ from experiments import (
     METRICS,
     dev_curve,
     markdown_table,
+    override_args,
     run_grid,
     summarize,
     train_and_evaluate,
@@ -160,3 +161,20 @@ def test_dev_curve_is_read_from_the_training_log_and_tabulated(tmp_path, fake_tr
     assert "baseline (seed 0)" not in table
     saved = json.loads((tmp_path / "out" / "grid.json").read_text())
     assert saved["runs"]["stsn"][0]["dev_curve"][2]["rel_strict_f"] == 28.44
+
+
+def test_overrides_reach_the_config_as_their_values():
+    """Booleans, None and lists arrive as themselves, not as the strings "True"..."""
+    from spacy.cli._util import parse_config_overrides
+
+    overrides = {
+        "components.stsn.model.tok2vec.features": True,
+        "components.stsn.model.hidden_width": None,
+        "components.stsn.model.n_layers": 3,
+        "training.optimizer.learn_rate.warmup_steps": 20,
+        "components.stsn.threshold": 0.45,
+        "components.stsn.model.tok2vec.attrs": ["NORM", "SHAPE"],
+        "paths.encoder": "all-MiniLM-L6-v2",
+        "components.stsn.model.interaction": "ner_to_re",
+    }
+    assert parse_config_overrides(override_args(overrides)) == overrides
