@@ -108,10 +108,16 @@ def bf16_pipeline(tmp_path, tiny_bert, records, precision="bfloat16"):
 
 
 def test_bfloat16_training_step_updates_float32_weights(
-    tmp_path, tiny_bert, conll04_records
+    tmp_path, tiny_bert, conll04_records, monkeypatch
 ):
     """A training step under bfloat16: both PyTorch models compute in bfloat16, the loss
-    is finite, and the weights (transformer and head) stay float32 and move."""
+    is finite, and the weights (transformer and head) stay float32 and move; after the
+    backward passes the freed memory is handed back (spacy_stsn.heap)."""
+    from spacy_stsn import heap
+
+    trims = []
+    monkeypatch.setattr(heap, "EVERY", 1)
+    monkeypatch.setattr(heap, "_malloc_trim", lambda: trims.append)
     nlp, corpus = bf16_pipeline(tmp_path, tiny_bert, conll04_records[:8])
     assert pipeline_precision(nlp) == "bfloat16"
     examples = [
@@ -133,6 +139,8 @@ def test_bfloat16_training_step_updates_float32_weights(
         nlp.update(examples[4:], sgd=optimizer)
     assert probe.dtypes() == {("transformer", torch.bfloat16), ("head", torch.bfloat16)}
     assert numpy.isfinite(losses["stsn"]) and losses["stsn"] > 0
+    # the head's two backward passes and the transformer's (one step late) at least
+    assert len(trims) >= 3 and set(trims) == {0}
     after = {
         "transformer": hf.encoder.layer[0].intermediate.dense.weight,
         "head": head.project_e.weight,
@@ -218,3 +226,13 @@ def test_precision_alias_on_the_architecture_reaches_only_the_head_at_inference(
         )
     with pytest.raises(ValueError, match="float16"):
         overrides("float16")
+
+
+def test_freed_memory_goes_back_where_the_c_library_can():
+    """glibc (Linux): malloc_trim is found and called on every ``every``-th call."""
+    from spacy_stsn import heap
+
+    if heap._malloc_trim() is None:
+        pytest.skip("this C library has no malloc_trim")
+    calls = [heap.release_free_memory(every=3) for _ in range(6)]
+    assert calls.count(True) == 2

@@ -1,0 +1,50 @@
+"""Handing the memory that training steps freed back to the operating system.
+
+Training in bfloat16 on a CPU allocates every step's casts and activations in new sizes;
+glibc's malloc keeps the freed blocks in its heap instead of returning them, and the
+process's resident memory grows with the steps: 2,000 steps of the ADE config reached
+7-9 GiB (1.3-1.4 GiB in float32), and two such jobs filled a 24 GiB machine. Asking
+glibc to return the free pages (``malloc_trim``) keeps it flat at about 1.7 GiB. A trim
+after every step cost 20 % of the step (the returned pages fault back in), so it runs
+after every ``EVERY`` backward passes. Other C libraries (musl, macOS) have no
+``malloc_trim``: there it does nothing."""
+
+import ctypes
+import functools
+import sys
+import itertools
+from typing import Callable, Optional
+
+# backward passes between trims: two per training step with a transformer (its shim and
+# the head's), so a trim about every 32 steps
+EVERY = 64
+_calls = itertools.count(1)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[Callable[[int], int]]:
+    """glibc's ``malloc_trim`` from the process's own C library, or ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+def release_free_memory(every: Optional[int] = None) -> bool:
+    """Every ``every``-th call (default ``EVERY``), return the heap's free pages to the
+    operating system; ``True`` when this call did."""
+    if next(_calls) % (every or EVERY):
+        return False
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
