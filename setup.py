@@ -1,12 +1,17 @@
 """spacy-stsn: joint entity and relation extraction (STSN) as a spaCy v3 component."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# one version, spacy_stsn/about.py's, read as text (importing the package needs spaCy)
+ABOUT = Path(__file__).with_name("spacy_stsn") / "about.py"
+VERSION = re.search(r'__version__ = "([^"]+)"', ABOUT.read_text(encoding="utf8"))[1]
+
 setup(
     name="spacy-stsn",
-    version="0.1.0",
+    version=VERSION,
     description="STSN (Sequence Tagging augmented Span-based Network) joint NER + RE for spaCy v3",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",

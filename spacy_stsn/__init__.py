@@ -1,6 +1,7 @@
 """spacy-stsn: the STSN joint entity and relation extractor as a spaCy component
 (factory ``stsn``)."""
 
+from .about import __version__
 from .annotations import (
     DEFAULT_SPANS_KEY,
     Relation,
@@ -9,8 +10,8 @@ from .annotations import (
     set_entities,
 )
 
-__version__ = "0.1.0"
 __all__ = [
+    "__version__",
     "DEFAULT_SPANS_KEY",
     "Relation",
     "get_entities",

@@ -31,7 +31,7 @@ import ray.data
 import spacy
 from spacy.language import Language
 
-from . import __version__
+from .about import __version__
 from .extract import doc_to_record, prediction_fields
 from .loading import load_pipeline, stsn_component
 from .outputs import model_identity, refuse_overwriting_inputs
