@@ -2,12 +2,12 @@
 
 Training in bfloat16 on a CPU allocates every step's casts and activations in new sizes;
 glibc's malloc keeps the freed blocks in its heap instead of returning them, and the
-process's resident memory grows with the steps: 2,000 steps of the ADE config reached
-7-9 GiB (1.3-1.4 GiB in float32), and two such jobs filled a 24 GiB machine. Asking
-glibc to return the free pages (``malloc_trim``) keeps it flat at about 1.7 GiB. A trim
-after every step cost 20 % of the step (the returned pages fault back in), so it runs
-after every ``EVERY`` backward passes. Other C libraries (musl, macOS) have no
-``malloc_trim``: there it does nothing."""
+process's resident memory grows with the steps: ADE trainings reached 7-9 GiB before
+half of their 2,000 steps (float32: 1.3-1.4 GiB over the first 150), and two filled a
+24 GiB machine. ``malloc_trim`` returns the free pages. After every step it kept the
+memory at 1.7 GiB but cost a fifth of the step (the pages fault back in); after every
+``EVERY`` backward passes, five such runs stayed at 1.9-2.8 GiB. Other C libraries
+(musl, macOS) have no ``malloc_trim``: there it does nothing."""
 
 import ctypes
 import functools
