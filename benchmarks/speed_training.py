@@ -6,6 +6,9 @@ memory.
 
 The precisions (``spacy_stsn.precision``: float32, bfloat16, auto) run back to back, one
 worker process each; weights and optimizer state stay float32 in every one of them.
+``--release-every N [N ...]`` also varies how often a reduced-precision CPU step hands
+freed memory back (:mod:`spacy_stsn.heap`; 0 = never), reporting the resident memory at
+the end, which grows step by step without it.
 
     python benchmarks/speed_training.py MODEL corpus/conll04/train.spacy \
         --torch-threads 1
@@ -70,7 +73,12 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
 
     from spacy_stsn.precision import overrides
 
+    from spacy_stsn import heap
+
     sync = synchronizer(job)
+    if job.get("release_every") is not None:
+        # 0: never (a count no call reaches)
+        heap.EVERY = job["release_every"] or 2**62
     nlp = spacy.load(job["model"], config=overrides(job["precision"]))
     rss_loaded = rss_mib()
     training = nlp.config["training"]
@@ -90,6 +98,8 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     steps_per_epoch = math.ceil(n_train / job["batch"])
     return {
         "precision": job["precision"],
+        "release_every": job.get("release_every"),
+        "rss_end_mib": rss_mib(),
         "batch": job["batch"],
         "warmup_steps": job["warmup"],
         "step_times_s": times,
@@ -121,6 +131,7 @@ def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
         rows.append(
             [
                 run["precision"],
+                "default" if run["release_every"] is None else run["release_every"],
                 fmt(run["mean_step_s"], 3),
                 fmt(run["median_step_s"], 3),
                 fmt(speedup, 2),
@@ -129,12 +140,14 @@ def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
                 fmt(run["mean_loss"], 2),
                 fmt(run["rss_after_load_mib"], 0),
                 fmt(run["peak_rss_mib"], 0),
+                fmt(run["rss_end_mib"], 0),
                 fmt(run.get("other_busy_cores"), 2),
             ]
         )
     first = next((r for r in runs if "error" not in r), {})
     header = [
         "precision",
+        "release every",
         "mean s/step",
         "median s/step",
         "x float32 (median)",
@@ -143,6 +156,7 @@ def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
         "mean loss",
         "RSS after load MiB",
         "peak RSS MiB",
+        "RSS at the end MiB",
         "others' cores",
     ]
     return "\n".join(
@@ -161,6 +175,7 @@ def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
 
 def smoke(args: Any, kit: Any) -> None:
     args.steps, args.warmup, args.torch_threads = 2, 1, 1
+    args.release_every = [None, 1]
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -172,19 +187,29 @@ def main(argv: Optional[List[str]] = None) -> None:
     add("--steps", type=int, default=50, help="timed steps")
     add("--warmup", type=int, default=5, help="untimed steps first")
     add("--batch", type=int, default=4, help="docs per step (the configs' batcher)")
+    add(
+        "--release-every",
+        type=int,
+        nargs="+",
+        default=[None],
+        help="backward passes between returns of freed memory (spacy_stsn.heap; 0: "
+        "never); default: the package's",
+    )
     args = bench.parse(argv, smoke)
     runs = []
     for precision in args.precisions:
-        job = bench.job(
-            "training",
-            model=args.model,
-            corpus=str(Path(args.train_corpus)),
-            precision=precision,
-            steps=args.steps,
-            warmup=args.warmup,
-            batch=args.batch,
-        )
-        runs.append(bench.run(job, f"training {precision}"))
+        for every in args.release_every:
+            job = bench.job(
+                "training",
+                model=args.model,
+                corpus=str(Path(args.train_corpus)),
+                precision=precision,
+                steps=args.steps,
+                warmup=args.warmup,
+                batch=args.batch,
+                release_every=every,
+            )
+            runs.append(bench.run(job, f"training {precision}, release every {every}"))
     bench.finish({"training": runs}, markdown(args, runs))
 
 
