@@ -4,10 +4,10 @@ Training in bfloat16 on a CPU allocates every step's casts and activations in ne
 glibc's malloc keeps the freed blocks in its heap instead of returning them, and the
 process's resident memory grows with the steps: ADE trainings reached 7-9 GiB before
 half of their 2,000 steps (float32: 1.3-1.4 GiB over the first 150), and two filled a
-24 GiB machine. ``malloc_trim`` returns the free pages. After every step it kept the
-memory at 1.7 GiB but cost a fifth of the step (the pages fault back in); after every
-``EVERY`` backward passes, five such runs stayed at 1.9-2.8 GiB. Other C libraries
-(musl, macOS) have no ``malloc_trim``: there it does nothing."""
+24 GiB machine. ``malloc_trim`` returns the free pages. After every backward pass it
+cost 29 % of the step (the pages fault back in); after every ``EVERY`` passes 4.6 %, and
+five such runs stayed at 1.9-2.8 GiB (``benchmarks/speed_training.py --release-every``).
+Other C libraries (musl, macOS) have no ``malloc_trim``: there it does nothing."""
 
 import ctypes
 import functools
