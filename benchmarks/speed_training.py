@@ -77,8 +77,7 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
 
     sync = synchronizer(job)
     if job.get("release_every") is not None:
-        # 0: never (a count no call reaches)
-        heap.EVERY = job["release_every"] or 2**62
+        heap.EVERY = job["release_every"]
     nlp = spacy.load(job["model"], config=overrides(job["precision"]))
     rss_loaded = rss_mib()
     training = nlp.config["training"]

@@ -11,12 +11,12 @@ Other C libraries (musl, macOS) have no ``malloc_trim``: there it does nothing."
 
 import ctypes
 import functools
-import sys
 import itertools
+import sys
 from typing import Callable, Optional
 
 # backward passes between trims: two per training step with a transformer (its shim and
-# the head's), so a trim about every 32 steps
+# the head's), so a trim about every 32 steps; 0: never
 EVERY = 64
 _calls = itertools.count(1)
 
@@ -39,9 +39,10 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
 
 
 def release_free_memory(every: Optional[int] = None) -> bool:
-    """Every ``every``-th call (default ``EVERY``), return the heap's free pages to the
-    operating system; ``True`` when this call did."""
-    if next(_calls) % (every or EVERY):
+    """Every ``every``-th call (default ``EVERY``; 0: never), return the heap's free
+    pages to the operating system; ``True`` when this call did."""
+    every = EVERY if every is None else every
+    if not every or next(_calls) % every:
         return False
     trim = _malloc_trim()
     if trim is None:

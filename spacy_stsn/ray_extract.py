@@ -199,7 +199,7 @@ def extract_dataset(
         batch_size,
         tags,
         precision,
-        batch_size,
+        rows_per_call=batch_size,
     )
 
 
@@ -385,8 +385,8 @@ def extract_on_ray(
                 batch_size,
                 tags,
                 precision,
-                None,
-                max_length,
+                rows_per_call=None,  # whole blocks
+                max_length=max_length,
             )
         if sharded and ds is not None:
             sink = ShardDatasink(output, text_column, text_key, out_format, on_error)
