@@ -5,15 +5,27 @@ ADE has no dev set, so no model selection happens: the last model of each run is
 evaluated (selecting on the test fold would tune on test). The paper's budget needs a
 GPU; on CPU use --folds and --steps to cut it down.
 
+To choose a setting for ADE, --dev-fraction 0.1 trains on 90 % of each fold's train file
+and scores the last model on the other 10 % (the same documents for every run); the
+test fold is not read. Compare settings so, then run the chosen one without it.
+
     python scripts/cv_ade.py corpus/ade configs/ade.cfg metrics/ade_cv --steps 2000
-    [--n-layers 0] [--features]
+    [--n-layers 0] [--features] [--dev-fraction 0.1] [--set KEY VALUE --tag NAME]
 """
 
 import argparse
 from pathlib import Path
 
 from spacy_stsn.evaluate import summary_line
-from experiments import f1s, provenance, run_once, schedule_overrides, write_summary
+from experiments import (
+    f1s,
+    parse_overrides,
+    provenance,
+    run_once,
+    schedule_overrides,
+    split_dev,
+    write_summary,
+)
 
 
 def main() -> None:
@@ -51,6 +63,27 @@ def main() -> None:
         "configs/ade.cfg leaves them off, the paper's setting)",
     )
     parser.add_argument(
+        "--dev-fraction",
+        type=float,
+        default=0.0,
+        help="> 0: train on the rest of each fold's train file and score on this "
+        "fraction of it (a dev set to choose settings on); the test fold is not read",
+    )
+    parser.add_argument(
+        "--set",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help="a config override for every run (--set training.optimizer.learn_rate."
+        "initial_rate 0.0001); name the runs with --tag",
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="added to the runs' folder names (runs with other --set values)",
+    )
+    parser.add_argument(
         "--finished-only",
         action="store_true",
         help="train nothing: summarise the runs that have finished (a partial grid)",
@@ -58,6 +91,16 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.folds <= 10:
         parser.error(f"--folds must be between 1 and 10, not {args.folds}")
+    if not 0 <= args.dev_fraction < 1:
+        parser.error(f"--dev-fraction must be in [0, 1), not {args.dev_fraction}")
+    if args.set and not args.tag:
+        parser.error("--set needs a --tag, or its runs would share the folders of others")
+    extra = parse_overrides(args.set)
+    suffix = (
+        ("_features" if args.features else "")
+        + (f"_{args.tag}" if args.tag else "")
+        + (f"_dev{round(100 * args.dev_fraction)}" if args.dev_fraction else "")
+    )
     rows = {}
     for n_layers in args.n_layers:
         name = "STSN" if n_layers else "baseline (n_layers=0)"
@@ -67,17 +110,19 @@ def main() -> None:
             overrides["components.stsn.model.n_layers"] = n_layers
             if args.features:
                 overrides["components.stsn.model.tok2vec.features"] = True
-            # the "dev" set is the test fold and selects nothing: evaluate once, at the
-            # end
+            overrides.update(extra)
+            # the "dev" set selects nothing: evaluate once, at the end
             overrides["training.eval_frequency"] = args.steps
+            train = args.corpus / f"fold_{k}_train.spacy"
+            scored = args.corpus / f"fold_{k}_test.spacy"
+            if args.dev_fraction:
+                train, scored = split_dev(train, args.dev_fraction)
             result = run_once(
                 args.config,
-                args.corpus / f"fold_{k}_train.spacy",
-                args.corpus / f"fold_{k}_test.spacy",
-                args.corpus / f"fold_{k}_test.spacy",
-                Path("training")
-                / "ade_cv"
-                / f"layers{n_layers}{'_features' if args.features else ''}_fold{k}",
+                train,
+                scored,
+                scored,
+                Path("training") / "ade_cv" / f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}",
                 overrides,
                 use="model-last",
                 gpu_id=args.gpu_id,
@@ -95,6 +140,11 @@ def main() -> None:
         if len(done) == 10
         else f"cross-validation, folds {done} of the 10 only"
     )
+    if args.dev_fraction:
+        folds += (
+            f", scored on {args.dev_fraction:.0%} of each fold's train file cut off as"
+            " dev (not the test fold)"
+        )
     print(
         write_summary(
             args.output,

@@ -7,13 +7,18 @@ names its run), followed by :func:`spacy_stsn.evaluate.evaluate` on the test cor
 
 import argparse
 import json
+import os
 import platform
+import random
 import re
 import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import spacy
+from spacy.tokens import DocBin
 
 from spacy_stsn.evaluate import TASKS, evaluate, summary_line
 
@@ -150,6 +155,51 @@ def run_once(
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
     return result
+
+
+def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
+    """Cut a dev set off a corpus that has none (ADE's folds): ``fraction`` of the
+    documents of ``train``, drawn with ``seed``, go to ``{stem}_dev{pct}.spacy`` and the
+    rest to ``{stem}_rest{pct}.spacy`` beside it; their paths are returned.
+
+    The cut depends on the file and ``seed`` only, never on a run's training seed, so
+    every run of a comparison is chosen on the same documents. The files are written
+    to a temporary name and renamed, so runs started together cannot read half a file.
+    ``train`` itself is only read."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"the dev fraction must be between 0 and 1, not {fraction}")
+    tag = f"{round(100 * fraction):d}"
+    rest_path = train.with_name(f"{train.stem}_rest{tag}.spacy")
+    dev_path = train.with_name(f"{train.stem}_dev{tag}.spacy")
+    docs = list(DocBin().from_disk(train).get_docs(spacy.blank("xx").vocab))
+    n_dev = round(fraction * len(docs))
+    if not 0 < n_dev < len(docs):
+        raise ValueError(
+            f"{train}: {len(docs)} documents cannot give {fraction:.0%} to dev and keep "
+            "the rest for training"
+        )
+    chosen = set(random.Random(seed).sample(range(len(docs)), n_dev))
+    for path, keep in ((dev_path, True), (rest_path, False)):
+        part = DocBin(
+            docs=[doc for i, doc in enumerate(docs) if (i in chosen) == keep],
+            store_user_data=True,
+        )
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        part.to_disk(partial)
+        os.replace(partial, path)
+    return rest_path, dev_path
+
+
+def parse_overrides(pairs: Sequence[Sequence[str]]) -> Dict[str, Any]:
+    """``--set KEY VALUE`` pairs as config overrides: a value that reads as JSON (a
+    number, ``true``, ``null``) becomes that value, anything else stays a string."""
+    overrides = {}
+    for key, value in pairs:
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
 
 
 def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
