@@ -94,7 +94,9 @@ def main() -> None:
     if not 0 <= args.dev_fraction < 1:
         parser.error(f"--dev-fraction must be in [0, 1), not {args.dev_fraction}")
     if args.set and not args.tag:
-        parser.error("--set needs a --tag, or its runs would share the folders of others")
+        parser.error(
+            "--set needs a --tag, or its runs would share the folders of others"
+        )
     extra = parse_overrides(args.set)
     suffix = (
         ("_features" if args.features else "")
@@ -122,7 +124,9 @@ def main() -> None:
                 train,
                 scored,
                 scored,
-                Path("training") / "ade_cv" / f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}",
+                Path("training")
+                / "ade_cv"
+                / f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}",
                 overrides,
                 use="model-last",
                 gpu_id=args.gpu_id,

@@ -12,7 +12,9 @@ from experiments import (
     dev_curve,
     markdown_table,
     override_args,
+    parse_overrides,
     run_grid,
+    split_dev,
     summarize,
     train_and_evaluate,
     write_summary,
@@ -178,3 +180,134 @@ def test_overrides_reach_the_config_as_their_values():
         "components.stsn.model.interaction": "ner_to_re",
     }
     assert parse_config_overrides(override_args(overrides)) == overrides
+
+
+def _corpus(path, n):
+    """``n`` one-sentence documents, each with an entity, a relation in
+    ``doc._.relations`` and an ``orig_id``."""
+    import spacy
+    from spacy.tokens import DocBin, Span
+
+    from spacy_stsn.annotations import register_extensions
+
+    register_extensions()
+    nlp = spacy.blank("en")
+    docs = []
+    for i in range(n):
+        doc = nlp(f"Person{i} lives in Town{i} .")
+        doc.ents = [Span(doc, 0, 1, "Peop"), Span(doc, 3, 4, "Loc")]
+        doc._.relations = [
+            {
+                "head": [0, 1],
+                "head_label": "Peop",
+                "tail": [3, 4],
+                "tail_label": "Loc",
+                "label": "Live_In",
+            }
+        ]
+        doc.user_data["orig_id"] = i
+        docs.append(doc)
+    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    return nlp
+
+
+def _read(path, nlp):
+    from spacy.tokens import DocBin
+
+    return list(DocBin().from_disk(path).get_docs(nlp.vocab))
+
+
+def test_split_dev_is_a_fixed_disjoint_cut_that_keeps_the_annotations(tmp_path):
+    train = tmp_path / "fold_0_train.spacy"
+    nlp = _corpus(train, 20)
+    before = train.read_bytes()
+    rest, dev = split_dev(train, 0.25)
+    assert (rest.name, dev.name) == (
+        "fold_0_train_rest25.spacy",
+        "fold_0_train_dev25.spacy",
+    )
+    rest_docs, dev_docs = _read(rest, nlp), _read(dev, nlp)
+    rest_ids = [d.user_data["orig_id"] for d in rest_docs]
+    dev_ids = [d.user_data["orig_id"] for d in dev_docs]
+    assert len(dev_ids) == 5 and sorted(rest_ids + dev_ids) == list(range(20))
+    doc = dev_docs[0]
+    i = doc.user_data["orig_id"]
+    assert doc.text == f"Person{i} lives in Town{i} ."
+    assert [(e.text, e.label_) for e in doc.ents] == [
+        (f"Person{i}", "Peop"),
+        (f"Town{i}", "Loc"),
+    ]
+    assert [r["label"] for r in doc._.relations] == ["Live_In"]
+    # the input is only read, and the cut is the same on every call (every run of a
+    # comparison is scored on the same documents), another with another seed
+    assert train.read_bytes() == before
+    split_dev(train, 0.25)
+    assert [d.user_data["orig_id"] for d in _read(dev, nlp)] == dev_ids
+    split_dev(train, 0.25, seed=1)
+    assert [d.user_data["orig_id"] for d in _read(dev, nlp)] != dev_ids
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 0.01])
+def test_split_dev_refuses_a_cut_that_leaves_a_side_empty(tmp_path, fraction):
+    train = tmp_path / "train.spacy"
+    _corpus(train, 4)
+    with pytest.raises(ValueError, match="dev"):
+        split_dev(train, fraction)
+
+
+def test_set_overrides_read_numbers_and_booleans_as_json():
+    assert parse_overrides(
+        [("a.rate", "0.0001"), ("b.flag", "true"), ("c.name", "all-MiniLM-L6-v2")]
+    ) == {"a.rate": 0.0001, "b.flag": True, "c.name": "all-MiniLM-L6-v2"}
+
+
+def _cv_ade(monkeypatch, tmp_path, *options, parts=("train", "test")):
+    """Run ``cv_ade.py`` with ``options`` over fold 0 (its ``parts`` only), ``run_once``
+    replaced by a record of its arguments."""
+    import cv_ade
+
+    corpus = tmp_path / "ade"
+    corpus.mkdir(exist_ok=True)
+    for part in parts:
+        _corpus(corpus / f"fold_0_{part}.spacy", 10)
+    calls = []
+
+    def fake(config, train, dev, test, output, overrides, **kwargs):
+        calls.append(
+            {"train": train, "dev": dev, "test": test, "output": output, **overrides}
+        )
+        return {"scores": {m: 0.5 for m in METRICS}, "sents_per_sec": 1.0}
+
+    monkeypatch.setattr(cv_ade, "run_once", fake)
+    monkeypatch.chdir(tmp_path)
+    argv = ["cv_ade.py", str(corpus), "cfg", str(tmp_path / "out"), "--folds", "1"]
+    monkeypatch.setattr("sys.argv", argv + ["--n-layers", "3", *options])
+    cv_ade.main()
+    return corpus, calls
+
+
+def test_cv_ade_dev_fraction_trains_on_the_rest_and_never_reads_the_test_fold(
+    monkeypatch, tmp_path
+):
+    lr = "training.optimizer.learn_rate.initial_rate"
+    # no test fold on disk: choosing a setting cannot touch it
+    corpus, calls = _cv_ade(
+        monkeypatch, tmp_path, "--dev-fraction", "0.2", "--seed", "2",
+        "--set", lr, "0.0001", "--tag", "lr1e4", parts=("train",),
+    )  # fmt: skip
+    [call] = calls
+    assert call["train"] == corpus / "fold_0_train_rest20.spacy"
+    assert call["dev"] == call["test"] == corpus / "fold_0_train_dev20.spacy"
+    assert call[lr] == 0.0001 and call["system.seed"] == 2
+    assert call["output"].name == "layers3_lr1e4_dev20_fold0_seed2"
+    # without the option, the paper's protocol: the whole train file, the test fold
+    _, [plain] = _cv_ade(monkeypatch, tmp_path)
+    assert plain["train"] == corpus / "fold_0_train.spacy"
+    assert plain["test"] == corpus / "fold_0_test.spacy"
+    assert plain["output"].name == "layers3_fold0_seed0" and lr not in plain
+
+
+def test_cv_ade_set_needs_a_tag(monkeypatch, tmp_path):
+    with pytest.raises(SystemExit):
+        _cv_ade(monkeypatch, tmp_path, "--set", "system.seed", "1")
