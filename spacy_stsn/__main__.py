@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument(
         "--global-only", action="store_true", help="no per-type thresholds"
     )
+    tune.add_argument(
+        "--grid",
+        type=float,
+        nargs="+",
+        default=None,
+        help="the relation thresholds to try (default 0.05 ... 0.95 by 0.05); widen it "
+        "when the report says the choice sat on an edge",
+    )
     tune.add_argument("--gpu-id", type=int, default=-1)
 
     show = sub.add_parser(
@@ -263,6 +271,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 args.dev,
                 args.output,
                 args.test,
+                grid=args.grid or tuning.GRID,
                 metric=args.metric,
                 per_type=not args.global_only,
                 gpu_id=args.gpu_id,
@@ -270,6 +279,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.report is not None:
                 tuning.write_report(report, args.report)
             print(tuning.markdown(report))
+            for note in report["at_grid_edge"]:
+                print(f"warning: {note}", file=sys.stderr)
         elif args.command == "extract" and args.ray:
             if args.html is not None or args.n_process != 1:
                 # the workers never hand documents back to render, and Ray's actors

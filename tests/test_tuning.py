@@ -16,7 +16,14 @@ from pipelines import _write_corpus, examples_from_corpus
 from spacy_stsn.annotations import make_relation, set_entities
 from spacy_stsn.evaluate import load_examples, predict
 from spacy_stsn.scorer import score_relations
-from spacy_stsn.tuning import Predictions, Thresholds, choose, write_pipeline
+from spacy_stsn.tuning import (
+    GRID,
+    Predictions,
+    Thresholds,
+    choose,
+    grid_edges,
+    write_pipeline,
+)
 
 WORDS = ["w0", "w1", "w2", "w3", "w4", "w5"]
 
@@ -70,6 +77,31 @@ def test_sweep_picks_the_global_then_the_per_type_threshold_it_must():
     assert choose(dev, Thresholds(0.4), weights, False, per_type=False)[0] == (
         Thresholds(0.2)
     )
+
+
+def test_a_choice_on_the_grids_edge_is_reported():
+    """Right at 0.99, wrong at 0.9: every threshold in (0.9, 0.99] is best, and the
+    default grid's top, 0.95, is chosen; the report must say that the best may lie
+    beyond the grid, and say nothing once the grid reaches past the answer."""
+    nlp = spacy.blank("en")
+    ents = [(0, 1, "X"), (2, 3, "X"), (4, 5, "Y")]
+    gold = (ents, [(0, 1, "A", 1.0)])
+    pred = ([(*e, 0.9) for e in ents], [(0, 1, "A", 0.99), (1, 2, "A", 0.9)])
+    dev = Predictions([example(nlp, gold, pred)], "stsn", (), ["A"])
+    weights = {"rel_strict_f": 1.0}
+    chosen, _ = choose(dev, Thresholds(0.4), weights, False, per_type=False)
+    assert chosen.threshold == 0.95
+    [note] = grid_edges(chosen, GRID)
+    assert note.startswith("threshold = 0.95 is the grid's highest point")
+    wider = (*GRID, 0.97, 0.99)
+    chosen, _ = choose(dev, Thresholds(0.4), weights, False, wider, per_type=False)
+    assert chosen.threshold == 0.95 and grid_edges(chosen, wider) == []
+    # per-type thresholds too, and the lowest edge
+    assert grid_edges(Thresholds(0.5, {"A": 0.05}), GRID) == [
+        "relation_thresholds.A = 0.05 is the grid's lowest point: the best may lie "
+        "beyond it (widen the grid: tune --grid ...)"
+    ]
+    assert grid_edges(Thresholds(0.4), (0.4,)) == []
 
 
 def test_sweep_picks_the_nested_threshold_it_must():
@@ -184,12 +216,24 @@ def test_tune_command_reports_dev_and_test_and_writes_the_pipeline(
     out = subprocess.run(
         [sys.executable, "-m", "spacy_stsn", "tune", str(model_dir), str(heldout)]
         + ["--test", str(corpus), "--output", str(tmp_path / "tuned")]
-        + ["--report", str(tmp_path / "report")],
+        + ["--report", str(tmp_path / "report"), "--grid", "0.3", "0.5"],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((tmp_path / "report" / "tuning.json").read_text())
+    # the grid asked for (the current 0.4 is always a candidate); a choice on its edge
+    # is reported in the table's header and on stderr
+    assert report["grid"] == [0.3, 0.5]
+    assert report["after"]["threshold"] in (0.3, 0.4, 0.5)
+    assert report["at_grid_edge"] == grid_edges(
+        Thresholds(
+            report["after"]["threshold"], report["after"]["relation_thresholds"]
+        ),
+        (0.3, 0.5),
+    )
+    for note in report["at_grid_edge"]:
+        assert f"- warning: {note}" in out.stdout and note in out.stderr
     assert set(report["scores"]) == {"dev", "test"}
     assert set(report["scores"]["dev"]) == {"before", "after"}
     after = report["scores"]["dev"]["after"]["score"]
@@ -204,6 +248,14 @@ def test_tune_command_reports_dev_and_test_and_writes_the_pipeline(
         text=True,
     )
     assert bad.returncode == 1 and "nowhere" in bad.stderr
+    bad_grid = subprocess.run(
+        [sys.executable, "-m", "spacy_stsn", "tune", str(model_dir), str(heldout)]
+        + ["--output", str(tmp_path / "y"), "--grid", "0.5", "1.5"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad_grid.returncode == 1 and "[0.5, 1.5]" in bad_grid.stderr
+    assert not (tmp_path / "y").exists()
 
 
 def test_bad_relation_thresholds_are_named(trained):
