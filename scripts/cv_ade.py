@@ -103,6 +103,12 @@ def main() -> None:
         + (f"_{args.tag}" if args.tag else "")
         + (f"_dev{round(100 * args.dev_fraction)}" if args.dev_fraction else "")
     )
+    # the dev cut of each fold, made once for every row
+    cuts = {
+        k: split_dev(args.corpus / f"fold_{k}_train.spacy", args.dev_fraction)
+        for k in range(args.folds)
+        if args.dev_fraction
+    }
     rows = {}
     for n_layers in args.n_layers:
         name = "STSN" if n_layers else "baseline (n_layers=0)"
@@ -115,10 +121,13 @@ def main() -> None:
             overrides.update(extra)
             # the "dev" set selects nothing: evaluate once, at the end
             overrides["training.eval_frequency"] = args.steps
-            train = args.corpus / f"fold_{k}_train.spacy"
-            scored = args.corpus / f"fold_{k}_test.spacy"
-            if args.dev_fraction:
-                train, scored = split_dev(train, args.dev_fraction)
+            train, scored = cuts.get(
+                k,
+                (
+                    args.corpus / f"fold_{k}_train.spacy",
+                    args.corpus / f"fold_{k}_test.spacy",
+                ),
+            )
             result = run_once(
                 args.config,
                 train,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import spacy
+from spacy.cli._util import parse_config_overrides
 from spacy.tokens import DocBin
 
 from spacy_stsn.evaluate import TASKS, evaluate, summary_line
@@ -163,43 +164,59 @@ def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
     rest to ``{stem}_rest{pct}.spacy`` beside it; their paths are returned.
 
     The cut depends on the file and ``seed`` only, never on a run's training seed, so
-    every run of a comparison is chosen on the same documents. The files are written
-    to a temporary name and renamed, so runs started together cannot read half a file.
+    every run of a comparison is chosen on the same documents. A file already there is
+    kept if it holds this cut, replaced if it holds another cut of ``train`` (another
+    seed or fraction) and refused otherwise (it is someone else's, or ``train`` changed
+    since): nothing that cannot be cut again is overwritten. New files are written to a
+    temporary name and renamed, so runs started together cannot read half a file.
     ``train`` itself is only read."""
     if not 0 < fraction < 1:
         raise ValueError(f"the dev fraction must be between 0 and 1, not {fraction}")
     tag = f"{round(100 * fraction):d}"
     rest_path = train.with_name(f"{train.stem}_rest{tag}.spacy")
     dev_path = train.with_name(f"{train.stem}_dev{tag}.spacy")
-    docs = list(DocBin().from_disk(train).get_docs(spacy.blank("xx").vocab))
+    vocab = spacy.blank("xx").vocab
+    docs = list(DocBin().from_disk(train).get_docs(vocab))
     n_dev = round(fraction * len(docs))
     if not 0 < n_dev < len(docs):
         raise ValueError(
             f"{train}: {len(docs)} documents cannot give {fraction:.0%} to dev and keep "
             "the rest for training"
         )
+    keys = [_doc_key(doc) for doc in docs]
     chosen = set(random.Random(seed).sample(range(len(docs)), n_dev))
     for path, keep in ((dev_path, True), (rest_path, False)):
-        part = DocBin(
-            docs=[doc for i, doc in enumerate(docs) if (i in chosen) == keep],
-            store_user_data=True,
-        )
+        part = [i for i in range(len(docs)) if (i in chosen) == keep]
+        if path.exists():
+            there = [_doc_key(d) for d in DocBin().from_disk(path).get_docs(vocab)]
+            if there == [keys[i] for i in part]:
+                continue
+            if not set(there) <= set(keys):
+                raise ValueError(
+                    f"{path} exists and is not a cut of {train} (another file, or "
+                    f"{train.name} changed since): move it away or remove it; nothing "
+                    "was written"
+                )
         partial = path.with_name(f".{path.name}.{os.getpid()}")
-        part.to_disk(partial)
-        os.replace(partial, path)
+        try:
+            DocBin(docs=[docs[i] for i in part], store_user_data=True).to_disk(partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
     return rest_path, dev_path
 
 
+def _doc_key(doc: Any) -> str:
+    """A document with its annotations (tokens, entities, span groups, user data:
+    relations included) as one comparable string."""
+    return json.dumps(doc.to_json(), sort_keys=True) + repr(doc.user_data)
+
+
 def parse_overrides(pairs: Sequence[Sequence[str]]) -> Dict[str, Any]:
-    """``--set KEY VALUE`` pairs as config overrides: a value that reads as JSON (a
-    number, ``true``, ``null``) becomes that value, anything else stays a string."""
-    overrides = {}
-    for key, value in pairs:
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
+    """``--set KEY VALUE`` pairs as config overrides, parsed as ``spacy train`` parses
+    its ``--KEY VALUE`` arguments (a number, ``true``, ``null`` as JSON, anything else
+    a string)."""
+    return parse_config_overrides([arg for k, v in pairs for arg in (f"--{k}", v)])
 
 
 def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:

@@ -248,6 +248,24 @@ def test_split_dev_is_a_fixed_disjoint_cut_that_keeps_the_annotations(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_split_dev_never_overwrites_a_file_that_is_not_its_cut(tmp_path):
+    train = tmp_path / "fold_0_train.spacy"
+    nlp = _corpus(train, 20)
+    rest, dev = split_dev(train, 0.25)
+    stamp = dev.stat().st_mtime_ns
+    split_dev(train, 0.25)  # the same cut already there: kept as it is
+    assert dev.stat().st_mtime_ns == stamp
+    # a file of the same name that is not a cut of the train file is the user's
+    from spacy.tokens import DocBin
+
+    DocBin(docs=[nlp("Somebody else's corpus .")]).to_disk(dev)
+    foreign = dev.read_bytes()
+    with pytest.raises(ValueError, match="fold_0_train_dev25.spacy exists"):
+        split_dev(train, 0.25)
+    assert dev.read_bytes() == foreign
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 @pytest.mark.parametrize("fraction", [0.0, 1.0, 0.01])
 def test_split_dev_refuses_a_cut_that_leaves_a_side_empty(tmp_path, fraction):
     train = tmp_path / "train.spacy"
