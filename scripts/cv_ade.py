@@ -46,6 +46,14 @@ def main() -> None:
         default=10,
         help="run folds 0..FOLDS-1 of the 10 (fewer: a partial CV)",
     )
+    parser.add_argument(
+        "--only-folds",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="run these folds (0-9) in place of 0..FOLDS-1: several processes or "
+        "machines share one CV, or one fold is added to those that ran",
+    )
     parser.add_argument("--encoder", default="all-MiniLM-L6-v2")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpu-id", type=int, default=-1)
@@ -91,6 +99,9 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.folds <= 10:
         parser.error(f"--folds must be between 1 and 10, not {args.folds}")
+    fold_ids = sorted(set(args.only_folds)) if args.only_folds else range(args.folds)
+    if any(not 0 <= k <= 9 for k in fold_ids):
+        parser.error(f"--only-folds must name folds 0-9, not {args.only_folds}")
     if not 0 <= args.dev_fraction < 1:
         parser.error(f"--dev-fraction must be in [0, 1), not {args.dev_fraction}")
     if args.set and not args.tag:
@@ -106,14 +117,14 @@ def main() -> None:
     # the dev cut of each fold, made once for every row
     cuts = {
         k: split_dev(args.corpus / f"fold_{k}_train.spacy", args.dev_fraction)
-        for k in range(args.folds)
+        for k in fold_ids
         if args.dev_fraction
     }
     rows = {}
     for n_layers in args.n_layers:
         name = "STSN" if n_layers else "baseline (n_layers=0)"
         rows[name] = []
-        for k in range(args.folds):
+        for k in fold_ids:
             overrides = schedule_overrides(args.steps, args.encoder, args.seed)
             overrides["components.stsn.model.n_layers"] = n_layers
             if args.features:

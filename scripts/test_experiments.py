@@ -329,3 +329,18 @@ def test_cv_ade_dev_fraction_trains_on_the_rest_and_never_reads_the_test_fold(
 def test_cv_ade_set_needs_a_tag(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         _cv_ade(monkeypatch, tmp_path, "--set", "system.seed", "1")
+
+
+def test_cv_ade_only_folds_runs_the_named_folds_alone(monkeypatch, tmp_path):
+    corpus = tmp_path / "ade"
+    corpus.mkdir()
+    for part in ("train", "test"):
+        _corpus(corpus / f"fold_2_{part}.spacy", 10)
+    # fold 2 only: folds 0 and 1 have no files here, and are not read
+    _, calls = _cv_ade(monkeypatch, tmp_path, "--only-folds", "2", parts=())
+    [call] = calls
+    assert call["train"] == corpus / "fold_2_train.spacy"
+    assert call["test"] == corpus / "fold_2_test.spacy"
+    assert call["output"].name == "layers3_fold2_seed0"
+    with pytest.raises(SystemExit):
+        _cv_ade(monkeypatch, tmp_path, "--only-folds", "10")
