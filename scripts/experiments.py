@@ -185,6 +185,8 @@ def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
         )
     keys = [_doc_key(doc) for doc in docs]
     chosen = set(random.Random(seed).sample(range(len(docs)), n_dev))
+    # both files are checked before either is written, so a refusal writes nothing
+    to_write = []
     for path, keep in ((dev_path, True), (rest_path, False)):
         part = [i for i in range(len(docs)) if (i in chosen) == keep]
         if path.exists():
@@ -197,6 +199,8 @@ def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
                     f"{train.name} changed since): move it away or remove it; nothing "
                     "was written"
                 )
+        to_write.append((path, part))
+    for path, part in to_write:
         partial = path.with_name(f".{path.name}.{os.getpid()}")
         try:
             DocBin(docs=[docs[i] for i in part], store_user_data=True).to_disk(partial)

@@ -264,6 +264,12 @@ def test_split_dev_never_overwrites_a_file_that_is_not_its_cut(tmp_path):
         split_dev(train, 0.25)
     assert dev.read_bytes() == foreign
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # a foreign rest file is refused before the dev file is written
+    dev.unlink()
+    rest.write_bytes(foreign)
+    with pytest.raises(ValueError, match="fold_0_train_rest25.spacy exists"):
+        split_dev(train, 0.25)
+    assert not dev.exists() and rest.read_bytes() == foreign
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, 0.01])
