@@ -3,11 +3,12 @@ global-norm clip): two pipelines built from the same config with the same seed (
 initial weights), trained by steps of spaCy's own loop (``speed_training.train_step``)
 interleaved on the same batches (A B, then B A), so the machine's drift hits both alike;
 then a cProfile of the optimizer phase (``finish_update`` + ``step_schedules``) of a few
-more steps of each.
+more steps of each. ``--averages`` adds a third pipeline, ``spacy_stsn.AdamW.v1`` with
+``use_averages = true`` (the moving average of every weight, updated each step).
 
     python benchmarks/speed_optimizers.py corpus/conll04/train.spacy \
         --config configs/conll04.cfg \
-        --steps 30 --warmup 3 --profile-steps 5 --torch-threads 1
+        --steps 30 --warmup 3 --profile-steps 5 --torch-threads 1 [--averages]
 """
 
 import cProfile
@@ -20,6 +21,7 @@ from measure import median, peak_rss_mib, time_call
 from speed_training import optimizer_phase, train_step, training_batches
 
 OPTIMIZERS = ("Adam.v1", "spacy_stsn.AdamW.v1")  # thinc's (per tensor); torch's AdamW
+AVERAGED = "spacy_stsn.AdamW.v1 + use_averages"
 # functions of the optimizer phase whose calls per step show the per-tensor work:
 # cProfile's (file, name)
 PROFILE_COUNTS = {
@@ -38,7 +40,20 @@ PROFILE_COUNTS = {
     "TorchAdamW.step": [("optimizer.py", "step")],
     "clip_grad_norm_": [("clip_grad.py", "clip_grad_norm_")],
     "torch's fused AdamW kernel": [("~", "<built-in method torch._fused_adamw_>")],
+    "ParameterAverages.update": [("averaging.py", "update")],
 }
+
+
+def variants(averages: bool) -> List[Dict[str, Any]]:
+    """The pipelines to compare: a name and its optimizer overrides."""
+    found = [
+        {"name": name, "overrides": {"training.optimizer.@optimizers": name}}
+        for name in OPTIMIZERS
+    ]
+    if averages:
+        overrides = {**found[1]["overrides"], "training.optimizer.use_averages": True}
+        found.append({"name": AVERAGED, "overrides": overrides})
+    return found
 
 
 def optimizers_worker(job: Dict[str, Any]) -> Dict[str, Any]:
@@ -52,10 +67,11 @@ def optimizers_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     overrides = {"paths.train": job["corpus"], "paths.dev": job["corpus"]}
     overrides.update(job["overrides"])
     runs = []
-    for name in OPTIMIZERS:
+    for variant in variants(job["averages"]):
+        name = variant["name"]
         config = load_config(
             job["config"],
-            overrides={**overrides, "training.optimizer.@optimizers": name},
+            overrides={**overrides, **variant["overrides"]},
             interpolate=False,
         )
         nlp = init_nlp(config)  # the config's seed: both start from the same weights
@@ -96,16 +112,27 @@ def optimizers_worker(job: Dict[str, Any]) -> Dict[str, Any]:
         }
         for run in runs
     ]
-    thinc, torch_adamw = results
-    pairs = zip(thinc["step_times_s"], torch_adamw["step_times_s"])
-    return {
+    thinc, torch_adamw = results[:2]
+    found = {
         "overrides": overrides,
         "n_train_docs": n_train,
         "dropout": dropout,
         "runs": results,
-        "median_ratio": torch_adamw["median_step_s"] / thinc["median_step_s"],
-        "median_paired_ratio": median([b / a for a, b in pairs]),
+        **ratios(thinc, torch_adamw),
         "rss_peak_both_mib": peak_rss_mib(),
+    }
+    if len(results) == 3:  # the averaging's cost: against the same optimizer without
+        found["averages"] = ratios(torch_adamw, results[2])
+    return found
+
+
+def ratios(a: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, float]:
+    """b's step time over a's: of the medians, and the median of the per-batch ratios
+    (the same batches, measured back to back)."""
+    pairs = zip(a["step_times_s"], b["step_times_s"])
+    return {
+        "median_ratio": b["median_step_s"] / a["median_step_s"],
+        "median_paired_ratio": median([y / x for x, y in pairs]),
     }
 
 
@@ -174,6 +201,13 @@ def markdown(args: Any, result: Dict[str, Any]) -> str:
         f"**{result['median_ratio']:.3f}**, median of the per-batch ratios "
         f"**{result['median_paired_ratio']:.3f}** (below 1: faster).",
     ]
+    if "averages" in result:
+        parts += [
+            "",
+            f"`{AVERAGED}` / `spacy_stsn.AdamW.v1` (the cost of averaging): ratio of "
+            f"medians **{result['averages']['median_ratio']:.3f}**, median of the "
+            f"per-batch ratios **{result['averages']['median_paired_ratio']:.3f}**.",
+        ]
     profiles = [r["profile"] for r in runs]
     if all(profiles):
         names = [f"`{r['optimizer']}`" for r in runs]
@@ -212,6 +246,7 @@ def markdown(args: Any, result: Dict[str, Any]) -> str:
 def smoke(args: Any, kit: Any) -> None:
     args.config = str(kit.model / "config.cfg")
     args.steps, args.warmup, args.profile_steps, args.torch_threads = 2, 1, 1, 1
+    args.averages = True
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -224,6 +259,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     add("--warmup", type=int, default=3, help="untimed steps first")
     add("--batch", type=int, default=4, help="docs per step")
     add("--profile-steps", type=int, default=5, help="more steps under cProfile")
+    add(
+        "--averages",
+        action="store_true",
+        help="also spacy_stsn.AdamW.v1 with use_averages = true",
+    )
     args = bench.parse(argv, smoke)
     job = bench.job(
         "optimizers",
@@ -233,6 +273,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         warmup=args.warmup,
         batch=args.batch,
         profile_steps=args.profile_steps,
+        averages=args.averages,
         overrides={"paths.encoder": args.encoder} if args.encoder else {},
     )
     result = bench.run(job, "optimizers")

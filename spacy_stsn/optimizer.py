@@ -24,6 +24,10 @@ both:
    ``lr_scale`` (``lr = learn_rate * lr_scale``), then it advances the schedules as
    thinc's optimizer does.
 
+With ``use_averages = true`` it also keeps thinc's moving average of every tensor it
+steps (:mod:`spacy_stsn.averaging`), updated after each step, which spaCy's loop uses to
+score and save the pipeline, the transformer's weights included.
+
 Outside spaCy's loop, call :meth:`TorchAdamW.step_schedules` (or
 :meth:`TorchAdamW.step`) after each ``nlp.update(..., sgd=optimizer)``. A tensor handed
 over twice before a step (an update loop that never calls ``step_schedules``) first
@@ -37,6 +41,8 @@ import torch
 from thinc.api import Optimizer, get_array_module, registry
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq, KeyT
 from thinc.types import FloatsXd
+
+from .averaging import ParameterAverages
 
 
 @dataclass
@@ -74,8 +80,8 @@ class TorchAdamW(Optimizer):
 
     ``L2`` is AdamW's decoupled weight decay, ``grad_clip`` the maximum global gradient
     norm (0: no clipping); ``learn_rate``, ``beta1``, ``beta2``, ``eps``, ``L2`` and
-    ``grad_clip`` may be schedules, as for thinc's optimizers. Parameter averaging is
-    not supported.
+    ``grad_clip`` may be schedules, as for thinc's optimizers. ``use_averages`` keeps
+    :class:`~spacy_stsn.averaging.ParameterAverages` in ``self.averages``.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class TorchAdamW(Optimizer):
         beta2: FloatOrSeq,
         eps: FloatOrSeq,
         grad_clip: FloatOrSeq,
+        use_averages: bool = False,
     ):
         super().__init__(
             learn_rate,
@@ -103,6 +110,8 @@ class TorchAdamW(Optimizer):
         self._pending: Dict[KeyT, _Slot] = {}
         self._torch: Optional[torch.optim.AdamW] = None
         self._groups: Dict[float, dict] = {}
+        if use_averages:
+            self.averages = ParameterAverages()
 
     def __call__(
         self, key: KeyT, weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0
@@ -169,7 +178,8 @@ class TorchAdamW(Optimizer):
         to do if none."""
         if not self._pending:
             return
-        slots = list(self._pending.values())
+        stepped = self._pending
+        slots = list(stepped.values())
         self._pending = {}
         # a torch parameter may hold a newer gradient (a backward pass ran before this
         # step): it is kept
@@ -189,6 +199,10 @@ class TorchAdamW(Optimizer):
                 weight_decay=self.L2,
             )
         adamw.step()
+        if self.averages is not None:
+            self.averages.update(
+                (key, slot.param, self.nr_update[key]) for key, slot in stepped.items()
+            )
         for slot, grad in zip(slots, newer):
             slot.param.grad = grad
             if slot.grad_xp is None:
@@ -286,17 +300,19 @@ def make_torch_adamw(
     """``[training.optimizer]`` with ``@optimizers = "spacy_stsn.AdamW.v1"``: the
     settings of thinc's ``Adam.v1``, with the paper's meaning: ``torch.optim.AdamW``
     (``L2`` = decoupled weight decay) after clipping the global gradient norm to
-    ``grad_clip``."""
+    ``grad_clip``. ``use_averages``: score and save the moving average of the weights
+    (thinc's), applied to the transformer's too through the ``stsn`` component."""
     if not L2_is_weight_decay:
         raise ValueError(
             "spacy_stsn.AdamW.v1 is AdamW: its L2 is decoupled weight decay, so "
             "L2_is_weight_decay must be true (use thinc's Adam.v1 for L2 added to the gradient)"
         )
-    if use_averages:
-        raise ValueError(
-            "spacy_stsn.AdamW.v1 keeps no parameter averages: set use_averages = false "
-            "(or use thinc's Adam.v1)"
-        )
     return TorchAdamW(
-        learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip
+        learn_rate,
+        L2=L2,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        grad_clip=grad_clip,
+        use_averages=use_averages,
     )

@@ -9,6 +9,7 @@ wrapped by :mod:`spacy_stsn.model`) scores spans and pairs, and
 same representation.
 """
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import (
     Any,
@@ -40,6 +41,7 @@ from .decoding import (
     relation_threshold_array,
     resolve_overlaps,
 )
+from .averaging import ParameterAverages
 from .labels import Labels, Span3
 from .model import (
     Decoding,
@@ -305,6 +307,20 @@ class STSNComponent(TrainablePipe):
         sgd (Optimizer): the optimizer.
         """
         finish_update(self.model, sgd)
+
+    def use_params(self, params: Any) -> Iterator[None]:
+        """spaCy scores and saves inside ``nlp.use_params(optimizer.averages)``: with
+        ``spacy_stsn.AdamW.v1``'s averages, every tensor that optimizer steps (the
+        listened-to transformer's too, which thinc's key lookups miss) holds its average
+        for the block (:mod:`spacy_stsn.averaging`); other parameters go through thinc.
+
+        params: the optimizer's averages. A generator, as spaCy's pipes define it.
+        """
+        applied = (
+            params.applied() if isinstance(params, ParameterAverages) else nullcontext()
+        )
+        with applied, self.model.use_params(params):
+            yield
 
     def get_loss(
         self, examples: Iterable[Example], scores: Tuple[Tuple, Targets]

@@ -10,7 +10,7 @@ import pytest
 import spacy
 import torch
 from spacy.training.initialize import init_nlp
-from thinc.api import Config, Linear, Model, PyTorchShim, registry
+from thinc.api import Config, Linear, Model, NumpyOps, PyTorchShim, registry
 
 from spacy_stsn.model import ScaledPyTorchShim
 from spacy_stsn.optimizer import TorchAdamW, make_torch_adamw
@@ -175,12 +175,160 @@ def test_moved_weights_keep_their_adam_state():
     "settings, message",
     [
         ({"L2_is_weight_decay": False}, "L2_is_weight_decay"),
-        ({"use_averages": True}, "use_averages"),
     ],
 )
 def test_unsupported_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         make_torch_adamw(0.001, **settings)
+
+
+def test_averages_follow_thincs_moving_average():
+    """``use_averages``: after each step every tensor's average moves as thinc's
+    ``Ops.update_averages`` moves it, from the weights after the first step; the
+    weights themselves step exactly as without averages."""
+    model, encoder, head, native = tiny_model()
+    plain_model, plain_encoder, plain_head, plain_native = tiny_model()
+    for name in native.param_names:  # thinc's initialisation is not torch's seed
+        plain_native.set_param(name, native.get_param(name).copy())
+    averaging = make_torch_adamw(0.05, use_averages=True, **SETTINGS)
+    plain = make_torch_adamw(0.05, **SETTINGS)
+    assert plain.averages is None and not averaging.averages  # nothing averaged yet
+    ops = NumpyOps()
+    expected = {}
+    for step in range(4):
+        for m, e, h, n, opt in (
+            (model, encoder, head, native, averaging),
+            (plain_model, plain_encoder, plain_head, plain_native, plain),
+        ):
+            set_gradients(e, h, n, seed=step)
+            m.finish_update(opt)
+            opt.step_schedules()
+        weights = {
+            key: slot.param.detach().numpy().copy()
+            for key, slot in averaging._slots.items()
+        }
+        for key, value in weights.items():
+            if step == 0:
+                expected[key] = value.copy()
+            else:
+                ops.update_averages(expected[key], value, averaging.nr_update[key])
+    # 4 encoder, 2 head and 2 thinc tensors
+    assert len(averaging.averages) == len(expected) == 8
+    for key, value in expected.items():
+        numpy.testing.assert_allclose(
+            averaging.averages.average(key).numpy(), value, rtol=1e-5, atol=1e-7
+        )
+        # the average is not the weights: they moved on
+        assert not numpy.allclose(value, averaging._slots[key].param.detach().numpy())
+    for mine, ref in zip(
+        list(encoder.parameters()) + list(head.parameters()) + native_tensors(native),
+        list(plain_encoder.parameters())
+        + list(plain_head.parameters())
+        + native_tensors(plain_native),
+    ):
+        assert torch.equal(mine.detach(), ref.detach())
+
+
+def test_applied_averages_swap_in_place_and_back():
+    """Inside ``applied()`` every stepped tensor (torch and thinc-native) holds its
+    average, in its own memory; re-entering swaps nothing more; leaving the outermost
+    block restores the weights; a step inside is refused."""
+    model, encoder, head, native = tiny_model()
+    optimizer = make_torch_adamw(0.05, use_averages=True, **SETTINGS)
+    for step in range(3):
+        set_gradients(encoder, head, native, seed=step)
+        model.finish_update(optimizer)
+        optimizer.step_schedules()
+    slots = optimizer._slots
+    assert len(slots) == 8  # the native layer's W and b are stepped too
+    before = {key: slot.param.detach().clone() for key, slot in slots.items()}
+    memory = {key: slot.param.data_ptr() for key, slot in slots.items()}
+    averages = optimizer.averages
+    with averages.applied():
+        with averages.applied():
+            pass
+        for key, slot in slots.items():
+            assert slot.param.data_ptr() == memory[key]
+            assert torch.equal(slot.param.detach(), averages.average(key))
+        # the thinc layer reads the average through its own array
+        numpy.testing.assert_array_equal(
+            native.get_param("W"),
+            averages.average(
+                [k for k in slots if k[0] == native.id and k[1] == "W"][0]
+            ).numpy(),
+        )
+        with pytest.raises(RuntimeError, match="applied"):
+            set_gradients(encoder, head, native, seed=9)
+            model.finish_update(optimizer)
+            optimizer.step_schedules()
+    for key, slot in slots.items():
+        assert torch.equal(slot.param.detach(), before[key])
+
+
+def test_spacy_scores_and_saves_the_transformers_averages(
+    tmp_path, conll04_records, tiny_bert
+):
+    """spaCy's loop scores and saves inside ``nlp.use_params(optimizer.averages)``: the
+    ``stsn`` component applies the averages to every tensor the optimizer steps, so the
+    saved pipeline's transformer and head weights are the averages (thinc's own lookups
+    would miss the transformer's), and the live weights come back after the block."""
+    from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, examples_from_corpus
+    from pipelines import _write_corpus
+
+    text = TRAIN_CONFIG.format(
+        tok2vec=LISTENER, steps=3, learn_rate=0.01, pipeline='["transformer","stsn"]'
+    ) + TRANSFORMER.format(name=tiny_bert)
+    corpus = _write_corpus(tmp_path, conll04_records[:6])
+    config = Config().from_str(
+        text,
+        overrides={
+            "paths.train": str(corpus),
+            "paths.dev": str(corpus),
+            "training.optimizer.@optimizers": "spacy_stsn.AdamW.v1",
+            "training.optimizer.use_averages": True,
+        },
+    )
+    nlp = init_nlp(spacy.util.load_model_from_config(config, auto_fill=True).config)
+    optimizer = nlp.config["training"]["optimizer"]
+    optimizer = registry.resolve({"o": optimizer})["o"]
+    examples = examples_from_corpus(nlp, corpus)
+    for _ in range(3):
+        nlp.update(examples, sgd=False)
+        for name, proc in nlp.pipeline:
+            proc.finish_update(optimizer)
+        optimizer.step_schedules()
+
+    def torch_weights(pipeline):
+        shims = [
+            shim
+            for name in ("transformer", "stsn")
+            for node in pipeline.get_pipe(name).model.walk()
+            for shim in node.shims
+        ]
+        return {
+            (i, key): value.detach().clone()
+            for i, shim in enumerate(shims)
+            for key, value in shim._model.named_parameters()
+        }, shims
+
+    live, shims = torch_weights(nlp)
+    averaged = {
+        (i, name): optimizer.averages.average((shim.id, name))
+        for i, shim in enumerate(shims)
+        for name, _ in shim._model.named_parameters()
+        if (shim.id, name) in optimizer._slots
+    }
+    assert len(averaged) > 20 and any(i == 0 for i, _ in averaged)  # the transformer's
+    with nlp.use_params(optimizer.averages):
+        nlp.to_disk(tmp_path / "averaged")
+        inside, _ = torch_weights(nlp)
+    after, _ = torch_weights(nlp)
+    saved, _ = torch_weights(spacy.load(tmp_path / "averaged"))
+    for key, value in averaged.items():
+        assert torch.equal(inside[key], value), key
+        assert torch.equal(saved[key], value), key
+        assert not torch.equal(live[key], value), key  # averaging changed something
+    assert all(torch.equal(after[key], live[key]) for key in live)
 
 
 def test_resolves_from_a_config_without_importing_the_package():
@@ -243,6 +391,42 @@ def test_spacy_train_updates_every_parameter(
         assert (
             len(before) > 4 and [k for k in unchanged if ".pooler." not in k] == []
         ), name
+
+
+def test_spacy_train_saves_averages_when_asked(tmp_path, conll04_records, tiny_bert):
+    """``spacy train`` with ``use_averages = true``: the same seed trains the same
+    weights, and the saved transformer and head are their averages, not the last
+    weights (the averages' values are checked exactly in the test above)."""
+    from pipelines import LISTENER, TRANSFORMER, train_pipeline
+
+    saved = {}
+    for averages in (False, True):
+        folder = tmp_path / str(averages)
+        folder.mkdir()
+        model_dir, _ = train_pipeline(
+            folder,
+            conll04_records[:6],
+            LISTENER,
+            4,
+            0.01,
+            extra=TRANSFORMER.format(name=tiny_bert),
+            pipeline='["transformer","stsn"]',
+            optimizer="spacy_stsn.AdamW.v1",
+            overrides={"training.optimizer.use_averages": averages},
+        )
+        trained = spacy.load(model_dir)
+        assert trained.config["training"]["optimizer"]["use_averages"] is averages
+        saved[averages] = {
+            name: parameters(trained.get_pipe(name).model)
+            for name in ("transformer", "stsn")
+        }
+    for name, plain in saved[False].items():
+        differ = [
+            key
+            for key, value in plain.items()
+            if not numpy.array_equal(value, saved[True][name][key])
+        ]
+        assert len(differ) > 4, name
 
 
 def parameters(model):
