@@ -60,17 +60,22 @@ class ParameterAverages:
         """The average of the tensor stepped under ``key``."""
         return self._averages[key]
 
+    def refuse_while_applied(self) -> None:
+        """A training step inside ``nlp.use_params(optimizer.averages)`` would step the
+        averages and be undone when the block ends: refused before it starts."""
+        if self._depth:
+            raise RuntimeError(
+                "parameter averages are applied: no training step inside "
+                "nlp.use_params(optimizer.averages)"
+            )
+
     @torch.no_grad()
     def update(self, stepped: Iterable[Tuple[Hashable, torch.Tensor, int]]) -> None:
         """Move the averages towards the weights just stepped: ``(key, weights, t)``
         with ``t`` the tensor's update count. One ``_foreach_lerp_`` per distinct
         decay (all tensors share one in spaCy's loop); a new key, or a tensor whose
         shape changed, starts from its weights."""
-        if self._depth:
-            raise RuntimeError(
-                "parameter averages are applied: a training step inside "
-                "nlp.use_params(optimizer.averages) would average the averages"
-            )
+        self.refuse_while_applied()
         by_decay: Dict[float, Tuple[List[torch.Tensor], List[torch.Tensor]]] = {}
         for key, param, t in stepped:
             self._params[key] = param

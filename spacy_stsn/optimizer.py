@@ -178,6 +178,8 @@ class TorchAdamW(Optimizer):
         to do if none."""
         if not self._pending:
             return
+        if self.averages is not None:
+            self.averages.refuse_while_applied()
         stepped = self._pending
         slots = list(stepped.values())
         self._pending = {}

@@ -257,10 +257,13 @@ def test_applied_averages_swap_in_place_and_back():
                 [k for k in slots if k[0] == native.id and k[1] == "W"][0]
             ).numpy(),
         )
+        set_gradients(encoder, head, native, seed=9)
+        model.finish_update(optimizer)
+        inside = {key: slot.param.detach().clone() for key, slot in slots.items()}
         with pytest.raises(RuntimeError, match="applied"):
-            set_gradients(encoder, head, native, seed=9)
-            model.finish_update(optimizer)
             optimizer.step_schedules()
+        # refused before it stepped anything
+        assert all(torch.equal(slot.param, inside[key]) for key, slot in slots.items())
     for key, slot in slots.items():
         assert torch.equal(slot.param.detach(), before[key])
 
