@@ -35,13 +35,13 @@ from thinc.api import Model, Optimizer, set_dropout_rate
 # registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded
 from . import features  # noqa: F401
 from .annotations import given_entities, make_relation, set_entities
+from .averaging import ParameterAverages
 from .decoding import (
     decode_batch,
     nested_threshold,
     relation_threshold_array,
     resolve_overlaps,
 )
-from .averaging import ParameterAverages
 from .labels import Labels, Span3
 from .model import (
     Decoding,
