@@ -39,6 +39,7 @@ class ParameterAverages:
         self._averages: Dict[Hashable, torch.Tensor] = {}
         self._params: Dict[Hashable, torch.Tensor] = {}
         self._depth = 0
+        self._swapped: List[torch.Tensor] = []
         self._backup: List[torch.Tensor] = []
 
     def __len__(self) -> int:
@@ -108,13 +109,12 @@ class ParameterAverages:
 
     @torch.no_grad()
     def _swap_in(self) -> None:
-        keys = list(self._averages)
-        params = [self._params[key] for key in keys]
-        self._backup = [param.detach().clone() for param in params]
-        torch._foreach_copy_(params, [self._averages[key] for key in keys])
+        # the tensors swapped, kept so the swap back needs no second lookup
+        self._swapped = [self._params[key] for key in self._averages]
+        self._backup = [param.detach().clone() for param in self._swapped]
+        torch._foreach_copy_(self._swapped, list(self._averages.values()))
 
     @torch.no_grad()
     def _swap_out(self) -> None:
-        params = [self._params[key] for key in self._averages]
-        torch._foreach_copy_(params, self._backup)
-        self._backup = []
+        torch._foreach_copy_(self._swapped, self._backup)
+        self._swapped, self._backup = [], []
