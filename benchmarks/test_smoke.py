@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -125,3 +125,62 @@ def test_int8_quantises_the_linear_layers_that_inference_calls(smoke_kit) -> Non
 
     expected, found = entities(float32), entities(int8)
     assert expected and len(expected & found) / len(expected | found) >= 0.9
+
+
+def test_averaging_benchmark_saves_what_the_seed_trains_without_averages(
+    smoke_kit, tmp_path
+) -> None:
+    """``averaging.py`` compares the averaged weights with "the last weights" of the
+    same run: those must be what the same seed saves with ``use_averages = false``, and
+    spaCy's ``model-last`` of the run must be something else (the averages)."""
+    import numpy
+    import spacy
+
+    import averaging
+    from experiments import override_args, schedule_overrides
+
+    overrides = {
+        **schedule_overrides(3, str(smoke_kit.encoder), 0),
+        "paths.train": str(smoke_kit.train),
+        "paths.dev": str(smoke_kit.corpus / "dev.spacy"),
+    }
+    config = Path(averaging.REPO) / "configs" / "conll04.cfg"
+    runs = {}
+    for averages in (True, False):
+        out = tmp_path / str(averages)
+        args = [str(config), str(out)]
+        setting = {**overrides, "training.optimizer.use_averages": averages}
+        if averages:
+            cmd = [averaging.__file__, averaging.TRAIN_FLAG, *args, json.dumps(setting)]
+        else:
+            cmd = ["-m", "spacy", "train", args[0], "--output", args[1]]
+            cmd += override_args(setting)
+        done = subprocess.run([sys.executable, *cmd], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        runs[averages] = out
+
+    def weights(folder: Path) -> Dict[str, Dict[str, Any]]:
+        """Every pipe's parameters, torch ones inside shims included (a transformer's
+        bytes differ between saves of the same weights)."""
+        nlp = spacy.load(folder)
+        found: Dict[str, Dict[str, Any]] = {}
+        for name in nlp.pipe_names:
+            found[name] = {}
+            for i, node in enumerate(nlp.get_pipe(name).model.walk()):
+                for key in node.param_names:
+                    if node.has_param(key):
+                        found[name][f"{i}.{key}"] = node.get_param(key)
+                for j, shim in enumerate(node.shims):
+                    for key, value in shim._model.state_dict().items():
+                        found[name][f"{i}.{j}.{key}"] = value.numpy()
+        return found
+
+    def same(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+        return a.keys() == b.keys() and all(numpy.array_equal(a[k], b[k]) for k in a)
+
+    plain = weights(runs[False] / "model-last")
+    last = weights(runs[True] / averaging.SIDES["last weights"])
+    averaged = weights(runs[True] / "model-last")
+    for name in ("transformer", "stsn"):
+        assert len(plain[name]) > 4 and same(last[name], plain[name]), name
+        assert not same(averaged[name], plain[name]), name
