@@ -46,17 +46,22 @@ TRAIN_FLAG = "--train-run"
 SIDES = {"averaged (model-last)": "model-last", "last weights": "model-unaveraged"}
 
 
-def train_run(config: Path, output: Path, overrides: Dict[str, Any]) -> None:
+def train_run(
+    config: Path, output: Path, overrides: Dict[str, Any], gpu_id: int
+) -> None:
     """``spacy train``'s own steps (load the config, ``init_nlp``, the training loop),
     then save the weights the loop ended with: spaCy applies the averages only inside
     its saves, so the pipeline it returns holds the last weights."""
     from spacy import util
+    from spacy.cli._util import setup_gpu
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
 
+    setup_gpu(gpu_id)
     cfg = util.load_config(config, overrides=overrides, interpolate=False)
     output.mkdir(parents=True, exist_ok=True)
-    nlp, _ = train(init_nlp(cfg), output, stdout=sys.stdout, stderr=sys.stderr)
+    nlp = init_nlp(cfg, use_gpu=gpu_id)
+    nlp, _ = train(nlp, output, use_gpu=gpu_id, stdout=sys.stdout, stderr=sys.stderr)
     nlp.to_disk(output / SIDES["last weights"])
 
 
@@ -76,10 +81,9 @@ def run_seed(
     log = output.with_suffix(".log")
     output.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, __file__, TRAIN_FLAG, str(args.config), str(output)]
+    cmd += [json.dumps(overrides), str(args.gpu_id)]
     with log.open("w") as handle:
-        code = subprocess.run(
-            cmd + [json.dumps(overrides)], stdout=handle, stderr=subprocess.STDOUT
-        ).returncode
+        code = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT).returncode
     if code != 0:
         raise RuntimeError(f"training run {output} failed; see {log}")
     test = args.corpus / "test.spacy"
@@ -100,7 +104,7 @@ def smoke(args: Any, kit: Any) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [TRAIN_FLAG]:
-        train_run(Path(argv[1]), Path(argv[2]), json.loads(argv[3]))
+        train_run(Path(argv[1]), Path(argv[2]), json.loads(argv[3]), int(argv[4]))
         return
     bench = Benchmark(__doc__, __file__)
     add = bench.parser.add_argument

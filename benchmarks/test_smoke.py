@@ -152,6 +152,7 @@ def test_averaging_benchmark_saves_what_the_seed_trains_without_averages(
         setting = {**overrides, "training.optimizer.use_averages": averages}
         if averages:
             cmd = [averaging.__file__, averaging.TRAIN_FLAG, *args, json.dumps(setting)]
+            cmd.append("-1")
         else:
             cmd = ["-m", "spacy", "train", args[0], "--output", args[1]]
             cmd += override_args(setting)
