@@ -127,6 +127,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     add_grid_arguments(bench.parser, seeds=[0, 1, 2], steps=5765)
     args = bench.parse(argv, smoke)
+    if args.only:
+        bench.parser.error("--only: this script has no variants to choose among")
     rows: Dict[str, List[Dict[str, Any]]] = {side: [] for side in SIDES}
     rows["difference (averaged - last)"] = []
     for seed in args.seeds:
