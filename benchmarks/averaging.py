@@ -38,6 +38,8 @@ from experiments import (  # noqa: E402
     f1s,
     markdown_table,
     parse_overrides,
+    record_result,
+    recorded_result,
     schedule_overrides,
     summarize,
 )
@@ -71,13 +73,9 @@ def run_seed(
     """Both sides' test F1s of one seed: reused from ``output``'s record when it holds
     a finished run with these overrides, else trained (``None`` with
     ``--finished-only``)."""
-    record = output.with_suffix(".result.json")
-    if record.exists():
-        saved = json.loads(record.read_text())
-        if saved["overrides"] == json.loads(json.dumps(overrides)):
-            return saved["result"]
-    if args.finished_only:
-        return None
+    result = recorded_result(output, overrides)
+    if result is not None or args.finished_only:
+        return result
     log = output.with_suffix(".log")
     output.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, __file__, TRAIN_FLAG, str(args.config), str(output)]
@@ -91,7 +89,7 @@ def run_seed(
         side: f1s(evaluate(str(output / folder), test, args.gpu_id))
         for side, folder in SIDES.items()
     }
-    record.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
+    record_result(output, overrides, result)
     return result
 
 

@@ -143,19 +143,35 @@ def run_once(
     (``only``); the test result is recorded next to the run (``output.result.json``) and
     reused, so rerunning the command resumes it. With ``finished_only`` a run that has
     not finished gives ``None`` instead of being trained."""
+    result = recorded_result(output, overrides)
+    if result is not None or finished_only:
+        return result
+    result = train_and_evaluate(
+        config, train, dev, test, output, overrides, use=use, gpu_id=gpu_id
+    )
+    record_result(output, overrides, result)
+    return result
+
+
+def recorded_result(output: Path, overrides: Dict[str, Any]) -> Optional[Any]:
+    """The result recorded next to ``output`` (``output.result.json``) when the run
+    there finished with these ``overrides``, else ``None``."""
     record = output.with_suffix(".result.json")
     if record.exists():
         saved = json.loads(record.read_text())
         if saved["overrides"] == json.loads(json.dumps(overrides)):
             return saved["result"]
-    if finished_only:
-        return None
-    result = train_and_evaluate(
-        config, train, dev, test, output, overrides, use=use, gpu_id=gpu_id
-    )
+    return None
+
+
+def record_result(output: Path, overrides: Dict[str, Any], result: Any) -> None:
+    """Record a finished run's result for :func:`recorded_result`; written to a
+    temporary name and renamed, so a run killed while writing leaves no half record."""
+    record = output.with_suffix(".result.json")
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
-    return result
+    partial = record.with_name(f".{record.name}.{os.getpid()}")
+    partial.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
+    os.replace(partial, record)
 
 
 def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
