@@ -17,6 +17,9 @@ has finished without training::
     python benchmarks/accuracy.py --steps 2000 --seeds 0 1 2
     # 20 epochs of train+dev (1,153 / 4 steps each)
     python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0
+    # SpERT's own batch of 2 sentences: 20 epochs are twice the steps
+    python benchmarks/accuracy.py --protocol spert --steps 11530 --seeds 0 \\
+        --set training.batcher.size 2 --runs training/accuracy/spert_batch2
 """
 
 import sys
@@ -25,14 +28,17 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from harness import REPO, Benchmark
+from spacy import util
 
 # the grid runner is a project script, not part of the package
 sys.path.insert(0, str(REPO / "scripts"))
 
 from experiments import (  # noqa: E402
     add_grid_arguments,
+    add_set_argument,
     curves_table,
     markdown_table,
+    parse_overrides,
     run_grid,
     summarize,
 )
@@ -67,13 +73,24 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="the trained runs (default: training/accuracy/PROTOCOL)",
     )
     add_grid_arguments(bench.parser, seeds=[0, 1, 2])
+    add_set_argument(
+        bench.parser,
+        "a config override of every row (as spacy train's --KEY VALUE); give such runs "
+        "their own --runs, or they replace the runs there",
+    )
     args = bench.parse(argv, smoke)
+    extra = parse_overrides(args.set)
+    variants = {name: {**change, **extra} for name, change in VARIANTS.items()}
+    batch = extra.get(
+        "training.batcher.size",
+        util.load_config(args.config)["training"]["batcher"]["size"],
+    )
     train = "train.spacy" if args.protocol == "select" else "train_dev.spacy"
     use = "model-best" if args.protocol == "select" else "model-last"
     rows = run_grid(
         args.config,
         args.corpus,
-        VARIANTS,
+        variants,
         args.seeds,
         args.steps,
         args.encoder,
@@ -85,8 +102,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         finished_only=args.finished_only,
     )
     title = (
-        f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of 4 sentences, "
-        f"encoder {args.encoder}, seeds {args.seeds}"
+        f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of {batch} "
+        f"sentences, encoder {args.encoder}, seeds {args.seeds}"
+        + (f", overrides {dict(args.set)}" if args.set else "")
     )
     summary = summarize(rows)
     text = markdown_table(summary, title) + "\n" + curves_table(rows)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from experiments import (  # noqa: E402
     METRICS,
     add_grid_arguments,
+    add_set_argument,
     curves_table,
     dev_curve,
     evaluate,
@@ -115,13 +116,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     add("--train", default="train_dev.spacy", help="SpERT's protocol: train+dev")
     add("--runs", type=Path, default=REPO / "training" / "averaging")
-    add(
-        "--set",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
-        help="a config override of every run (as spacy train's --KEY VALUE)",
+    add_set_argument(
+        bench.parser, "a config override of every run (as spacy train's --KEY VALUE)"
     )
     add_grid_arguments(bench.parser, seeds=[0, 1, 2], steps=5765)
     args = bench.parse(argv, smoke)

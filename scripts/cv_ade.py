@@ -18,6 +18,7 @@ from pathlib import Path
 
 from spacy_stsn.evaluate import summary_line
 from experiments import (
+    add_set_argument,
     f1s,
     parse_overrides,
     provenance,
@@ -77,13 +78,9 @@ def main() -> None:
         help="> 0: train on the rest of each fold's train file and score on this "
         "fraction of it (a dev set to choose settings on); the test fold is not read",
     )
-    parser.add_argument(
-        "--set",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "VALUE"),
-        help="a config override for every run (--set training.optimizer.learn_rate."
+    add_set_argument(
+        parser,
+        "a config override for every run (--set training.optimizer.learn_rate."
         "initial_rate 0.0001); name the runs with --tag",
     )
     parser.add_argument(

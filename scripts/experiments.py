@@ -307,6 +307,19 @@ def add_grid_arguments(
     )
 
 
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY VALUE``, repeatable: a config override of every run, read with
+    :func:`parse_overrides`."""
+    parser.add_argument(
+        "--set",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "VALUE"),
+        help=help,
+    )
+
+
 def provenance(args: argparse.Namespace) -> Dict[str, Any]:
     """What a results JSON needs to be reproduced: the command's arguments, the commit,
     the machine."""
