@@ -112,3 +112,34 @@ def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
     set_entities(gold, [(0, 2, "AE"), (0, 1, "Drug"), (3, 4, "Loc")])
     assert overlap_recall([Example(by_score, gold)], "stsn") == (1, 2)
     assert overlap_recall([Example(doc, gold)], "stsn") == (2, 2)
+
+
+def test_accuracy_set_overrides_every_row_and_the_title_states_the_batch(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """``accuracy.py --set`` reaches every row's runs (after the row's own change), and
+    the table's title names the batch size the runs had, not always the config's."""
+    import accuracy
+    from experiments import METRICS
+
+    seen: dict = {}
+
+    def fake_grid(config, corpus, variants, *args, **kwargs):
+        seen.clear()
+        seen.update(variants)
+        run = {**{m: 50.0 for m in METRICS}, "seed": 0, "dev_curve": []}
+        return {name: [run] for name in variants}
+
+    monkeypatch.setattr(accuracy, "run_grid", fake_grid)
+    size, scale = "training.batcher.size", "components.stsn.model.learn_rate_scale"
+    out = tmp_path / "accuracy.json"
+    common = ["--protocol", "spert", "--steps", "10", "--output", str(out)]
+    accuracy.main([*common, "--set", size, "2", "--set", scale, "10"])
+    assert seen == {
+        name: {**change, size: 2, scale: 10}
+        for name, change in accuracy.VARIANTS.items()
+    }
+    assert "10 steps of 2 sentences" in out.with_suffix(".md").read_text()
+    accuracy.main(common)
+    assert seen == accuracy.VARIANTS
+    assert "10 steps of 4 sentences" in out.with_suffix(".md").read_text()
