@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from harness import REPO, Benchmark
-from spacy import util
 
 # the grid runner is a project script, not part of the package
 sys.path.insert(0, str(REPO / "scripts"))
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from experiments import (  # noqa: E402
     add_grid_arguments,
     add_set_argument,
+    batch_size,
     curves_table,
     markdown_table,
     parse_overrides,
@@ -81,10 +81,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = bench.parse(argv, smoke)
     extra = parse_overrides(args.set)
     variants = {name: {**change, **extra} for name, change in VARIANTS.items()}
-    batch = extra.get(
-        "training.batcher.size",
-        util.load_config(args.config)["training"]["batcher"]["size"],
-    )
     train = "train.spacy" if args.protocol == "select" else "train_dev.spacy"
     use = "model-best" if args.protocol == "select" else "model-last"
     rows = run_grid(
@@ -102,9 +98,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         finished_only=args.finished_only,
     )
     title = (
-        f"CoNLL04 test, protocol {args.protocol}, {args.steps} steps of {batch} "
-        f"sentences, encoder {args.encoder}, seeds {args.seeds}"
-        + (f", overrides {dict(args.set)}" if args.set else "")
+        f"{args.corpus.name} test, protocol {args.protocol}, {args.steps} steps of "
+        f"{batch_size(args.config, extra)} sentences, encoder {args.encoder}, "
+        f"seeds {args.seeds}" + (f", overrides {dict(args.set)}" if args.set else "")
     )
     summary = summarize(rows)
     text = markdown_table(summary, title) + "\n" + curves_table(rows)

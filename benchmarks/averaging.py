@@ -33,6 +33,7 @@ from experiments import (  # noqa: E402
     METRICS,
     add_grid_arguments,
     add_set_argument,
+    batch_size,
     curves_table,
     dev_curve,
     evaluate,
@@ -147,9 +148,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         )
     rows = {name: runs for name, runs in rows.items() if runs}
     title = (
-        f"CoNLL04 test, the last model of each run averaged or not, trained on "
-        f"{args.train}, {args.steps} steps of 4 sentences, encoder {args.encoder}, "
-        f"seeds {args.seeds}, overrides {dict(args.set)}"
+        f"{args.corpus.name} test, the last model of each run averaged or not, trained "
+        f"on {args.train}, {args.steps} steps of "
+        f"{batch_size(args.config, parse_overrides(args.set))} sentences, encoder "
+        f"{args.encoder}, seeds {args.seeds}, overrides {dict(args.set)}"
     )
     summary = summarize(rows)
     per_seed = ["Per seed:", "", "| run | seed | " + " | ".join(METRICS) + " |"]

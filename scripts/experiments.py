@@ -252,6 +252,14 @@ def schedule_overrides(steps: int, encoder: str, seed: int) -> Dict[str, Any]:
     }
 
 
+def batch_size(config: Path, overrides: Dict[str, Any]) -> Any:
+    """The batch size (sentences a step) the runs train with: an override's, else the
+    config's, so a table says what its steps were."""
+    if "training.batcher.size" in overrides:
+        return overrides["training.batcher.size"]
+    return spacy.util.load_config(config)["training"]["batcher"]["size"]
+
+
 def dev_curve(log: Path) -> List[Dict[str, float]]:
     """Dev NER and RE+ F1 (percent) at every evaluation, read from the table ``spacy
     train`` printed to the run's log; ``[]`` when there is no log (a linked run). A
