@@ -17,8 +17,8 @@ has finished without training::
     python benchmarks/accuracy.py --steps 2000 --seeds 0 1 2
     # 20 epochs of train+dev (1,153 / 4 steps each)
     python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0
-    # other settings (--set KEY VALUE, any number) in their own --runs: the rates
-    # that do better at 20 epochs (benchmarks/README.md, "SpERT's protocol")
+    # other settings (--set KEY VALUE, any number) in their own --runs: the rates that
+    # did better on test with this protocol (benchmarks/README.md, "SpERT's protocol")
     python benchmarks/accuracy.py --protocol spert --steps 5765 --seeds 0 \\
         --set training.optimizer.learn_rate.initial_rate 0.00005 \\
         --set components.stsn.model.learn_rate_scale 10 --runs training/spert_5e5
