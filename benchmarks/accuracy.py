@@ -11,8 +11,8 @@ Two protocols:
 
 Nothing is tuned on test. Prints a table (mean ± std of NER, RE, RE+ micro and macro F1)
 and writes ``benchmarks/results/accuracy_{select,spert}.{json,md}`` (or ``--output``).
-Finished runs are reused (rerunning resumes a grid); ``--finished-only`` summarises what
-has finished without training::
+Finished runs are reused (rerunning resumes a grid), never trained over with other
+settings (refused); ``--finished-only`` summarises what has finished without training::
 
     python benchmarks/accuracy.py --steps 2000 --seeds 0 1 2
     # 20 epochs of train+dev (1,153 / 4 steps each)
@@ -78,7 +78,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     add_set_argument(
         bench.parser,
         "a config override of every row (as spacy train's --KEY VALUE); give such runs "
-        "their own --runs, or they replace the runs there",
+        "their own --runs (a folder whose runs finished with other settings is "
+        "refused, not trained over)",
     )
     args = bench.parse(argv, smoke)
     extra = parse_overrides(args.set)

@@ -155,13 +155,31 @@ def run_once(
 
 def recorded_result(output: Path, overrides: Dict[str, Any]) -> Optional[Any]:
     """The result recorded next to ``output`` (``output.result.json``) when the run
-    there finished with these ``overrides``, else ``None``."""
+    there finished with these ``overrides``, else ``None`` (nothing finished there).
+
+    A run that finished there with other overrides (another ``--set``, budget or
+    encoder in the same ``--runs``) is refused rather than trained over: it may be hours
+    of someone's CPU, and its table would silently change meaning."""
     record = output.with_suffix(".result.json")
-    if record.exists():
-        saved = json.loads(record.read_text())
-        if saved["overrides"] == json.loads(json.dumps(overrides)):
-            return saved["result"]
-    return None
+    if not record.exists():
+        return None
+    saved = json.loads(record.read_text())
+    wanted = json.loads(json.dumps(overrides))
+    if saved["overrides"] == wanted:
+        return saved["result"]
+    there = saved["overrides"]
+    differ = "; ".join(
+        f"{key}: {there.get(key, '(unset)')!r} there, {wanted.get(key, '(unset)')!r} "
+        "here"
+        for key in sorted(set(there) | set(wanted))
+        if there.get(key, "(unset)") != wanted.get(key, "(unset)")
+    )
+    raise FileExistsError(
+        f"{output} holds a run that finished with other settings ({differ}): put "
+        "these runs in a folder of their own (accuracy.py's --runs, cv_ade.py's "
+        f"--tag), or remove {record.name} and the run beside it to train it again; "
+        "nothing was changed"
+    )
 
 
 def record_result(output: Path, overrides: Dict[str, Any], result: Any) -> None:
