@@ -3,8 +3,6 @@ benchmarks -q``."""
 
 from pathlib import Path
 
-import pytest
-
 from harness import markdown_table
 from measure import StageTimer, peak_rss_mib, reset_peak_rss, rss_mib
 from profile_inference import pyspy_summary
@@ -145,40 +143,3 @@ def test_accuracy_set_overrides_every_row_and_the_title_states_the_batch(
     accuracy.main(common)
     assert seen == accuracy.VARIANTS
     assert "10 steps of 4 sentences" in out.with_suffix(".md").read_text()
-
-
-def test_a_finished_run_with_other_settings_is_refused_not_trained_over(
-    monkeypatch, tmp_path: Path
-) -> None:
-    """A ``--runs`` folder whose seed finished with other overrides (another ``--set``
-    or budget) is refused, naming what differs, and nothing is trained or rewritten;
-    the same overrides reuse the record, an empty place trains."""
-    import experiments
-
-    output = tmp_path / "0_seed0"
-    mine = {"training.max_steps": 10, "training.batcher.size": 2}
-    experiments.record_result(output, mine, {"ents_f": 0.5})
-    record = output.with_suffix(".result.json")
-    before = record.read_text()
-    trained = []
-
-    def fake_train(*args, **kwargs):
-        trained.append(args[4])
-        return {"ents_f": 0.9}
-
-    monkeypatch.setattr(experiments, "train_and_evaluate", fake_train)
-    paths = (tmp_path / "cfg", tmp_path / "tr", tmp_path / "dev", tmp_path / "test")
-    assert experiments.run_once(*paths, output, dict(mine)) == {"ents_f": 0.5}
-    other = {"training.max_steps": 10, "training.batcher.size": 4, "paths.x": "y"}
-    for finished_only in (False, True):
-        with pytest.raises(FileExistsError) as error:
-            experiments.run_once(*paths, output, other, finished_only=finished_only)
-        message = str(error.value)
-        assert str(output) in message and "max_steps" not in message
-        assert "training.batcher.size: 2 there, 4 here" in message
-        assert "paths.x: '(unset)' there, 'y' here" in message
-    assert trained == [] and record.read_text() == before
-    fresh = tmp_path / "0_seed1"
-    assert experiments.run_once(*paths, fresh, other) == {"ents_f": 0.9}
-    assert trained == [fresh]
-    assert experiments.recorded_result(fresh, other) == {"ents_f": 0.9}

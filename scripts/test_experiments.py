@@ -65,7 +65,7 @@ def grid(tmp_path, steps=100, seeds=(0, 1), only=None):
     )
 
 
-def test_grid_resumes_finished_runs_and_reruns_changed_ones(tmp_path, fake_training):
+def test_grid_resumes_finished_runs_and_refuses_changed_ones(tmp_path, fake_training):
     first = grid(tmp_path, only=["stsn"])
     assert fake_training == [("0_seed0", 0, 100), ("0_seed1", 1, 100)]
     record = json.loads((tmp_path / "runs" / "0_seed1.result.json").read_text())
@@ -77,9 +77,35 @@ def test_grid_resumes_finished_runs_and_reruns_changed_ones(tmp_path, fake_train
     assert both["stsn"][1]["ents_f"] == pytest.approx(100 * (0.5 + 0.01 + 0.3))
     grid(tmp_path)
     assert len(fake_training) == 4
-    # another budget is another run, even in the same folder
-    grid(tmp_path, steps=200, seeds=(0,), only=["baseline"])
-    assert fake_training[4:] == [("1_seed0", 0, 200)]
+    # another budget in the same folder is refused, not trained over
+    with pytest.raises(FileExistsError, match=r"training\.max_steps: 100 there, 200 "):
+        grid(tmp_path, steps=200, seeds=(0,), only=["baseline"])
+    assert len(fake_training) == 4
+    assert grid(tmp_path)["baseline"] == both["baseline"]
+
+
+def test_a_finished_run_with_other_settings_is_refused_not_trained_over(
+    tmp_path, fake_training
+):
+    """A seed that finished with other overrides (another ``--set``, budget or
+    encoder in the same ``--runs``) is refused, naming what differs, also when only
+    summarising, and its record is kept; the same overrides reuse it."""
+    output = tmp_path / "0_seed0"
+    mine = {"system.seed": 0, "training.max_steps": 10, "training.batcher.size": 2}
+    experiments.record_result(output, mine, {"ents_f": 0.5})
+    record = output.with_suffix(".result.json")
+    before = record.read_text()
+    paths = (tmp_path / "cfg", tmp_path / "tr", tmp_path / "dev", tmp_path / "test")
+    assert experiments.run_once(*paths, output, dict(mine)) == {"ents_f": 0.5}
+    other = {**mine, "training.batcher.size": 4, "paths.x": "y"}
+    for finished_only in (False, True):
+        with pytest.raises(FileExistsError) as error:
+            experiments.run_once(*paths, output, other, finished_only=finished_only)
+        message = str(error.value)
+        assert str(output) in message and "max_steps" not in message
+        assert "training.batcher.size: 2 there, 4 here" in message
+        assert "paths.x: '(unset)' there, 'y' here" in message
+    assert fake_training == [] and record.read_text() == before
 
 
 def test_finished_only_reports_a_partial_grid_without_training(tmp_path, fake_training):
