@@ -49,9 +49,14 @@ def s3_server():
 
 @pytest.fixture(scope="module")
 def local_ray(s3_server):
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+    """Ray's workers at normal priority: at its default nice 15 they starve, and these
+    tests hang, on a machine whose cores other jobs keep busy (README, "On a busy
+    machine"). Set before Ray starts, so the drivers started as subprocesses have it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_worker_niceness", "0")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        yield
+        ray.shutdown()
 
 
 def _texts(conll04_records, n=30):
