@@ -167,12 +167,12 @@ def recorded_result(output: Path, overrides: Dict[str, Any]) -> Optional[Any]:
     wanted = json.loads(json.dumps(overrides))
     if saved["overrides"] == wanted:
         return saved["result"]
-    there = saved["overrides"]
+    there, unset = saved["overrides"], "(unset)"
+    pairs = {k: (there.get(k, unset), wanted.get(k, unset)) for k in there | wanted}
     differ = "; ".join(
-        f"{key}: {there.get(key, '(unset)')!r} there, {wanted.get(key, '(unset)')!r} "
-        "here"
-        for key in sorted(set(there) | set(wanted))
-        if there.get(key, "(unset)") != wanted.get(key, "(unset)")
+        f"{key}: {old!r} there, {new!r} here"
+        for key, (old, new) in sorted(pairs.items())
+        if old != new
     )
     raise FileExistsError(
         f"{output} holds a run that finished with other settings ({differ}): put "

@@ -51,7 +51,8 @@ def s3_server():
 def local_ray(s3_server):
     """Ray's workers at normal priority: at its default nice 15 they starve, and these
     tests hang, on a machine whose cores other jobs keep busy (README, "On a busy
-    machine"). Set before Ray starts, so the drivers started as subprocesses have it."""
+    machine"). Set before Ray starts: the raylet reads it, and the drivers that tests
+    start as subprocesses connect to this instance, so their workers have it too."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_worker_niceness", "0")
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
