@@ -32,28 +32,32 @@ setup(
         "wheel",
     ],
     extras_require={
-        # `python -m spacy_stsn extract --ray` and spacy_stsn.ray_extract (corpus-scale
-        # extraction on Ray Data); s3:// and gs:// through pyarrow's own filesystems (in
-        # Ray Data's pyarrow), no further package
+        # `python -m spacy_stsn extract --ray` and spacy_stsn.extraction.ray.driver
+        # (corpus-scale extraction on Ray Data); s3:// and gs:// through pyarrow's own
+        # filesystems (in Ray Data's pyarrow), no further package
         "ray": ["ray[data]>=2.60,<3"],
     },
     entry_points={
-        "spacy_factories": ["stsn = spacy_stsn.factory:make_stsn"],
+        "spacy_factories": ["stsn = spacy_stsn.pipeline.factory:make_stsn"],
         "spacy_architectures": [
-            "spacy_stsn.STSN.v1 = spacy_stsn.model:build_stsn_model",
-            "spacy_stsn.FeatureTok2Vec.v1 = spacy_stsn.features:build_feature_tok2vec",
+            "spacy_stsn.STSN.v1 = spacy_stsn.ml.model:build_stsn_model",
+            "spacy_stsn.FeatureTok2Vec.v1 = spacy_stsn.ml.features:build_feature_tok2vec",
         ],
-        "spacy_misc": ["spacy_stsn.encoder.v1 = spacy_stsn.encoders:resolve_encoder"],
-        "spacy_scorers": ["spacy_stsn.scorer.v1 = spacy_stsn.scorer:make_stsn_scorer"],
+        "spacy_misc": [
+            "spacy_stsn.encoder.v1 = spacy_stsn.ml.encoders:resolve_encoder"
+        ],
+        "spacy_scorers": [
+            "spacy_stsn.scorer.v1 = spacy_stsn.evaluation.scorer:make_stsn_scorer"
+        ],
         # [nlp.after_pipeline_creation]: the pipeline's compute precision
-        # (spacy_stsn/precision.py)
+        # (spacy_stsn/ml/precision.py)
         "spacy_callbacks": [
-            "spacy_stsn.precision.v1 = spacy_stsn.precision:make_precision_callback"
+            "spacy_stsn.precision.v1 = spacy_stsn.ml.precision:make_precision_callback"
         ],
         # thinc's optimizers registry (spaCy's [training.optimizer] reads it): group
         # "thinc_optimizers"
         "thinc_optimizers": [
-            "spacy_stsn.AdamW.v1 = spacy_stsn.optimizer:make_torch_adamw"
+            "spacy_stsn.AdamW.v1 = spacy_stsn.ml.optimizer:make_torch_adamw"
         ],
     },
 )

@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import spacy
+from harness import Benchmark, named_rows
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from harness import Benchmark, named_rows
-from spacy_stsn.annotations import set_entities
-from spacy_stsn.decoding import select_non_overlapping
-from spacy_stsn.scorer import score_relations
-from spacy_stsn.tags import decode_tags
+from spacy_stsn.evaluation.scorer import score_relations
+from spacy_stsn.pipeline.annotations import set_entities
+from spacy_stsn.pipeline.decoding import select_non_overlapping
+from spacy_stsn.pipeline.tags import decode_tags
 
 Span3 = Tuple[int, int, str]
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import spacy
+from harness import Benchmark, named_rows
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from harness import Benchmark, named_rows
-from spacy_stsn.scorer import score_relations
+from spacy_stsn.evaluation.scorer import score_relations
 
 GIVEN_KEY = "given"
 

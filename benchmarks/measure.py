@@ -179,7 +179,7 @@ class StageTimer:
 def corpus_words(path: Path) -> List[Words]:
     """The (words, spaces) of every document of a DocBin, so fresh unannotated Docs with
     the dataset's own tokens can be rebuilt for each timed pass (the benchmark's
-    tokenization, as ``spacy_stsn.evaluate``)."""
+    tokenization, as ``spacy_stsn.evaluation.evaluate``)."""
     import spacy
     from spacy.tokens import DocBin
 

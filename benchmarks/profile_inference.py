@@ -28,10 +28,10 @@ def instrument(nlp: Any, timer: StageTimer) -> None:
     process only)."""
     import spacy_transformers.layers.transformer_model as trf_model
 
-    import spacy_stsn.heads as heads
-    import spacy_stsn.pipe as stsn_pipe
-    import spacy_stsn.stsn_torch as stsn_torch
-    from spacy_stsn.model import torch_module
+    import spacy_stsn.nn.heads as heads
+    import spacy_stsn.nn.stsn as stsn_torch
+    import spacy_stsn.pipeline.component as stsn_pipe
+    from spacy_stsn.ml.model import torch_module
 
     trf = nlp.get_pipe("transformer")
     trf.predict = timer.wrap("transformer.predict", trf.predict)
@@ -105,7 +105,8 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
         "stage_rows": timer.rows(total),
     }
     if job["torch_profiler"]:
-        from torch.profiler import ProfilerActivity, profile as torch_profile
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
 
         docs = make_docs(nlp.vocab, words)
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:

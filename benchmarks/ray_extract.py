@@ -163,7 +163,7 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     if job["mode"] == "local":
         import torch
 
-        from spacy_stsn.extract import extract
+        from spacy_stsn.extraction.extract import extract
 
         torch.set_num_threads(1)
         sampler = Sampler(output)
@@ -186,7 +186,7 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     else:
         import ray
 
-        from spacy_stsn.ray_extract import extract_on_ray
+        from spacy_stsn.extraction.ray.driver import extract_on_ray
 
         ray.init(num_cpus=job["ray_cpus"], include_dashboard=False, log_to_driver=False)
         result["ray_init_s"] = time.perf_counter() - start

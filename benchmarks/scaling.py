@@ -60,7 +60,7 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     from spacy.tokens import Doc
 
     import spacy_stsn  # noqa: F401
-    from spacy_stsn.model import torch_module
+    from spacy_stsn.ml.model import torch_module
 
     sentences = corpus_words(Path(job["corpus"]))
     words, spaces = long_document(sentences, job["length"])

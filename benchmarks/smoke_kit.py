@@ -29,7 +29,13 @@ N_SENTENCES = 8
 STEPS = 100
 LEARN_RATE = 0.003  # 0.01 collapses to predicting no entity at all
 # imported once by the forkserver, before anything runs (no thread pool exists to fork)
-PRELOAD = ["torch", "spacy", "transformers", "spacy_transformers", "spacy_stsn.pipe"]
+PRELOAD = [
+    "torch",
+    "spacy",
+    "transformers",
+    "spacy_transformers",
+    "spacy_stsn.pipeline.component",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,6 @@ class SmokeKit:
     def check(self) -> None:
         """A kit whose pipeline predicts no relation would leave code paths unrun."""
         import spacy
-
         from measure import corpus_words, make_docs
 
         nlp = spacy.load(self.model)

@@ -6,7 +6,7 @@ encoder alone (the transformer component) and for the whole pipeline; their rati
 close the pipeline comes to its encoder-only limit. The stsn component's own time is
 also clocked inside the pipeline's passes (a share that drift between processes cannot
 distort). Precisions: ``float32``, ``bfloat16`` and ``auto`` are the pipeline's
-precision setting (``spacy_stsn.precision``); ``int8`` is torch's dynamic int8
+precision setting (``spacy_stsn.ml.precision``); ``int8`` is torch's dynamic int8
 quantisation of the Linear layers that inference calls (encoder and head) on the float32
 pipeline, an inference-only measurement. The settings run back to back, in alternating
 order from one batch size to the next (A B C, then C B A), so the machine's drift hits
@@ -55,7 +55,7 @@ def load(model: str, precision: str, warmup: List[Any]) -> Any:
 
     base = "float32" if precision == INT8 else precision
     try:
-        from spacy_stsn.precision import overrides
+        from spacy_stsn.ml.precision import overrides
     except ImportError:  # --before with a checkout older than the precision setting
         if base != "float32":
             raise
@@ -168,9 +168,9 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
 
 def accuracy_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     """NER / RE / RE+ micro F1 of the pipeline at ``precision`` on ``evaluate``."""
-    from spacy_stsn.evaluate import load_examples, predict
-    from spacy_stsn.loading import stsn_component
-    from spacy_stsn.scorer import score_relations
+    from spacy_stsn.evaluation.evaluate import load_examples, predict
+    from spacy_stsn.evaluation.scorer import score_relations
+    from spacy_stsn.pipeline.loading import stsn_component
 
     warmup = corpus_words(Path(job["corpus"]))[: job["warmup_docs"]]
     nlp = load(job["model"], job["precision"], warmup)
@@ -300,7 +300,7 @@ def smoke(args: Any, kit: Any) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    from spacy_stsn.precision import PRECISIONS
+    from spacy_stsn.ml.precision import PRECISIONS
 
     workers = {"inference": inference_worker, "accuracy": accuracy_worker}
     bench = Benchmark(__doc__, __file__, workers, device=True)

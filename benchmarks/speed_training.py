@@ -4,11 +4,11 @@ loop step (``nlp.update(sgd=False)``, every component's ``finish_update``,
 on batches of ``--batch`` training documents, extrapolated to one epoch, with peak
 memory.
 
-The precisions (``spacy_stsn.precision``: float32, bfloat16, auto) run back to back, one
-worker process each; weights and optimizer state stay float32 in every one of them.
+The precisions (``spacy_stsn.ml.precision``: float32, bfloat16, auto) run back to back,
+one worker process each; weights and optimizer state stay float32 in every one of them.
 ``--release-every N [N ...]`` also varies how often a reduced-precision CPU step hands
-freed memory back (:mod:`spacy_stsn.heap`; 0 = never), reporting the resident memory at
-the end, which grows step by step without it.
+freed memory back (:mod:`spacy_stsn.ml.runtime`; 0 = never), reporting the resident
+memory at the end, which grows step by step without it.
 
     python benchmarks/speed_training.py MODEL corpus/conll04/train.spacy \
         --torch-threads 1
@@ -21,7 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from harness import CONTENTION_NOTE, Benchmark, fmt, markdown_table, synchronizer
 from measure import median, memory, reset_peak_rss, rss_mib, time_call
-from spacy_stsn.precision import PRECISIONS
+
+from spacy_stsn.ml.precision import PRECISIONS
 
 
 def training_batches(nlp: Any, job: Dict[str, Any]) -> Tuple[List[List[Any]], int]:
@@ -71,9 +72,8 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     import spacy
     from spacy.util import registry
 
-    from spacy_stsn.precision import overrides
-
-    from spacy_stsn import heap
+    from spacy_stsn.ml import runtime as heap
+    from spacy_stsn.ml.precision import overrides
 
     sync = synchronizer(job)
     if job.get("release_every") is not None:
@@ -191,7 +191,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         type=int,
         nargs="+",
         default=[None],
-        help="backward passes between returns of freed memory (spacy_stsn.heap; 0: "
+        help="backward passes between returns of freed memory (spacy_stsn.ml.runtime; 0: "
         "never); default: the package's",
     )
     args = bench.parse(argv, smoke)

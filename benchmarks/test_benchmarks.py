@@ -80,11 +80,11 @@ def test_ray_benchmark_input_repeats_the_test_sentences(tmp_path: Path) -> None:
 
 def test_decoding_post_hoc_rules_and_overlap_recall() -> None:
     import spacy
+    from decoding import overlap_recall, post_hoc
     from spacy.tokens import Doc
     from spacy.training import Example
 
-    from decoding import overlap_recall, post_hoc
-    from spacy_stsn.annotations import make_relation, set_entities
+    from spacy_stsn.pipeline.annotations import make_relation, set_entities
 
     vocab = spacy.blank("en").vocab
     doc = Doc(vocab, words=["Codeine", "intoxication", "in", "Rome"])

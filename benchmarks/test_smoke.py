@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 import pytest
-
 from harness import RESULTS
 from smoke_kit import SmokeKit, run_smoke
 
@@ -98,10 +97,9 @@ def test_a_failed_worker_exits_nonzero_and_keeps_the_committed_results(tmp_path)
 def test_int8_quantises_the_linear_layers_that_inference_calls(smoke_kit) -> None:
     import spacy
     import torch
-    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
-
     from measure import corpus_words, make_docs
     from speed_inference import load
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
     words = corpus_words(smoke_kit.test)
     float32 = spacy.load(smoke_kit.model)
@@ -133,10 +131,9 @@ def test_averaging_benchmark_saves_what_the_seed_trains_without_averages(
     """``averaging.py`` compares the averaged weights with "the last weights" of the
     same run: those must be what the same seed saves with ``use_averages = false``, and
     spaCy's ``model-last`` of the run must be something else (the averages)."""
+    import averaging
     import numpy
     import spacy
-
-    import averaging
     from experiments import override_args, schedule_overrides
 
     overrides = {

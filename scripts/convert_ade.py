@@ -4,7 +4,7 @@ scripts/convert_ade.py DATA_DIR OUT"""
 import sys
 from pathlib import Path
 
-from spacy_stsn.convert import convert_file
+from spacy_stsn.formats.spert import convert_file
 
 
 def main(data_dir: Path, out: Path) -> None:

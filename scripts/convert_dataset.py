@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from spacy_stsn.convert import convert_file
+from spacy_stsn.formats.spert import convert_file
 
 PARTS = ("train", "dev", "test")
 

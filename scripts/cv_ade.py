@@ -16,7 +16,6 @@ test fold is not read. Compare settings so, then run the chosen one without it.
 import argparse
 from pathlib import Path
 
-from spacy_stsn.evaluate import summary_line
 from experiments import (
     add_set_argument,
     f1s,
@@ -27,6 +26,8 @@ from experiments import (
     split_dev,
     write_summary,
 )
+
+from spacy_stsn.evaluation.evaluate import summary_line
 
 
 def main() -> None:
@@ -68,7 +69,7 @@ def main() -> None:
     parser.add_argument(
         "--features",
         action="store_true",
-        help="spaCy's lexical features beside the transformer (spacy_stsn/features.py; "
+        help="spaCy's lexical features beside the transformer (spacy_stsn/ml/features.py; "
         "configs/ade.cfg leaves them off, the paper's setting)",
     )
     parser.add_argument(

@@ -2,7 +2,8 @@
 seeds).
 
 Each run is a separate ``spacy train`` process (memory is returned between runs; a crash
-names its run), followed by :func:`spacy_stsn.evaluate.evaluate` on the test corpus.
+names its run), followed by :func:`spacy_stsn.evaluation.evaluate.evaluate` on the test
+corpus.
 """
 
 import argparse
@@ -21,7 +22,7 @@ import spacy
 from spacy.cli._util import parse_config_overrides
 from spacy.tokens import DocBin
 
-from spacy_stsn.evaluate import TASKS, evaluate, summary_line
+from spacy_stsn.evaluation.evaluate import TASKS, evaluate, summary_line
 
 METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
 

@@ -32,8 +32,8 @@ from spacy.tokens import DocBin
 
 # registers doc._.relations, which the DocBin's gold relations need
 import spacy_stsn  # noqa: F401
-from spacy_stsn.__main__ import main as stsn_cli
-from spacy_stsn.visualize import relation_graph
+from spacy_stsn.cli.main import main as stsn_cli
+from spacy_stsn.extraction.visualize import relation_graph
 
 CHROMIUM_FLAGS = [
     "--headless",

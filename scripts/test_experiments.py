@@ -4,9 +4,8 @@ failures that name their run."""
 import json
 from pathlib import Path
 
-import pytest
-
 import experiments
+import pytest
 from experiments import (
     METRICS,
     dev_curve,
@@ -214,7 +213,7 @@ def _corpus(path, n):
     import spacy
     from spacy.tokens import DocBin, Span
 
-    from spacy_stsn.annotations import register_extensions
+    from spacy_stsn.pipeline.annotations import register_extensions
 
     register_extensions()
     nlp = spacy.blank("en")

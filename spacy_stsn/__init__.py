@@ -2,7 +2,7 @@
 (factory ``stsn``)."""
 
 from .about import __version__
-from .annotations import (
+from .pipeline.annotations import (
     DEFAULT_SPANS_KEY,
     Relation,
     get_entities,
@@ -24,7 +24,7 @@ def __getattr__(name: str):
     """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray
     is an optional extra and importing ``spacy_stsn`` must not import it."""
     if name == "extract_dataset":
-        from .ray_extract import extract_dataset
+        from .extraction.ray.driver import extract_dataset
 
         return extract_dataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -98,7 +98,6 @@ def trained(tmp_path_factory, conll04_records, ade_overlap_records):
     """A CNN-tok2vec STSN pipeline trained by spaCy's loop until it reproduces 20
     CoNLL04 + 10 ADE sentences."""
     import spacy
-
     from pipelines import CNN_TOK2VEC, train_pipeline
 
     tmp_path = tmp_path_factory.mktemp("cnn")
@@ -115,7 +114,6 @@ def tiny_bert_pipeline(
     """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15
     sentences."""
     import spacy
-
     from pipelines import LISTENER, TRANSFORMER, train_pipeline
 
     records = conll04_records[:10] + ade_overlap_records[:5]

@@ -9,7 +9,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import Config
 
-from spacy_stsn.convert import spert_to_docs
+from spacy_stsn.formats.spert import spert_to_docs
 
 CNN_TOK2VEC = """
 [components.stsn.model.tok2vec]

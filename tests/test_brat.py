@@ -10,10 +10,15 @@ import spacy
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from spacy_stsn.__main__ import main
-from spacy_stsn.annotations import set_entities
-from spacy_stsn.brat import BratWriter, brat_to_docs, docs_to_brat, load_brat_types
-from spacy_stsn.extract import extract
+from spacy_stsn.cli.main import main
+from spacy_stsn.extraction.extract import extract
+from spacy_stsn.formats.brat import (
+    BratWriter,
+    brat_to_docs,
+    docs_to_brat,
+    load_brat_types,
+)
+from spacy_stsn.pipeline.annotations import set_entities
 
 CONF = """# a brat annotation.conf
 [entities]
@@ -110,7 +115,7 @@ def write_corpus(folder: Path, corpus=CORPUS):
 
 def read_folder(folder: Path):
     """{name: (text, {(label, start, end)}, {(label, head, tail)})}, parsed without
-    spacy_stsn.brat."""
+    spacy_stsn.formats.brat."""
     out = {}
     for ann in folder.rglob("*.ann"):
         name = ann.relative_to(folder).with_suffix("").as_posix()

@@ -7,11 +7,11 @@ import sys
 import pytest
 import spacy
 import torch
+from pipelines import examples_from_corpus
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from pipelines import examples_from_corpus
-from spacy_stsn.annotations import make_relation, set_entities
+from spacy_stsn.pipeline.annotations import make_relation, set_entities
 
 
 def test_factory_is_found_through_entry_points_without_import():
@@ -22,7 +22,7 @@ def test_factory_is_found_through_entry_points_without_import():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "spacy_stsn.pipe"
+    assert out.stdout.strip() == "spacy_stsn.pipeline.component"
 
 
 def test_learns_its_training_data_through_the_training_loop(trained):
@@ -214,8 +214,8 @@ def test_update_honours_the_dropout_rate(conll04_records):
     rate keeps the architecture's dropout."""
     from thinc.api import fix_random_seed
 
-    from spacy_stsn.convert import spert_to_docs
-    from spacy_stsn.model import torch_module
+    from spacy_stsn.formats.spert import spert_to_docs
+    from spacy_stsn.ml.model import torch_module
 
     nlp = spacy.blank("en")
     nlp.add_pipe(
@@ -280,7 +280,7 @@ def test_overlap_policy_is_resolved_from_the_data_saved_and_can_be_changed_at_lo
     blank.add_pipe(
         "stsn", config={"model": {"hidden_width": 32, "n_layers": 1, "n_heads": 2}}
     )
-    from spacy_stsn.convert import spert_to_docs
+    from spacy_stsn.formats.spert import spert_to_docs
 
     examples = [
         Example(blank.make_doc(d.text), d)
@@ -302,8 +302,8 @@ def test_overlap_policy_is_resolved_from_the_data_saved_and_can_be_changed_at_lo
 def test_head_predicts_in_inference_mode_without_toggling_train_mode_per_call():
     from thinc.api import ArgsKwargs
 
-    from spacy_stsn.model import ScaledPyTorchShim
-    from spacy_stsn.stsn_torch import STSN
+    from spacy_stsn.ml.model import ScaledPyTorchShim
+    from spacy_stsn.nn.stsn import STSN
 
     torch.manual_seed(0)
     module = STSN(n_layers=1, n_heads=2, max_span_width=2).build(8, 2, 3, 5)
@@ -329,7 +329,7 @@ def test_rare_overlaps_resolve_to_flat_with_a_warning(
 ):
     """auto: fewer than 5 % of the training documents overlapping -> flat, and the user
     is told."""
-    from spacy_stsn.convert import spert_to_docs
+    from spacy_stsn.formats.spert import spert_to_docs
 
     nlp = spacy.blank("en")
     nlp.add_pipe(

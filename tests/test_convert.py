@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import spacy
+from conftest import DATA_DIR
 from spacy.tokens import DocBin, Span
 from spacy.training import Corpus
 from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
-from conftest import DATA_DIR
-from spacy_stsn.__main__ import main
-from spacy_stsn.convert import (
+from spacy_stsn.cli.main import main
+from spacy_stsn.formats.spert import (
     cached_msgpack_extensions,
     convert_file,
     corpus_stats,

@@ -7,7 +7,15 @@ import numpy
 import pytest
 import torch
 
-from spacy_stsn.decoding import (
+from spacy_stsn.nn import stsn as stsn_torch
+from spacy_stsn.ml.labels import Labels
+from spacy_stsn.nn.span_selection import (
+    enumerate_spans,
+    greedy_non_overlapping,
+    select_pair_entities,
+)
+from spacy_stsn.nn.stsn import STSN, Extraction
+from spacy_stsn.pipeline.decoding import (
     canonical_order,
     decode_batch,
     nested_threshold,
@@ -15,14 +23,6 @@ from spacy_stsn.decoding import (
     resolve_overlaps,
     select_non_overlapping,
 )
-from spacy_stsn import stsn_torch
-from spacy_stsn.labels import Labels
-from spacy_stsn.span_selection import (
-    enumerate_spans,
-    greedy_non_overlapping,
-    select_pair_entities,
-)
-from spacy_stsn.stsn_torch import STSN, Extraction
 
 
 def test_auto_overlap_policy_follows_the_training_data():

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from spacy_stsn.__main__ import main
-from spacy_stsn.extract import completed_lines, extract
-from spacy_stsn.visualize import arc_distance, relation_graph, render
+from spacy_stsn.cli.main import main
+from spacy_stsn.extraction.extract import completed_lines, extract
+from spacy_stsn.extraction.visualize import arc_distance, relation_graph, render
 
 ODD_TEXTS = [
     "",
@@ -204,8 +204,8 @@ def test_precision_is_chosen_at_load_time(trained, tmp_path, conll04_records):
     computes in it, the command line passes it through (``--precision``, and the old
     ``--inference-precision``), the extractions agree with float32, and an unknown
     precision names the model."""
-    from spacy_stsn.loading import load_pipeline
-    from spacy_stsn.precision import pipeline_precision
+    from spacy_stsn.ml.precision import pipeline_precision
+    from spacy_stsn.pipeline.loading import load_pipeline
 
     nlp32, model_dir, corpus = trained
     nlp16, stsn16 = load_pipeline(str(model_dir), precision="bfloat16")

@@ -5,10 +5,10 @@ case."""
 import numpy
 import pytest
 import spacy
+from pipelines import TRAIN_CONFIG, TRANSFORMER, _write_corpus, examples_from_corpus
 from thinc.api import Adam, Config, Optimizer
 
-from pipelines import TRAIN_CONFIG, TRANSFORMER, _write_corpus, examples_from_corpus
-from spacy_stsn.model import torch_module
+from spacy_stsn.ml.model import torch_module
 
 FEATURES = """
 [components.stsn.model.tok2vec]

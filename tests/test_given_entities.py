@@ -4,11 +4,11 @@ among them."""
 
 import pytest
 import spacy
+from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
-from spacy_stsn.scorer import score_relations
+from spacy_stsn.evaluation.scorer import score_relations
 
 
 def test_relations_among_an_entity_rulers_entities(tmp_path, tiny_bert_pipeline):

@@ -12,8 +12,8 @@ import torch
 from spacy.training.initialize import init_nlp
 from thinc.api import Config, Linear, Model, NumpyOps, PyTorchShim, registry
 
-from spacy_stsn.model import ScaledPyTorchShim
-from spacy_stsn.optimizer import TorchAdamW, make_torch_adamw
+from spacy_stsn.ml.model import ScaledPyTorchShim
+from spacy_stsn.ml.optimizer import TorchAdamW, make_torch_adamw
 
 SETTINGS = {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "L2": 0.1, "grad_clip": 0.5}
 HEAD_SCALE = 10.0
@@ -275,8 +275,13 @@ def test_spacy_scores_and_saves_the_transformers_averages(
     ``stsn`` component applies the averages to every tensor the optimizer steps, so the
     saved pipeline's transformer and head weights are the averages (thinc's own lookups
     would miss the transformer's), and the live weights come back after the block."""
-    from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, examples_from_corpus
-    from pipelines import _write_corpus
+    from pipelines import (
+        LISTENER,
+        TRAIN_CONFIG,
+        TRANSFORMER,
+        _write_corpus,
+        examples_from_corpus,
+    )
 
     text = TRAIN_CONFIG.format(
         tok2vec=LISTENER, steps=3, learn_rate=0.01, pipeline='["transformer","stsn"]'

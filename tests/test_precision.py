@@ -8,19 +8,19 @@ import numpy
 import pytest
 import spacy
 import torch
+from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 from spacy.training import Example
 from spacy.util import registry
 
-from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
-from spacy_stsn.loading import load_pipeline
-from spacy_stsn.model import torch_module
-from spacy_stsn.precision import (
+from spacy_stsn.ml.model import torch_module
+from spacy_stsn.ml.precision import (
     describe,
     native_bfloat16,
     overrides,
     pipeline_precision,
     resolve,
 )
+from spacy_stsn.pipeline.loading import load_pipeline
 
 CPU = torch.device("cpu")
 PRECISION = """
@@ -112,8 +112,8 @@ def test_bfloat16_training_step_updates_float32_weights(
 ):
     """A training step under bfloat16: both PyTorch models compute in bfloat16, the loss
     is finite, and the weights (transformer and head) stay float32 and move; after the
-    backward passes the freed memory is handed back (spacy_stsn.heap)."""
-    from spacy_stsn import heap
+    backward passes the freed memory is handed back (spacy_stsn.ml.runtime)."""
+    from spacy_stsn.ml import runtime as heap
 
     trims = []
     monkeypatch.setattr(heap, "EVERY", 1)
@@ -230,7 +230,7 @@ def test_precision_alias_on_the_architecture_reaches_only_the_head_at_inference(
 
 def test_freed_memory_goes_back_where_the_c_library_can():
     """glibc (Linux): malloc_trim is found and called on every ``every``-th call."""
-    from spacy_stsn import heap
+    from spacy_stsn.ml import runtime as heap
 
     if heap._malloc_trim() is None:
         pytest.skip("this C library has no malloc_trim")

@@ -1,6 +1,6 @@
-"""``extract --ray`` and ``spacy_stsn.ray_extract`` on a local Ray instance (2 CPUs),
-with the small pipeline trained in conftest: the same output as the local command, line
-for line, also when an actor is killed.
+"""``extract --ray`` and ``spacy_stsn.extraction.ray.driver`` on a local Ray instance (2
+CPUs), with the small pipeline trained in conftest: the same output as the local
+command, line for line, also when an actor is killed.
 """
 
 import itertools
@@ -19,10 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 import ray.cloudpickle
-
-from spacy_stsn.__main__ import main
-
 from test_extract import ODD_TEXTS, _lines, _rounded
+
+from spacy_stsn.cli.main import main
 
 # the crashing loader below, for the actors
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -112,7 +111,7 @@ def test_importing_the_package_or_extracting_locally_never_imports_ray(
     source.write_text("John Smith lives in Boston .\n")
     argv = ["extract", str(model_dir), str(source), "-o", str(tmp_path / "o.jsonl")]
     code = (
-        f"import sys, spacy_stsn; from spacy_stsn.__main__ import main; assert main({argv!r}) == 0; "
+        f"import sys, spacy_stsn; from spacy_stsn.cli.main import main; assert main({argv!r}) == 0; "
         f"imported = [m for m in sys.modules if m == 'ray' or m.startswith('ray.')]; "
         f"assert not imported, imported"
     )
@@ -317,7 +316,7 @@ class CrashOnce:
 def test_a_killed_actor_loses_and_duplicates_nothing(
     trained, local_ray, tmp_path, conll04_records
 ):
-    from spacy_stsn.ray_extract import extract_on_ray
+    from spacy_stsn.extraction.ray.driver import extract_on_ray
 
     _, model_dir, _ = trained
     # 78 documents, 5 blocks
@@ -413,7 +412,7 @@ def test_ray_never_writes_over_its_input_or_an_output(
     that is the input (with or without --restart), a folder OUTPUT inside the input
     folder, an existing file OUTPUT, brat; the local command's --html and --n-process,
     which --ray would ignore."""
-    import spacy_stsn.ray_extract as ray_extract
+    import spacy_stsn.extraction.ray.driver as ray_extract
 
     monkeypatch.setattr(ray_extract, "plan_blocks", _must_not_run)
     _, model_dir, _ = trained
@@ -456,7 +455,7 @@ def test_ray_never_writes_over_its_input_or_an_output(
 def test_a_model_that_does_not_load_fails_naming_it_and_leaves_no_output(
     trained, local_ray, tmp_path, capsys, monkeypatch
 ):
-    import spacy_stsn.ray_extract as ray_extract
+    import spacy_stsn.extraction.ray.driver as ray_extract
 
     _, model_dir, _ = trained
     source = tmp_path / "in.txt"
@@ -621,7 +620,7 @@ def test_a_killed_driver_then_a_rerun_loses_and_duplicates_nothing(
     """The driver (joined to the cluster, as on a real one) is killed with SIGKILL once
     shards exist; the same command again writes the rest: the union of the shards is the
     uninterrupted run's records."""
-    from spacy_stsn.ray_extract import extract_on_ray
+    from spacy_stsn.extraction.ray.driver import extract_on_ray
 
     _, model_dir, _ = trained
     texts = [f"{t} ({i})" for i, t in enumerate(_texts(conll04_records, 20) * 6)]
@@ -635,7 +634,7 @@ def test_a_killed_driver_then_a_rerun_loses_and_duplicates_nothing(
     job = dict(workers=2, batch_size=4, docs_per_shard=8, progress=None)
     driver = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-        f"from test_ray import Slow; from spacy_stsn.ray_extract import extract_on_ray; "
+        f"from test_ray import Slow; from spacy_stsn.extraction.ray.driver import extract_on_ray; "
         f"extract_on_ray(Slow({str(model_dir)!r}, 0.1), {str(source)!r}, {f'{out}/'!r}, "
         f"address={ray.get_runtime_context().gcs_address!r}, **{job!r})"
     )

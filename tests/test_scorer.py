@@ -12,8 +12,7 @@ import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_stsn.annotations import make_relation, set_entities
-from spacy_stsn.metrics import (
+from spacy_stsn.evaluation.metrics import (
     entity_item,
     f1_by_entity_length,
     f1_by_sentence_length,
@@ -22,13 +21,14 @@ from spacy_stsn.metrics import (
     score_items,
     strict_relation_item,
 )
-from spacy_stsn.scorer import (
+from spacy_stsn.evaluation.scorer import (
     aligned_offsets,
     breakdowns,
     example_items,
     make_stsn_scorer,
     score_relations,
 )
+from spacy_stsn.pipeline.annotations import make_relation, set_entities
 
 ZERO = {"p": 0.0, "r": 0.0, "f": 0.0}
 

@@ -5,16 +5,16 @@ import pytest
 import torch
 from torch import nn
 
-from spacy_stsn import attention, heads, span_selection
-from spacy_stsn.attention import AttentionUnit, Packing
-from spacy_stsn.heads import (
+from spacy_stsn.nn import attention, heads, span_selection
+from spacy_stsn.nn.attention import AttentionUnit, Packing
+from spacy_stsn.nn.heads import (
     range_max,
     relation_logits,
     relation_logits_factored,
     span_logits_factored,
     span_representations,
 )
-from spacy_stsn.stsn_torch import STSN
+from spacy_stsn.nn.stsn import STSN
 
 
 def enumerate_spans(length: int, max_width: int) -> torch.Tensor:
@@ -310,9 +310,9 @@ def test_factored_span_logits_equal_the_decoder_on_concatenated_representations(
 
 
 def test_under_bfloat16_autocast_the_layers_run_in_bfloat16_and_the_decoders_in_float32():
-    """The pipeline's precision is an autocast around the module (spacy_stsn.precision):
-    at inference the stacked layers then compute in bfloat16 and the decoders in
-    float32, close to a float32 pass."""
+    """The pipeline's precision is an autocast around the module
+    (spacy_stsn.ml.precision): at inference the stacked layers then compute in bfloat16
+    and the decoders in float32, close to a float32 pass."""
     torch.manual_seed(0)
     model = STSN(n_layers=2, n_heads=2, max_span_width=3).build(16, 3, 2, 5).eval()
     x, lengths = torch.randn(2, 9, 16), torch.tensor([9, 5])

@@ -1,6 +1,6 @@
 import pytest
 
-from spacy_stsn.tags import decode_tags, encode_tags
+from spacy_stsn.pipeline.tags import decode_tags, encode_tags
 
 
 def test_codeine_intoxication_extended_bio():

@@ -2,7 +2,6 @@
 the listener."""
 
 import spacy
-
 from pipelines import examples_from_corpus
 
 

@@ -8,15 +8,14 @@ import sys
 
 import pytest
 import spacy
+from conftest import load_records
+from pipelines import _write_corpus, examples_from_corpus
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from conftest import load_records
-from pipelines import _write_corpus, examples_from_corpus
-from spacy_stsn.annotations import make_relation, set_entities
-from spacy_stsn.evaluate import load_examples, predict
-from spacy_stsn.scorer import score_relations
-from spacy_stsn.tuning import (
+from spacy_stsn.evaluation.evaluate import load_examples, predict
+from spacy_stsn.evaluation.scorer import score_relations
+from spacy_stsn.evaluation.tuning import (
     GRID,
     Predictions,
     Thresholds,
@@ -24,6 +23,7 @@ from spacy_stsn.tuning import (
     grid_edges,
     write_pipeline,
 )
+from spacy_stsn.pipeline.annotations import make_relation, set_entities
 
 WORDS = ["w0", "w1", "w2", "w3", "w4", "w5"]
 

@@ -1,0 +1,1 @@
+"""The command line: ``python -m spacy_stsn COMMAND``, thin layers over the library."""

@@ -1,0 +1,1 @@
+"""Corpus formats in and out: SpERT JSON, spaCy's DocBin and brat standoff."""

@@ -1,0 +1,335 @@
+"""Thinc side of STSN: turns Docs into padded tensors, runs the PyTorch module, hands
+arrays back.
+
+The registered architecture ``spacy_stsn.STSN.v1`` chains any ``tok2vec`` (a
+``spacy-transformers`` listener with ``reduce_max`` pooling is the paper's Align Module;
+a CNN ``tok2vec`` works too) with the :class:`~spacy_stsn.nn.stsn.STSN` module. Its
+input is ``(docs, Candidates)`` in training, the span and pair candidates the component
+chose (gold + negative samples), which run the module's ``forward``; and ``(docs,
+Decoding)`` at inference, which runs :meth:`~spacy_stsn.nn.stsn.STSN.infer` with the
+decoding settings and given entities as arguments.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import torch
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import (
+    ArgsKwargs,
+    Model,
+    Optimizer,
+    PyTorchShim,
+    get_torch_default_device,
+    torch2xp,
+    xp2torch,
+)
+from thinc.layers.pytorchwrapper import forward as pytorch_forward
+from thinc.types import Floats2d, Ints3d
+
+from ..nn.stsn import STSN, Extraction
+from .labels import Span3
+from .optimizer import TorchAdamW
+from .precision import set_model_precision
+
+
+@dataclass
+class Candidates:
+    """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and
+    pairs (B, P, 2) of indices into ``spans`` (padding rows point at span 0 and are
+    masked in the loss)."""
+
+    spans: Ints3d
+    pairs: Ints3d
+
+
+@dataclass
+class Decoding:
+    """What inference takes besides the docs: the overlap policy (``nested_threshold``
+    None: flat; a number: nested, see
+    :func:`spacy_stsn.nn.span_selection.select_entities`) and, with given entities,
+    their spans (B, k, 2), padded with [0, 0)."""
+
+    nested_threshold: Optional[float] = 0.0
+    given: Optional[Ints3d] = None
+
+
+STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
+
+
+def given_spans(ops: Any, entities: Sequence[Sequence[Span3]]) -> Ints3d:
+    """Spans (B, k, 2) of given entities (per doc, ``(start, end, label)``), padded with
+    [0, 0)."""
+    spans = numpy.zeros(
+        (len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32"
+    )
+    for row, doc_entities in enumerate(entities):
+        if doc_entities:  # a doc without given entities keeps its padding row
+            spans[row, : len(doc_entities)] = [(s, e) for s, e, _ in doc_entities]
+    return ops.asarray(spans)
+
+
+def _one_torch_thread_after_fork() -> None:
+    """A process forked after torch ran in its parent (``nlp.pipe(n_process=2)`` after
+    ``nlp(text)``) hangs in its first matrix product: the OpenMP pool it inherits has no
+    threads. One intra-op thread per child needs no pool, and is what several processes
+    sharing the cores want anyway."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
+
+
+@registry.architectures("spacy_stsn.STSN.v1")
+def build_stsn_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: Optional[int] = None,
+    n_layers: int = 3,
+    n_heads: int = 8,
+    width_embedding: int = 150,
+    max_span_width: int = 10,
+    interaction: str = "bi",
+    dropout: float = 0.1,
+    max_pair_entities: int = 100,
+    learn_rate_scale: float = 1.0,
+    attention_window: Optional[int] = 128,
+    inference_precision: str = "float32",
+) -> Model[STSNInput, Tuple]:
+    """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the
+    paper's d); ``n_layers`` 0 is the "w/o Label" ablation; ``interaction`` is bi |
+    ner_to_re | re_to_ner | none (Table 5); ``max_pair_entities`` caps how many
+    predicted entities per doc are paired at inference; ``learn_rate_scale`` multiplies
+    the optimizer's learning rate for every layer the component trains itself (the head,
+    and the thinc layers of its tok2vec such as lexical features), not for a transformer
+    it listens to, so randomly initialised layers can learn faster than the pretrained
+    encoder; ``attention_window`` (tokens): longer documents get block-local attention
+    in the stacked layers, so their cost grows linearly (None: always full attention);
+    ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
+    runs this head (only) under bfloat16 autocast at inference; the pipeline's
+    ``precision`` callback (:mod:`spacy_stsn.ml.precision`), when set, decides for the
+    transformer and the head, in training too."""
+    module = STSN(
+        hidden_width=hidden_width,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        width_embedding=width_embedding,
+        max_span_width=max_span_width,
+        interaction=interaction,
+        dropout=dropout,
+        max_pair_entities=max_pair_entities,
+        attention_window=attention_window,
+    )
+    head = Model(
+        "stsn_torch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[ScaledPyTorchShim(module, learn_rate_scale=learn_rate_scale)],
+    )
+    if inference_precision not in ("float32", "bfloat16"):
+        raise ValueError(
+            "inference_precision must be 'float32' or 'bfloat16' (an alias of the pipeline's precision "
+            f"setting, spacy_stsn.precision.v1), not {inference_precision!r}"
+        )
+    set_model_precision(head, "float32", inference_precision)
+    return Model(
+        "stsn",
+        forward,
+        init=init,
+        layers=[tok2vec, head],
+        refs={"tok2vec": tok2vec, "head": head},
+        attrs={
+            "max_span_width": max_span_width,
+            "n_layers": n_layers,
+            "labels": None,
+            "learn_rate_scale": learn_rate_scale,
+        },
+    )
+
+
+class ScaledPyTorchShim(PyTorchShim):
+    """Thinc's PyTorch shim, with the optimizer step scaled by ``learn_rate_scale``."""
+
+    def __init__(self, module: STSN, learn_rate_scale: float = 1.0):
+        super().__init__(module)
+        self.learn_rate_scale = learn_rate_scale
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        """The module's inference path (:meth:`STSN.infer`) under
+        ``torch.inference_mode`` (no autograd bookkeeping at all) and without thinc's
+        ``eval()`` / ``train()`` round trip per call, which walks all ~100 submodules
+        twice: the module is switched to eval mode only when it is not in it already
+        (``begin_update`` switches it back)."""
+        if self._model.training:
+            self._model.eval()
+        with (
+            torch.inference_mode(),
+            torch.autocast("cuda", enabled=self._mixed_precision),
+        ):
+            return self._model.infer(*inputs.args, **inputs.kwargs)
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        if isinstance(optimizer, TorchAdamW):
+            # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
+            optimizer.update_torch_parameters(
+                self.id, self._model.named_parameters(), lr_scale=self.learn_rate_scale
+            )
+            return
+        for name, param in self._model.named_parameters():
+            if param.grad is not None:
+                data, _ = optimizer(
+                    (self.id, name),
+                    torch2xp(param.data),
+                    torch2xp(param.grad),
+                    lr_scale=self.learn_rate_scale,
+                )
+                param.data = xp2torch(data, requires_grad=True, device=param.device)
+                param.grad.zero_()
+
+
+def finish_update(model: Model, optimizer: Optimizer) -> None:
+    """Thinc's ``Model.finish_update`` with the architecture's ``learn_rate_scale`` on
+    every layer the component trains itself: the torch head (through its shim) and the
+    thinc layers of its tok2vec (the lexical features of
+    ``spacy_stsn.FeatureTok2Vec.v1``, a CNN), randomly initialised like the head, unlike
+    the transformer it listens to, which its own component updates."""
+    scale = model.attrs.get("learn_rate_scale", 1.0)
+    for node in model.walk():
+        for shim in node.shims:
+            shim.finish_update(optimizer)
+    for node in model.walk():
+        for name in node.param_names:
+            if node.has_grad(name):
+                param, grad = node.get_param(name), node.get_grad(name)
+                param, grad = optimizer((node.id, name), param, grad, lr_scale=scale)
+                node.set_param(name, param)
+                node.set_grad(name, grad)
+
+
+def torch_module(model: Model) -> STSN:
+    return model.get_ref("head").shims[0]._model
+
+
+def set_head_dropout(model: Model, rate: Optional[float]) -> None:
+    """Set the torch head's dropout (``None``: the architecture's ``dropout``); Thinc's
+    ``set_dropout_rate`` only reaches Thinc layers."""
+    torch_module(model).set_dropout(rate)
+
+
+def build_head(
+    model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int
+) -> None:
+    """Create the label-dependent parameters; also called before loading weights from
+    disk."""
+    module = torch_module(model)
+    if module.is_built and module.dims == (
+        input_width,
+        n_entities,
+        n_relations,
+        n_tags,
+    ):
+        return
+    module.build(input_width, n_entities, n_relations, n_tags)
+    module.to(get_torch_default_device())
+
+
+def input_width(model: Model, docs: List[Doc]) -> int:
+    """Width of the tok2vec output: its ``nO`` if declared, else measured on sample
+    docs."""
+    tok2vec = model.get_ref("tok2vec")
+    if tok2vec.has_dim("nO"):
+        return tok2vec.get_dim("nO")
+    return int(tok2vec.predict(docs)[0].shape[1])
+
+
+def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
+    labels = model.attrs["labels"]
+    if labels is None:
+        raise ValueError(
+            "STSN model needs model.attrs['labels'] (entities, relations, tags) before initialize"
+        )
+    docs = [doc for doc in X[0] if len(doc)] if X is not None else []
+    tok2vec = model.get_ref("tok2vec")
+    tok2vec.initialize(X=docs or None)
+    if not docs:
+        raise ValueError(
+            "STSN needs at least one non-empty sample document to initialize"
+        )
+    build_head(
+        model,
+        input_width(model, docs),
+        len(labels["entities"]),
+        len(labels["relations"]),
+        len(labels["tags"]),
+    )
+
+
+def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Callable]:
+    docs, request = inputs
+    vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
+    lengths = [len(v) for v in vectors]
+    padded = model.ops.pad(vectors)
+    lengths_arr = model.ops.asarray1i(lengths)
+    head = model.get_ref("head")
+    if isinstance(request, Decoding):
+        settings = {
+            "given": request.given,
+            "nested_threshold": request.nested_threshold,
+        }
+        return head.predict((padded, lengths_arr, settings)), _no_backprop
+    outputs, backprop_head = head(
+        (padded, lengths_arr, {"spans": request.spans, "pairs": request.pairs}),
+        is_train,
+    )
+
+    def backprop(d_outputs: Tuple) -> List[Doc]:
+        d_padded = backprop_head(d_outputs)
+        return backprop_tok2vec(model.ops.unpad(d_padded, lengths))
+
+    return outputs, backprop
+
+
+def _no_backprop(d_outputs: Any) -> List:
+    raise ValueError(
+        "STSN inference outputs have no gradient; pass candidates to train"
+    )
+
+
+def _convert_inputs(
+    model: Model, X: Tuple, is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
+    padded, lengths, settings = X
+    args = (xp2torch(padded, requires_grad=is_train), xp2torch(lengths).long())
+    kwargs = {
+        key: xp2torch(value).long() if hasattr(value, "shape") else value
+        for key, value in settings.items()
+    }
+
+    def backprop(d_args: ArgsKwargs) -> Any:
+        return torch2xp(d_args.args[0])
+
+    return ArgsKwargs(args=args, kwargs=kwargs), backprop
+
+
+def _convert_outputs(
+    model: Model, inputs_outputs: Tuple, is_train: bool
+) -> Tuple[Tuple, Callable]:
+    _, outputs = inputs_outputs
+    arrays = tuple(torch2xp(out.detach()) for out in outputs)
+    if isinstance(outputs, Extraction):
+        arrays = Extraction(*arrays)
+
+    def backprop(d_outputs: Tuple) -> ArgsKwargs:
+        pairs = [
+            (out, xp2torch(d))
+            for out, d in zip(outputs, d_outputs)
+            if out.requires_grad and d.size
+        ]
+        return ArgsKwargs(
+            args=([o for o, _ in pairs],),
+            kwargs={"grad_tensors": [d for _, d in pairs]},
+        )
+
+    return arrays, backprop

@@ -1,0 +1,47 @@
+"""Loading a trained pipeline for the command line tools, with errors that name the path
+and the cause."""
+
+from typing import Any, Dict, Optional, Tuple
+
+import spacy
+from spacy.language import Language
+from spacy.util import dict_to_dot
+
+from ..ml.precision import check_precision
+from ..ml.precision import overrides as precision_overrides
+from .component import STSNComponent
+
+
+def load_pipeline(
+    model: str,
+    gpu_id: int = -1,
+    precision: Optional[str] = None,
+    overrides: Optional[Dict[str, Any]] = None,
+) -> Tuple[Language, STSNComponent]:
+    """``spacy.load(model)`` and its stsn component. A missing or corrupt directory
+    raises ``ValueError`` naming ``model`` (spaCy raises ``OSError`` with its own codes,
+    or a msgpack/JSON error from deep inside). ``precision`` (float32 | bfloat16 | auto)
+    overrides the pipeline's saved precision (:mod:`spacy_stsn.ml.precision`; None keeps
+    it), ``overrides`` other settings of the config (dotted keys)."""
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        config = dict(overrides or {})
+        if precision is not None:
+            precision_config = precision_overrides(check_precision(precision))
+            config.update(dict_to_dot(precision_config, for_overrides=True))
+        nlp = spacy.load(model, config=config)
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{model}: could not load the pipeline: {err}") from err
+    return nlp, stsn_component(nlp, model)
+
+
+def stsn_component(nlp: Language, name: str) -> STSNComponent:
+    """The pipeline's stsn component; ``ValueError`` naming the pipeline ``name`` if it
+    has none."""
+    stsn = next(
+        (pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None
+    )
+    if stsn is None:
+        raise ValueError(f"{name}: the pipeline {nlp.pipe_names} has no stsn component")
+    return stsn
