@@ -27,18 +27,21 @@ from spacy_stsn.serve import ServeOptions  # noqa: E402
 from spacy_stsn.serve.server import LocalServer, listen  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-# a text that makes the pipeline below fail inside the model
-FAIL = "FAIL-IN-MODEL"
+# texts that make the pipeline below fail inside the model, and leave annotations that
+# no record can be made of
+FAIL, BREAK = "FAIL-IN-MODEL", "BREAK-THE-RECORD"
 
 
 @Language.factory("test_serve_trouble", default_config={"pause": 0.0})
 def make_trouble(nlp: Language, name: str, pause: float):
-    """A component that raises on a text holding ``FAIL``, and sleeps ``pause`` s per
-    document (a slow model)."""
+    """A component that raises on a text holding ``FAIL``, leaves a broken relation on
+    one holding ``BREAK``, and sleeps ``pause`` s per document (a slow model)."""
 
     def trouble(doc):
         if FAIL in doc.text:
             raise RuntimeError("this document fails on purpose")
+        if BREAK in doc.text:
+            doc._.relations = [{"label": "broken"}]
         time.sleep(pause)
         return doc
 
@@ -273,6 +276,7 @@ def test_bad_input_fails_alone_while_good_requests_are_answered(
                 # batch, which fails, then each request on its own
                 together = [{"text": t} for t in texts[:5]]
                 together.insert(2, {"text": f"{FAIL} in Rome ."})
+                together.insert(4, {"text": f"{BREAK} in Paris ."})
                 responses = await asyncio.gather(
                     *(client.post("/extract", json=body) for body in together)
                 )
@@ -294,14 +298,16 @@ def test_bad_input_fails_alone_while_good_requests_are_answered(
             answer,
         )
     together = seen[-1]
-    assert [status for status, _ in together] == [200, 200, 500, 200, 200, 200]
+    assert [status for status, _ in together] == [200, 200, 500, 200, 500, 200, 200]
     assert "this document fails on purpose" in together[2][1]["detail"]
-    for (status, answer), text in zip(together[:2] + together[3:], texts[:5]):
+    assert "relation 0 has no 'head'" in together[4][1]["detail"]
+    good_ones = together[:2] + together[3:4] + together[5:]
+    for (status, answer), text in zip(good_ones, texts[:5]):
         assert same(answer, truth[text])
     assert len(good) >= 24
     for text, status, answer in good:
         assert status == 200 and same(answer, truth[text]), answer
-    assert errors == len(BAD) + 1
+    assert errors == len(BAD) + 2
 
 
 async def _stream(chunks: List[bytes]) -> AsyncIterator[bytes]:

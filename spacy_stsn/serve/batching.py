@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Deque, List, Optional, Tuple
 
 from .metrics import ServeMetrics
-from .pipeline import Annotator, ModelError, Record, Task
+from .pipeline import Annotator, ModelError, Record, Task, model_error
 
 
 class NotReady(Exception):
@@ -60,12 +60,13 @@ class MicroBatcher:
         self.failure: Optional[BaseException] = None
         self._waiting: Deque[_Waiting] = collections.deque()
         self._docs_waiting = 0
-        self._arrived = asyncio.Event()
+        self._arrived: Optional[asyncio.Event] = None  # made in the server's loop
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="stsn-inference")
         self._runner: Optional[asyncio.Task] = None
 
     async def start(self) -> None:
         """Load and warm up the pipeline in the background, then serve batches."""
+        self._arrived = asyncio.Event()
         self._runner = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
@@ -121,9 +122,12 @@ class MicroBatcher:
                 continue
             tasks = [waiting.task for waiting in batch]
             self.metrics.batch_documents.observe(sum(len(t.texts) for t in tasks))
-            results = await loop.run_in_executor(
-                self._executor, annotator.annotate, tasks
-            )
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, annotator.annotate, tasks
+                )
+            except Exception as err:  # noqa: BLE001  (fail the batch, not the server)
+                results = [model_error(err)] * len(batch)
             for waiting, result in zip(batch, results):
                 if waiting.future.done():  # the client went away
                     continue

@@ -39,7 +39,8 @@ class Annotator:
     """A pipeline that annotates batches of :class:`Task`\\ s.
 
     source: the pipeline (a path, a package, or a function that returns it).
-    precision: float32 | bfloat16 | auto, or None for the pipeline's own.
+    precision: float32 | bfloat16 | auto, or None for the pipeline's own (for a
+        path or package: a function's pipeline is used as it returns it).
     tags: also answer tokens and tags (``extract --tags``).
     max_length: the pipeline's ``nlp.max_length`` (the server refuses longer texts
         before they get here).
@@ -81,13 +82,16 @@ class Annotator:
             docs = list(self.nlp.pipe(texts, batch_size=max(len(texts), 1)))
         except Exception as err:  # noqa: BLE001  (any failure of the model)
             if len(tasks) == 1:
-                return [_model_error(err)]
+                return [model_error(err)]
             return [self.annotate([task])[0] for task in tasks]
         results: List[Union[List[Record], ModelError]] = []
         start = 0
         for task in tasks:
             end = start + len(task.texts)
-            results.append([self.record(doc, task.html) for doc in docs[start:end]])
+            try:
+                results.append([self.record(d, task.html) for d in docs[start:end]])
+            except Exception as err:  # noqa: BLE001  (this task's records failed)
+                results.append(model_error(err))
             start = end
         return results
 
@@ -100,5 +104,6 @@ class Annotator:
         return record
 
 
-def _model_error(err: Exception) -> ModelError:
+def model_error(err: Exception) -> ModelError:
+    """The :class:`ModelError` of a request that failed with ``err``."""
     return ModelError(f"the model failed on this request: {type(err).__name__}: {err}")
