@@ -166,7 +166,7 @@ def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
         ratios.append(f"{clients}: {batched / single:.2f}x")
     return "\n".join(
         [
-            f"{args.model}, precision {args.precision or 'the pipeline own'}, "
+            f"{args.model}, precision {args.precision or 'as the pipeline says'}, "
             f"--max-wait-ms {args.max_wait_ms}, torch threads {args.threads or 'default'}, "
             f"requests of one CoNLL04 test sentence, {args.requests} per run (at least 4 "
             "per client):",
