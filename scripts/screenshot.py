@@ -93,9 +93,8 @@ def page_size(html: str) -> Tuple[int, int]:
     ) + 300 * len(sizes) + 300
 
 
-def screenshot(html_path: Path, png_path: Path, size: Tuple[int, int]) -> None:
-    """Headless Chromium's picture of ``html_path``; a fresh profile each time, so no
-    state leaks in."""
+def find_chromium() -> str:
+    """The Chromium (or Chrome) executable; ``FileNotFoundError`` if there is none."""
     chromium = (
         shutil.which("chromium")
         or shutil.which("chromium-browser")
@@ -103,6 +102,13 @@ def screenshot(html_path: Path, png_path: Path, size: Tuple[int, int]) -> None:
     )
     if chromium is None:
         raise FileNotFoundError("Chromium not found (Debian: apt-get install chromium)")
+    return chromium
+
+
+def screenshot(html_path: Path, png_path: Path, size: Tuple[int, int]) -> None:
+    """Headless Chromium's picture of ``html_path``; a fresh profile each time, so no
+    state leaks in."""
+    chromium = find_chromium()
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [

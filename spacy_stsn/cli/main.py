@@ -1,4 +1,5 @@
-"""Command line: ``python -m spacy_stsn {convert,evaluate,tune,show,extract} ...``."""
+"""Command line: ``python -m spacy_stsn {convert,evaluate,tune,show,extract,serve}
+...``."""
 
 import argparse
 import json
@@ -8,6 +9,7 @@ from typing import List, Optional
 
 from ..extraction.outputs import refuse_overwriting_inputs
 from ..ml.precision import PRECISIONS
+from ..serve.options import add_arguments as add_serve_arguments
 
 PRECISION_HELP = (
     "compute in this precision, the transformer and the stsn head (default: the pipeline's own, "
@@ -225,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="documents per shard of a folder OUTPUT (a multiple of --batch-size; "
         "default 16 batches)",
     )
+    serve = sub.add_parser(
+        "serve",
+        help="an HTTP service (pip install spacy-stsn[serve]): POST /extract with "
+        "micro-batching, a page to try it at /, /health, /ready, /metrics "
+        "(docs/serving.md)",
+    )
+    add_serve_arguments(serve)
     return parser
 
 
@@ -351,6 +360,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.html_docs,
                     args.max_length,
                 )
+        elif args.command == "serve":
+            from ..serve import ServeOptions, serve
+
+            serve(ServeOptions.from_namespace(args))
         elif args.command == "show":
             from ..evaluation.evaluate import show
 
