@@ -22,9 +22,10 @@ import spacy
 from spacy.cli._util import parse_config_overrides
 from spacy.tokens import DocBin
 
-from spacy_stsn.evaluation.evaluate import TASKS, evaluate, summary_line
+from spacy_stsn.evaluation.evaluate import evaluate, summary_line
+from spacy_stsn.evaluation.tasks import TASKS
 
-METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
+METRICS = [f"{task.prefix}_{avg}f" for task in TASKS for avg in ("", "macro_")]
 
 
 def train_and_evaluate(
@@ -432,7 +433,7 @@ def markdown_table(
     summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], title: str
 ) -> str:
     header = " | ".join(
-        f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro ")
+        f"{task.name} {avg}F1" for task in TASKS for avg in ("micro ", "macro ")
     )
     lines = [title, "", f"| run | n | {header} |", "|---|---|" + "---|" * len(METRICS)]
     for name, metrics in summary.items():

@@ -42,9 +42,10 @@ from thinc.api import Config
 
 from ..pipeline.decoding import relation_key, select_non_overlapping
 from ..pipeline.loading import load_pipeline
-from .evaluate import TASKS, load_examples, predict
+from .evaluate import load_examples, predict
 from .metrics import entity_item, prf, relation_item, strict_relation_item
 from .scorer import doc_items
+from .tasks import NER, RE, RE_PLUS, TASKS
 
 GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 ... 0.95
 NESTED_GRID = (0.0,) + GRID + (1.0,)
@@ -106,7 +107,7 @@ class Predictions:
         relation_types = self.model_types + sorted(
             {i[-1] for g in gold for i in g.relations} - set(relation_types)
         )
-        rows: Dict[str, List[Tuple]] = {"ents": [], "rel": [], "rel_strict": []}
+        rows: Dict[str, List[Tuple]] = {task.prefix: [] for task in TASKS}
         winner: List[bool] = []
         entity_score: List[float] = []
         for eg, gold_doc in zip(examples, gold):
@@ -126,7 +127,7 @@ class Predictions:
             entity_score += scores
             for (start, end), span in zip(offsets, group):
                 item = entity_item(start, end, span.label_)
-                rows["ents"].append(
+                rows[NER.prefix].append(
                     (item, item in gold_doc.entities, 1.0, ids[(start, end)], -1)
                 )
             best: Dict[Tuple, Tuple] = {}
@@ -134,9 +135,9 @@ class Predictions:
                 head, head_label, tail, tail_label, label = relation_key(rel, symmetric)
                 args = (ids[tuple(rel["head"])], ids[tuple(rel["tail"])])
                 for task, item, gold_items in (
-                    ("rel", relation_item(head, tail, label), gold_doc.relations),
+                    (RE.prefix, relation_item(head, tail, label), gold_doc.relations),
                     (
-                        "rel_strict",
+                        RE_PLUS.prefix,
                         strict_relation_item(head, head_label, tail, tail_label, label),
                         gold_doc.strict_relations,
                     ),
@@ -146,21 +147,21 @@ class Predictions:
                         best[(task, item)] = row
             for (task, _), row in best.items():
                 rows[task].append(row)
-        self.types = {"ents": entity_types, "rel": relation_types}
-        self.types["rel_strict"] = relation_types
+        self.types = {
+            task.prefix: relation_types if task.relation else entity_types
+            for task in TASKS
+        }
         self.winner = numpy.asarray(winner, dtype=bool)
         self.entity_score = numpy.asarray(entity_score, dtype="float32")
         self.items = {}
-        for task, task_rows in rows.items():
-            index = {t: i for i, t in enumerate(self.types[task])}
-            field_name = {"ents": "entities", "rel": "relations"}.get(
-                task, "strict_relations"
-            )
+        for task in TASKS:
+            task_rows = rows[task.prefix]
+            index = {t: i for i, t in enumerate(self.types[task.prefix])}
             gold_counts = numpy.zeros(len(index), dtype="int64")
             for g in gold:
-                for item in getattr(g, field_name):
+                for item in getattr(g, task.field):
                     gold_counts[index[item[-1]]] += 1
-            self.items[task] = Items(
+            self.items[task.prefix] = Items(
                 numpy.asarray([index[r[0][-1]] for r in task_rows], dtype="int64"),
                 numpy.asarray([r[1] for r in task_rows], dtype=bool),
                 numpy.asarray([r[2] for r in task_rows], dtype="float32"),
@@ -181,13 +182,14 @@ class Predictions:
         ``thresholds``; ``nested``: apply its ``nested_threshold`` to the entities."""
         kept = self.kept_entities(thresholds.nested_threshold if nested else None)
         out: Dict[str, Any] = {}
-        for task, items in self.items.items():
+        for task in TASKS:
+            items = self.items[task.prefix]
             passes = kept[items.needs[:, 0]]
-            if task != "ents":
+            if task.relation:
                 passes &= kept[items.needs[:, 1]]
-                limits = thresholds.per_type(self.types[task])
+                limits = thresholds.per_type(self.types[task.prefix])
                 passes &= items.score >= limits[items.type_id]
-            out.update(self._task_scores(task, items, passes))
+            out.update(self._task_scores(task.prefix, items, passes))
         return out
 
     def _task_scores(
@@ -459,7 +461,7 @@ def markdown(report: Dict[str, Any]) -> str:
     ]
     for corpus, rows in report["scores"].items():
         for when, s in rows.items():
-            cells = [s[f"{key}_f"] for _, key in TASKS] + [
+            cells = [s[f"{task.prefix}_f"] for task in TASKS] + [
                 s["rel_strict_macro_f"],
                 s["score"],
             ]
