@@ -26,6 +26,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from ..pipeline.alignment import same_words
 from ..pipeline.annotations import DEFAULT_SPANS_KEY, get_entities
 from ..pipeline.decoding import relation_key
 from .metrics import (
@@ -90,7 +91,7 @@ def _predicted_to_reference(example: Example) -> SpanMap:
     it stays distinct from other predictions, and its length (for Figure 5) is its own
     length in predicted tokens.
     """
-    if [t.text for t in example.predicted] == [t.text for t in example.reference]:
+    if same_words(example.predicted, example.reference):
         return _identity
     cache: Dict[Tuple[int, int], Offsets] = {}
 

@@ -40,6 +40,7 @@ from spacy.language import Language
 from spacy.training import Example
 from thinc.api import Config
 
+from ..pipeline.alignment import same_words
 from ..pipeline.decoding import relation_key, select_non_overlapping
 from ..pipeline.loading import load_pipeline
 from .evaluate import load_examples, predict
@@ -111,7 +112,7 @@ class Predictions:
         winner: List[bool] = []
         entity_score: List[float] = []
         for eg, gold_doc in zip(examples, gold):
-            if [t.text for t in eg.predicted] != [t.text for t in eg.reference]:
+            if not same_words(eg.predicted, eg.reference):
                 raise ValueError(
                     "tuning needs the predicted docs in the reference's tokens"
                 )
