@@ -147,16 +147,28 @@ def relation_threshold_array(
     )
 
 
+def tail_first(head: Sequence[Any], tail: Sequence[Any]) -> Any:
+    """Whether a symmetric relation's arguments are out of canonical order, the one rule
+    for decoding, scoring and training targets: in canonical order the argument that
+    starts first, or starts together with the other and ends first, is the head.
+
+    head (Sequence[Any]): the head's ``(start, end)``: two ints, or two arrays of N
+        starts and N ends (``offsets.T`` of an (N, 2) array).
+    tail (Sequence[Any]): the tail's, in the same form.
+    RETURNS (Any): a bool, or an (N,) bool array: whether head and tail must be swapped.
+    """
+    (head_start, head_end), (tail_start, tail_end) = head, tail
+    return (tail_start < head_start) | (
+        (tail_start == head_start) & (tail_end < head_end)
+    )
+
+
 def canonical_order(
     head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
 ) -> numpy.ndarray:
     """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric
-    relation (``symmetric`` (N,) bool) whose tail starts first, or starts together with
-    the head and ends first."""
-    tail_first = (tail[:, 0] < head[:, 0]) | (
-        (tail[:, 0] == head[:, 0]) & (tail[:, 1] < head[:, 1])
-    )
-    return symmetric & tail_first
+    relation (``symmetric`` (N,) bool) whose tail comes first (:func:`tail_first`)."""
+    return symmetric & tail_first(head.T, tail.T)
 
 
 def decode_relations(
@@ -282,6 +294,6 @@ def relation_key(
     equal (used by the scorer)."""
     head, tail = tuple(rel["head"]), tuple(rel["tail"])
     head_label, tail_label = rel["head_label"], rel["tail_label"]
-    if rel["label"] in symmetric and (tail[0], tail[1]) < (head[0], head[1]):
+    if rel["label"] in symmetric and tail_first(head, tail):
         head, tail, head_label, tail_label = tail, head, tail_label, head_label
     return head, head_label, tail, tail_label, rel["label"]

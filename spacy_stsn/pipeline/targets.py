@@ -23,6 +23,7 @@ from ..ml.model import Candidates
 from ..nn.span_selection import enumerate_spans, ordered_pairs
 from .alignment import same_tokenization
 from .annotations import SYMMETRIC_KEY, doc_name, get_entities
+from .decoding import tail_first
 from .tags import OUTSIDE, encode_tags
 
 
@@ -240,9 +241,8 @@ def doc_targets(
                 f"[{settings.name}] {doc_name(eg.reference, index)}: relation label "
                 f"{rel['label']!r} is not one of the model's labels {list(rel_ids)}"
             )
-        if (
-            rel["label"] in settings.labels.symmetric
-            and gold[tail][:2] < gold[head][:2]
+        if rel["label"] in settings.labels.symmetric and tail_first(
+            gold[head][:2], gold[tail][:2]
         ):
             head, tail = tail, head
         positive.setdefault((head, tail), numpy.zeros(len(rel_ids), dtype="float32"))[
