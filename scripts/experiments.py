@@ -8,7 +8,6 @@ corpus.
 
 import argparse
 import json
-import os
 import platform
 import random
 import re
@@ -24,6 +23,7 @@ from spacy.tokens import DocBin
 
 from spacy_stsn.evaluation.evaluate import evaluate, summary_line
 from spacy_stsn.evaluation.tasks import TASKS
+from spacy_stsn.files import replacing, write_text
 
 METRICS = [f"{task.prefix}_{avg}f" for task in TASKS for avg in ("", "macro_")]
 
@@ -189,9 +189,7 @@ def record_result(output: Path, overrides: Dict[str, Any], result: Any) -> None:
     temporary name and renamed, so a run killed while writing leaves no half record."""
     record = output.with_suffix(".result.json")
     record.parent.mkdir(parents=True, exist_ok=True)
-    partial = record.with_name(f".{record.name}.{os.getpid()}")
-    partial.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
-    os.replace(partial, record)
+    write_text(record, json.dumps({"overrides": overrides, "result": result}, indent=2))
 
 
 def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
@@ -237,12 +235,10 @@ def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
                 )
         to_write.append((path, part))
     for path, part in to_write:
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        try:
-            DocBin(docs=[docs[i] for i in part], store_user_data=True).to_disk(partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with replacing(path) as temporary:
+            DocBin(docs=[docs[i] for i in part], store_user_data=True).to_disk(
+                temporary
+            )
     return rest_path, dev_path
 
 

@@ -53,7 +53,6 @@ one that names no file (empty, ``.``, ending in ``/``) or leaves the folder (``.
 both, before the second is written.
 """
 
-import os
 import re
 from collections import Counter
 from pathlib import Path, PurePosixPath
@@ -75,6 +74,7 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from ..files import write_text
 from ..pipeline.annotations import (
     DEFAULT_SPANS_KEY,
     doc_name,
@@ -516,13 +516,6 @@ def _check_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    with temporary.open("w", encoding="utf8", newline="") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
 def write_pair(
     directory: Path,
     name: str,
@@ -535,8 +528,8 @@ def write_pair(
     ann = doc_to_ann(doc, spans_key, index)
     txt_path = Path(directory) / (_check_name(name) + ".txt")  # the name as normalised
     txt_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(txt_path, doc.text)
-    _write_atomically(txt_path.with_suffix(".ann"), ann)
+    write_text(txt_path, doc.text)
+    write_text(txt_path.with_suffix(".ann"), ann)
     return txt_path.with_suffix(".ann")
 
 

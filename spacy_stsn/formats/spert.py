@@ -29,9 +29,7 @@ read as one corpus; a smaller corpus is one ``.spacy`` file as before.
 import difflib
 import functools
 import json
-import os
 import re
-import shutil
 import warnings
 from collections import Counter
 from contextlib import contextmanager
@@ -55,6 +53,7 @@ from spacy.training.corpus import walk_corpus
 from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
+from ..files import remove, remove_temporaries, replacing
 from ..pipeline.annotations import (
     DEFAULT_SPANS_KEY,
     SYMMETRIC_KEY,
@@ -492,13 +491,6 @@ def _is_parts_folder(path: Path) -> bool:
     )
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def write_docbin(
     docs: Iterable[Doc],
     output_path: Union[str, Path],
@@ -509,8 +501,9 @@ def write_docbin(
     statistics, with ``spacy_files``: 1 for a single file, else the number of
     ``OUTPUT/part-NNNNN.spacy`` files, each of at most ``part_tokens`` (default
     :data:`PART_TOKENS`) tokens, or one document. The docs are streamed; all is written
-    under ``OUTPUT.partial`` and moved to ``OUTPUT`` only when the last one is in, so an
-    error leaves ``OUTPUT`` as it was. A folder ``OUTPUT`` is replaced only if it holds
+    under a hidden temporary name beside ``OUTPUT`` and moved to ``OUTPUT`` only when
+    the last one is in (:func:`spacy_stsn.files.replacing`), so an error leaves
+    ``OUTPUT`` as it was. A folder ``OUTPUT`` is replaced only if it holds
     nothing but part files."""
     part_tokens = PART_TOKENS if part_tokens is None else part_tokens
     if part_tokens < 1:
@@ -520,30 +513,24 @@ def write_docbin(
         raise ValueError(
             f"{output}: a folder with other files than part-NNNNN.spacy; not replacing it"
         )
-    staging = output.with_name(output.name + ".partial")
-    _remove(staging)  # left by a killed run
     output.parent.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(output)  # left by a killed run
     stats = CorpusStats(spans_key)
     part, tokens, parts = DocBin(store_user_data=True), 0, 0
-    try:
-        with cached_msgpack_extensions():
-            for doc in docs:
-                if len(part) and tokens + len(doc) > part_tokens:
-                    staging.mkdir(exist_ok=True)
-                    part.to_disk(staging / f"part-{parts:05d}.spacy")
-                    part, tokens, parts = DocBin(store_user_data=True), 0, parts + 1
-                part.add(doc)
-                tokens += len(doc)
-                stats.add(doc)
-            # a part is flushed only when a document follows, so the last one is never
-            # empty
-            part.to_disk(staging / f"part-{parts:05d}.spacy" if parts else staging)
-    except BaseException:
-        _remove(staging)
-        raise
-    if output.is_dir() or staging.is_dir():
-        _remove(output)
-    os.replace(staging, output)
+    with replacing(output) as staging, cached_msgpack_extensions():
+        for doc in docs:
+            if len(part) and tokens + len(doc) > part_tokens:
+                staging.mkdir(exist_ok=True)
+                part.to_disk(staging / f"part-{parts:05d}.spacy")
+                part, tokens, parts = DocBin(store_user_data=True), 0, parts + 1
+            part.add(doc)
+            tokens += len(doc)
+            stats.add(doc)
+        # a part is flushed only when a document follows, so the last one is never
+        # empty
+        part.to_disk(staging / f"part-{parts:05d}.spacy" if parts else staging)
+        if output.is_dir() or staging.is_dir():
+            remove(output)  # a rename replaces a file, not a folder
     return {**stats.as_dict(), "spacy_files": parts + 1}
 
 
