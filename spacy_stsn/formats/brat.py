@@ -84,6 +84,7 @@ from ..pipeline.annotations import (
     set_entities,
 )
 from .spert import load_types, write_docbin
+from .types import check_label
 
 SKIPPED = (
     "discontinuous_entities",
@@ -116,6 +117,7 @@ class _TextBound(NamedTuple):
 
 
 class _BinaryRelation(NamedTuple):
+    id: str
     label: str
     head: str
     tail: str
@@ -180,7 +182,7 @@ def _text_bound(rest: str, text: str, where: str) -> _TextBound:
     return _TextBound(label, fragments, where)
 
 
-def _binary_relation(rest: str, where: str) -> _BinaryRelation:
+def _binary_relation(ann_id: str, rest: str, where: str) -> _BinaryRelation:
     parts = rest.split()
     args = [part.split(":", 1) for part in parts[1:]]
     if len(parts) != 3 or not all(len(arg) == 2 and all(arg) for arg in args):
@@ -194,8 +196,8 @@ def _binary_relation(rest: str, where: str) -> _BinaryRelation:
         )
     roles = dict(args)
     if sorted(roles) == ["Arg1", "Arg2"]:
-        return _BinaryRelation(parts[0], roles["Arg1"], roles["Arg2"], where)
-    return _BinaryRelation(parts[0], args[0][1], args[1][1], where)
+        return _BinaryRelation(ann_id, parts[0], roles["Arg1"], roles["Arg2"], where)
+    return _BinaryRelation(ann_id, parts[0], args[0][1], args[1][1], where)
 
 
 class ParsedAnn(NamedTuple):
@@ -237,7 +239,7 @@ def parse_ann(ann: str, text: str, source: str, summary: BratSummary) -> ParsedA
         if kind == "T":
             parsed.entities[ann_id] = _text_bound(rest, text, where)
         elif kind == "R":
-            parsed.relations.append(_binary_relation(rest, where))
+            parsed.relations.append(_binary_relation(ann_id, rest, where))
         else:
             if kind == "E":
                 trigger = rest.split()[0].split(":", 1) if rest.strip() else []
@@ -255,15 +257,6 @@ def parse_ann(ann: str, text: str, source: str, summary: BratSummary) -> ParsedA
                 f"{where}: the event's trigger {trigger} is not a T line of the file"
             )
     return parsed
-
-
-def _check_label(
-    label: str, labels: Optional[Sequence[str]], what: str, where: str
-) -> None:
-    if labels is not None and label not in labels:
-        raise ValueError(
-            f"{where}: unknown {what} type {label!r} (types file: {list(labels)})"
-        )
 
 
 def ann_to_doc(
@@ -284,7 +277,7 @@ def ann_to_doc(
         if ann_id in parsed.triggers:
             summary.add("event_triggers", entity.where)
             continue
-        _check_label(entity.label, entity_labels, "entity", entity.where)
+        check_label(entity.label, entity_labels, f"entity {ann_id}", entity.where)
         if len(entity.fragments) > 1:
             summary.add("discontinuous_entities", entity.where)
             continue
@@ -310,7 +303,7 @@ def ann_to_doc(
         spans[ann_id] = key
     relations = []
     for rel in parsed.relations:
-        _check_label(rel.label, relation_labels, "relation", rel.where)
+        check_label(rel.label, relation_labels, f"relation {rel.id}", rel.where)
         for arg in (rel.head, rel.tail):
             if arg not in parsed.entities and arg not in parsed.events:
                 raise ValueError(

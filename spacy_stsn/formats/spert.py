@@ -62,6 +62,7 @@ from ..pipeline.annotations import (
     relation_arguments,
     set_entities,
 )
+from .types import check_label
 
 KEYS = ("tokens", "entities", "relations", "orig_id")
 # a part of a large corpus: DocBin takes ~0.5 kB a token while it is built and
@@ -135,17 +136,6 @@ def _objects(record: Dict[str, Any], key: str, where: str) -> List[Dict[str, Any
     return items
 
 
-def _check_label(
-    label: Any, labels: Optional[Sequence[str]], what: str, where: str
-) -> None:
-    if not isinstance(label, str) or not label:
-        raise ValueError(f"{where}: {what} has no type (got {label!r})")
-    if labels is not None and label not in labels:
-        raise ValueError(
-            f"{where}: {what} has unknown label {label!r} (types file: {list(labels)})"
-        )
-
-
 def _check_keys(record: Dict[str, Any], where: str) -> None:
     unknown = [key for key in record if key not in KEYS]
     if unknown:
@@ -207,7 +197,7 @@ def _check_record(
     seen = set()
     for i, ent in enumerate(entities):
         start, end, label = ent.get("start"), ent.get("end"), ent.get("type")
-        _check_label(label, entity_labels, f"entity {i}", where)
+        check_label(label, entity_labels, f"entity {i}", where)
         if not _is_int(start) or not _is_int(end):
             raise ValueError(
                 f"{where}: entity {i} ({label}) has non-integer start/end {start!r}/{end!r}"
@@ -227,7 +217,7 @@ def _check_record(
         seen.add((start, end, label))
     for i, rel in enumerate(_objects(record, "relations", where)):
         label = rel.get("type")
-        _check_label(label, relation_labels, f"relation {i}", where)
+        check_label(label, relation_labels, f"relation {i}", where)
         for arg in ("head", "tail"):
             value = rel.get(arg)
             if not _is_int(value) or not 0 <= value < len(entities):
