@@ -16,15 +16,13 @@ from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
 from spacy_stsn.cli.main import main
-from spacy_stsn.formats.spert import (
+from spacy_stsn.formats.docbin import (
     cached_msgpack_extensions,
-    convert_file,
     corpus_stats,
-    docs_to_spert,
-    load_types,
     read_docbin,
-    spert_to_docs,
 )
+from spacy_stsn.formats.spert import convert_file, docs_to_spert, spert_to_docs
+from spacy_stsn.formats.types import load_types
 
 # documents, tokens, entities, relations, per entity type, per relation type, docs with
 # overlapping entities: the tables in DATA_DIR/{conll04,ade}/SOURCE.md

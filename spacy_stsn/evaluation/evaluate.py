@@ -15,7 +15,7 @@ import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from ..formats.spert import read_docbin
+from ..formats.docbin import read_docbin
 from ..ml.precision import describe
 from ..pipeline.annotations import get_entities
 from ..pipeline.loading import load_pipeline
