@@ -24,10 +24,9 @@ from srsly import msgpack as srsly_msgpack
 from ..files import remove, remove_temporaries, replacing
 from ..pipeline.annotations import DEFAULT_SPANS_KEY, get_entities
 
-# a part of a large corpus: DocBin takes ~0.5 kB a token while it is built and
-# serialised (the peak of `convert` on repeated CoNLL04 was 336 / 561 / 845 MiB with
-# parts of 0.1 / 0.5 / 1 M tokens); CoNLL04's train has 26,525 tokens, ADE 90,714, so
-# the benchmark datasets stay one file
+# the tokens of a part of a large corpus: a DocBin's memory grows with its tokens while
+# it is built and serialised; the benchmark datasets stay one file (why 500,000:
+# benchmarks/README.md, "Converting large corpora")
 PART_TOKENS = 500_000
 _PART = re.compile(r"part-[0-9]{5}\.spacy")
 
@@ -79,10 +78,9 @@ def cached_msgpack_extensions() -> Iterator[None]:
     (de)serialisation.
 
     srsly scans the entry points and the catalogue registry on each
-    ``msgpack_dumps``/``msgpack_loads`` (~0.7 ms); ``DocBin`` makes three such calls a
-    document with user data and a span group, which made writing ADE (4,272 docs) take
-    ~12 s instead of ~2 s, and reading it back as long. Extensions registered inside the
-    block are not seen.
+    ``msgpack_dumps``/``msgpack_loads``, and ``DocBin`` makes three such calls a
+    document with user data and a span group (what it saves: benchmarks/README.md,
+    "Converting large corpora"). Extensions registered inside the block are not seen.
     """
     registries = [
         registry

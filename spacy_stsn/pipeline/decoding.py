@@ -66,14 +66,17 @@ class DocPrediction(NamedTuple):
 
 
 def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
-    """The concrete policy for ``overlaps = setting``, given the fraction of training
-    documents with overlapping entities (None: unknown, a model saved before the setting
-    existed, which decodes nested as it always did). ``auto`` is nested when at least
-    ``NESTED_MIN_FRACTION`` of the documents overlap, else flat: without overlaps every
-    overlap the model predicts is an error, and with rare ones (ADE: 2.8 % of documents)
-    flat decoding measured better on dev and test while finding 12 of ADE fold 0's 24
-    overlapping gold entities against 13 (``benchmarks/README.md``, "Decoding
-    policies")."""
+    """The concrete overlap policy for a component's ``overlaps`` setting.
+
+    setting (str): ``"auto"``, ``"flat"`` or ``"nested"``.
+    data_overlaps (Optional[float]): the fraction of training documents with
+        overlapping entities; None: unknown (a model saved before the setting existed),
+        which decodes nested as it always did.
+    RETURNS (str): ``"flat"`` or ``"nested"``. ``auto`` is nested when at least
+        ``NESTED_MIN_FRACTION`` of the documents overlap, else flat: without overlaps
+        every overlap the model predicts is an error, and rare ones are better left
+        out (why 5 %: benchmarks/README.md, "Decoding policies").
+    """
     if setting not in OVERLAP_POLICIES:
         raise ValueError(f"overlaps must be one of {OVERLAP_POLICIES}, not {setting!r}")
     if setting == "auto":
