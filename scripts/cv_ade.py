@@ -17,16 +17,15 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List
 
-from experiments import (
+from stsn_dev.experiments import (
     add_set_argument,
-    f1s,
     parse_overrides,
     provenance,
     run_once,
     schedule_overrides,
     split_dev,
-    write_summary,
 )
+from stsn_dev.summaries import f1s, write_summary
 
 from spacy_stsn.evaluation.evaluate import summary_line
 

@@ -8,9 +8,9 @@ import random
 import numpy
 import pytest
 import spacy
-from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
+from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 from spacy_stsn.evaluation.scorer import score_relations
 from spacy_stsn.formats.spert import convert_file
