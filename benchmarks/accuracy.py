@@ -24,26 +24,19 @@ settings (refused); ``--finished-only`` summarises what has finished without tra
         --set components.stsn.model.learn_rate_scale 10 --runs training/spert_5e5
 """
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, List, Optional
 
 from harness import REPO, Benchmark
-
-# the grid runner is a project script, not part of the package
-sys.path.insert(0, str(REPO / "scripts"))
-
-from experiments import (  # noqa: E402
+from stsn_dev.experiments import (
     add_grid_arguments,
     add_set_argument,
     batch_size,
-    curves_table,
-    markdown_table,
     parse_overrides,
     run_grid,
-    summarize,
 )
+from stsn_dev.summaries import curves_table, markdown_table, summarize
 
 VARIANTS = {
     "STSN (3 layers, bi)": {"components.stsn.model.n_layers": 3},

@@ -25,26 +25,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from harness import REPO, Benchmark
-
-# the grid helpers are project scripts, not part of the package
-sys.path.insert(0, str(REPO / "scripts"))
-
-from experiments import (  # noqa: E402
-    METRICS,
+from stsn_dev.experiments import (
     add_grid_arguments,
     add_set_argument,
     batch_size,
-    curves_table,
     dev_curve,
     evaluate,
-    f1s,
-    markdown_table,
     parse_overrides,
     record_result,
     recorded_result,
     schedule_overrides,
-    summarize,
 )
+from stsn_dev.summaries import METRICS, curves_table, f1s, markdown_table, summarize
 
 TRAIN_FLAG = "--train-run"
 SIDES = {"averaged (model-last)": "model-last", "last weights": "model-unaveraged"}

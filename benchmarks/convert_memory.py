@@ -81,7 +81,7 @@ def read_back(output: Path) -> int:
     in this process."""
     from spacy.vocab import Vocab
 
-    from spacy_stsn.formats.spert import read_docbin
+    from spacy_stsn.formats.docbin import read_docbin
 
     return sum(1 for _ in read_docbin(output, Vocab()))
 

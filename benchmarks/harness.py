@@ -149,7 +149,7 @@ class Benchmark:
             raise SystemExit(0)
         args = self.parser.parse_args(argv)
         if args.smoke:
-            from smoke_kit import SmokeKit
+            from stsn_dev.smoke_kit import SmokeKit
 
             kit = SmokeKit.get()
             for name, (attr, type_, _) in self.inputs.items():

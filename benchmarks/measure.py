@@ -14,12 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from stsn_dev.data import data_dir  # noqa: F401 (re-exported to the benchmarks)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def data_dir() -> Path:
-    """The SpERT datasets: ``$STSN_DATA_DIR``, else ``../shared/data`` (as in tests)."""
-    return Path(os.environ.get("STSN_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
 Words = Tuple[List[str], List[bool]]

@@ -120,7 +120,7 @@ def test_accuracy_set_overrides_every_row_and_the_title_states_the_batch(
     """``accuracy.py --set`` reaches every row's runs (after the row's own change), and
     the table's title names the batch size the runs had, not always the config's."""
     import accuracy
-    from experiments import METRICS
+    from stsn_dev.summaries import METRICS
 
     seen: dict = {}
 

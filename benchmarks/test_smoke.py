@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple
 
 import pytest
 from harness import RESULTS
-from smoke_kit import SmokeKit, run_smoke
+from stsn_dev.smoke_kit import SmokeKit, run_smoke
 
 HERE = Path(__file__).resolve().parent
 # a script is a module run as one: every such file in benchmarks/, found here by glob,
@@ -134,7 +134,7 @@ def test_averaging_benchmark_saves_what_the_seed_trains_without_averages(
     import averaging
     import numpy
     import spacy
-    from experiments import override_args, schedule_overrides
+    from stsn_dev.experiments import override_args, schedule_overrides
 
     overrides = {
         **schedule_overrides(3, str(smoke_kit.encoder), 0),

@@ -10,7 +10,8 @@ Every run has the same budget; the best model on dev is evaluated on test.
 import argparse
 from pathlib import Path
 
-from experiments import add_grid_arguments, provenance, run_grid, write_summary
+from stsn_dev.experiments import add_grid_arguments, provenance, run_grid
+from stsn_dev.summaries import write_summary
 
 VARIANTS = {
     **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},

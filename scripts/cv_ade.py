@@ -15,22 +15,24 @@ test fold is not read. Compare settings so, then run the chosen one without it.
 
 import argparse
 from pathlib import Path
+from typing import Any, Dict, List
 
-from experiments import (
+from stsn_dev.experiments import (
     add_set_argument,
-    f1s,
     parse_overrides,
     provenance,
     run_once,
     schedule_overrides,
     split_dev,
-    write_summary,
 )
+from stsn_dev.summaries import f1s, write_summary
 
 from spacy_stsn.evaluation.evaluate import summary_line
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: the corpus, the config and the output folder, the budget, the
+    folds, the rows and the overrides."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -94,7 +96,11 @@ def main() -> None:
         action="store_true",
         help="train nothing: summarise the runs that have finished (a partial grid)",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> List[int]:
+    """The folds to run; ``parser.error`` (exit 2) for arguments that do not fit."""
     if not 1 <= args.folds <= 10:
         parser.error(f"--folds must be between 1 and 10, not {args.folds}")
     fold_ids = sorted(set(args.only_folds)) if args.only_folds else range(args.folds)
@@ -106,7 +112,25 @@ def main() -> None:
         parser.error(
             "--set needs a --tag, or its runs would share the folders of others"
         )
-    extra = parse_overrides(args.set)
+    return list(fold_ids)
+
+
+def run_overrides(args: argparse.Namespace, n_layers: int) -> Dict[str, Any]:
+    """The config overrides of one row's runs: the schedule, the layers, the features,
+    the ``--set`` values, and one evaluation at the end (the "dev" set selects
+    nothing)."""
+    overrides = schedule_overrides(args.steps, args.encoder, args.seed)
+    overrides["components.stsn.model.n_layers"] = n_layers
+    if args.features:
+        overrides["components.stsn.model.tok2vec.features"] = True
+    overrides.update(parse_overrides(args.set))
+    overrides["training.eval_frequency"] = args.steps
+    return overrides
+
+
+def run_folds(args: argparse.Namespace, fold_ids: List[int]) -> Dict[str, List[Any]]:
+    """Each row's finished runs (its F1s and fold), training what has not run unless
+    ``--finished-only``."""
     suffix = (
         ("_features" if args.features else "")
         + (f"_{args.tag}" if args.tag else "")
@@ -118,18 +142,11 @@ def main() -> None:
         for k in fold_ids
         if args.dev_fraction
     }
-    rows = {}
+    rows: Dict[str, List[Any]] = {}
     for n_layers in args.n_layers:
         name = "STSN" if n_layers else "baseline (n_layers=0)"
         rows[name] = []
         for k in fold_ids:
-            overrides = schedule_overrides(args.steps, args.encoder, args.seed)
-            overrides["components.stsn.model.n_layers"] = n_layers
-            if args.features:
-                overrides["components.stsn.model.tok2vec.features"] = True
-            overrides.update(extra)
-            # the "dev" set selects nothing: evaluate once, at the end
-            overrides["training.eval_frequency"] = args.steps
             train, scored = cuts.get(
                 k,
                 (
@@ -137,15 +154,14 @@ def main() -> None:
                     args.corpus / f"fold_{k}_test.spacy",
                 ),
             )
+            run = f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}"
             result = run_once(
                 args.config,
                 train,
                 scored,
                 scored,
-                Path("training")
-                / "ade_cv"
-                / f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}",
-                overrides,
+                Path("training") / "ade_cv" / run,
+                run_overrides(args, n_layers),
                 use="model-last",
                 gpu_id=args.gpu_id,
                 finished_only=args.finished_only,
@@ -155,7 +171,11 @@ def main() -> None:
                 continue
             rows[name].append({**f1s(result), "fold": k})
             print(summary_line(result, f"{name} fold {k}"), flush=True)
-    rows = {name: runs for name, runs in rows.items() if runs}
+    return {name: runs for name, runs in rows.items() if runs}
+
+
+def title(args: argparse.Namespace, rows: Dict[str, List[Any]]) -> str:
+    """The summary's title: which folds finished, and what was scored."""
     done = sorted({run["fold"] for runs in rows.values() for run in runs})
     folds = (
         "10-fold cross-validation"
@@ -167,15 +187,15 @@ def main() -> None:
             f", scored on {args.dev_fraction:.0%} of each fold's train file cut off as"
             " dev (not the test fold)"
         )
-    print(
-        write_summary(
-            args.output,
-            "cv",
-            rows,
-            f"ADE {folds} ({args.steps} steps, last model)",
-            provenance(args),
-        )
-    )
+    return f"ADE {folds} ({args.steps} steps, last model)"
+
+
+def main() -> None:
+    parser = build_parser()
+    args = parser.parse_args()
+    fold_ids = check_args(parser, args)
+    rows = run_folds(args, fold_ids)
+    print(write_summary(args.output, "cv", rows, title(args, rows), provenance(args)))
 
 
 if __name__ == "__main__":

@@ -4,20 +4,17 @@ failures that name their run."""
 import json
 from pathlib import Path
 
-import experiments
 import pytest
-from experiments import (
-    METRICS,
+from stsn_dev import experiments
+from stsn_dev.experiments import (
     dev_curve,
-    markdown_table,
     override_args,
     parse_overrides,
     run_grid,
     split_dev,
-    summarize,
     train_and_evaluate,
-    write_summary,
 )
+from stsn_dev.summaries import METRICS, markdown_table, summarize, write_summary
 
 
 @pytest.fixture

@@ -2,17 +2,13 @@
 built offline."""
 
 import json
-import os
-from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from stsn_dev.data import data_dir
+from stsn_dev.tiny_bert import make_tiny_bert
 
-DATA_DIR = Path(
-    os.environ.get(
-        "STSN_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    )
-)
+DATA_DIR = data_dir()
 
 
 def load_records(dataset: str, name: str, n: int) -> List[Dict]:
@@ -42,38 +38,6 @@ def ade_overlap_records() -> List[Dict]:
     return with_overlap + without
 
 
-def make_tiny_bert(out: Path, records: List[Dict], cased: bool = False) -> str:
-    """A 2-layer, 32-wide BERT with random weights and a word-level vocabulary of
-    ``records``' words, saved like a hub model in ``out``; its tokenizer lowercases
-    unless ``cased``."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    words = {w if cased else w.lower() for r in records for w in r["tokens"]}
-    chars = sorted({c for w in words for c in w})
-    vocab = list(
-        dict.fromkeys(
-            ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-            + chars
-            + ["##" + c for c in chars]
-            + sorted(words)
-        )
-    )
-    (out / "vocab.txt").write_text("\n".join(vocab), encoding="utf8")
-    BertTokenizerFast(
-        vocab_file=str(out / "vocab.txt"), do_lower_case=not cased
-    ).save_pretrained(out)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(out)
-    return str(out)
-
-
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory, conll04_records, ade_overlap_records) -> str:
     """The tiny random BERT with an uncased (lowercasing) tokenizer, as all-MiniLM-L6-v2
@@ -98,7 +62,7 @@ def trained(tmp_path_factory, conll04_records, ade_overlap_records):
     """A CNN-tok2vec STSN pipeline trained by spaCy's loop until it reproduces 20
     CoNLL04 + 10 ADE sentences."""
     import spacy
-    from pipelines import CNN_TOK2VEC, train_pipeline
+    from stsn_dev.pipelines import CNN_TOK2VEC, train_pipeline
 
     tmp_path = tmp_path_factory.mktemp("cnn")
     model_dir, corpus = train_pipeline(
@@ -114,7 +78,7 @@ def tiny_bert_pipeline(
     """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15
     sentences."""
     import spacy
-    from pipelines import LISTENER, TRANSFORMER, train_pipeline
+    from stsn_dev.pipelines import LISTENER, TRANSFORMER, train_pipeline
 
     records = conll04_records[:10] + ade_overlap_records[:5]
     tmp_path = tmp_path_factory.mktemp("tiny-bert-pipeline")

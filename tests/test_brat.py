@@ -317,9 +317,9 @@ MALFORMED = [
     ("E1\tMarry:T9 Agent:T1", r"the event's trigger T9 is not a T line of the file"),
     (
         "T3\tPerson 0 4\tJohn",
-        r"unknown entity type 'Person' \(types file: \['Peop', 'Loc', 'Org'\]\)",
+        r"entity T3 has the unknown type 'Person' \(types file: \['Peop', 'Loc', 'Org'\]\)",
     ),
-    ("R2\tLives Arg1:T1 Arg2:T2", r"unknown relation type 'Lives'"),
+    ("R2\tLives Arg1:T1 Arg2:T2", r"relation R2 has the unknown type 'Lives'"),
 ]
 
 

@@ -7,9 +7,9 @@ import sys
 import pytest
 import spacy
 import torch
-from pipelines import examples_from_corpus
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
+from stsn_dev.pipelines import examples_from_corpus
 
 from spacy_stsn.pipeline.annotations import make_relation, set_entities
 

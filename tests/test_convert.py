@@ -16,15 +16,13 @@ from spacy.vocab import Vocab
 from srsly import msgpack as srsly_msgpack
 
 from spacy_stsn.cli.main import main
-from spacy_stsn.formats.spert import (
+from spacy_stsn.formats.docbin import (
     cached_msgpack_extensions,
-    convert_file,
     corpus_stats,
-    docs_to_spert,
-    load_types,
     read_docbin,
-    spert_to_docs,
 )
+from spacy_stsn.formats.spert import convert_file, docs_to_spert, spert_to_docs
+from spacy_stsn.formats.types import load_types
 
 # documents, tokens, entities, relations, per entity type, per relation type, docs with
 # overlapping entities: the tables in DATA_DIR/{conll04,ade}/SOURCE.md
@@ -292,7 +290,7 @@ BAD = [
     ),
     (_bad(entities__end=0), r"entity 0 \(Peop\) has end 0 <= start 0"),
     (_bad(entities__start="0"), r"entity 0 \(Peop\) has non-integer start/end '0'/1"),
-    (_bad(entities__type="Person"), r"entity 0 has unknown label 'Person'"),
+    (_bad(entities__type="Person"), r"entity 0 has the unknown type 'Person'"),
     (_bad(entities__type=None), r"entity 0 has no type"),
     (_bad(entities={"type": "Peop"}), r"'entities' must be a list of objects"),
     (
@@ -312,7 +310,7 @@ BAD = [
         r"relation 0 \(Live_In\) tail '1' does not index one of the 2 entities",
     ),
     (_bad(relations__head=True), r"relation 0 \(Live_In\) head True does not index"),
-    (_bad(relations__type="Lives"), r"relation 0 has unknown label 'Lives'"),
+    (_bad(relations__type="Lives"), r"relation 0 has the unknown type 'Lives'"),
     (_bad(relations=[[0, 1]]), r"'relations' must be a list of objects"),
     (_without("entities"), r"no 'entities' key \(a document without entities has "),
     (

@@ -22,6 +22,7 @@ from spacy_stsn.pipeline.decoding import (
     relation_key,
     resolve_overlaps,
     select_non_overlapping,
+    tail_first,
 )
 
 
@@ -231,3 +232,14 @@ def test_canonical_order_puts_the_earlier_argument_first():
     }
     assert relation_key(rel, {"Near"}) == ((0, 2), "A", (4, 5), "B", "Near")
     assert relation_key(rel, ()) == ((4, 5), "B", (0, 2), "A", "Near")
+
+
+def test_tail_first_is_one_rule_for_ints_and_arrays():
+    """Decoding (arrays), the scorer and the training targets (ints) share the rule: the
+    tail comes first when its (start, end) sorts before the head's."""
+    spans = [(s, e) for s in range(4) for e in range(s + 1, 5)]
+    pairs = [(h, t) for h in spans for t in spans]
+    expected = [t < h for h, t in pairs]
+    assert [bool(tail_first(h, t)) for h, t in pairs] == expected
+    heads, tails = (numpy.array(side) for side in zip(*pairs))
+    assert tail_first(heads.T, tails.T).tolist() == expected

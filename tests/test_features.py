@@ -5,7 +5,12 @@ case."""
 import numpy
 import pytest
 import spacy
-from pipelines import TRAIN_CONFIG, TRANSFORMER, _write_corpus, examples_from_corpus
+from stsn_dev.pipelines import (
+    TRAIN_CONFIG,
+    TRANSFORMER,
+    _write_corpus,
+    examples_from_corpus,
+)
 from thinc.api import Adam, Config, Optimizer
 
 from spacy_stsn.ml.model import torch_module

@@ -4,9 +4,9 @@ among them."""
 
 import pytest
 import spacy
-from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy.tokens import Doc, Span
 from spacy.training import Example
+from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 from spacy_stsn.evaluation.scorer import score_relations
 

@@ -275,7 +275,7 @@ def test_spacy_scores_and_saves_the_transformers_averages(
     ``stsn`` component applies the averages to every tensor the optimizer steps, so the
     saved pipeline's transformer and head weights are the averages (thinc's own lookups
     would miss the transformer's), and the live weights come back after the block."""
-    from pipelines import (
+    from stsn_dev.pipelines import (
         LISTENER,
         TRAIN_CONFIG,
         TRANSFORMER,
@@ -360,7 +360,7 @@ def test_spacy_train_updates_every_parameter(
     """spaCy's training loop with the optimizer: a few steps change every parameter that
     gets a gradient, the transformer's and the head's (torch) and the CNN tok2vec's
     (thinc-native)."""
-    from pipelines import CNN_TOK2VEC, LISTENER, TRANSFORMER, train_pipeline
+    from stsn_dev.pipelines import CNN_TOK2VEC, LISTENER, TRANSFORMER, train_pipeline
 
     if encoder == "transformer":
         tok2vec, extra, pipeline = (
@@ -405,7 +405,7 @@ def test_spacy_train_saves_averages_when_asked(tmp_path, conll04_records, tiny_b
     """``spacy train`` with ``use_averages = true``: the same seed trains the same
     weights, and the saved transformer and head are their averages, not the last
     weights (the averages' values are checked exactly in the test above)."""
-    from pipelines import LISTENER, TRANSFORMER, train_pipeline
+    from stsn_dev.pipelines import LISTENER, TRANSFORMER, train_pipeline
 
     saved = {}
     for averages in (False, True):

@@ -30,7 +30,7 @@ import numpy
 import pytest
 import spacy
 from packaging.requirements import Requirement
-from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
+from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 from thinc.api import Config
 
 import spacy_stsn

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import spacy
-from pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 from spacy.tokens import Doc, Span
+from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 
 def test_an_entity_only_corpus_trains_and_predicts_entities(tmp_path, conll04_records):

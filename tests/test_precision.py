@@ -8,9 +8,9 @@ import numpy
 import pytest
 import spacy
 import torch
-from pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 from spacy.training import Example
 from spacy.util import registry
+from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 
 from spacy_stsn.ml.model import torch_module
 from spacy_stsn.ml.precision import (

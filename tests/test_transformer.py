@@ -2,7 +2,7 @@
 the listener."""
 
 import spacy
-from pipelines import examples_from_corpus
+from stsn_dev.pipelines import examples_from_corpus
 
 
 def test_tiny_bert_listener_learns_and_round_trips(tmp_path, tiny_bert_pipeline):

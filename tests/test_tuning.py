@@ -9,9 +9,9 @@ import sys
 import pytest
 import spacy
 from conftest import load_records
-from pipelines import _write_corpus, examples_from_corpus
 from spacy.tokens import Doc
 from spacy.training import Example
+from stsn_dev.pipelines import _write_corpus, examples_from_corpus
 
 from spacy_stsn.evaluation.evaluate import load_examples, predict
 from spacy_stsn.evaluation.scorer import score_relations

@@ -15,13 +15,12 @@ import spacy
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from ..formats.spert import read_docbin
+from ..formats.docbin import read_docbin
 from ..ml.precision import describe
 from ..pipeline.annotations import get_entities
 from ..pipeline.loading import load_pipeline
 from .scorer import breakdowns, score_relations
-
-TASKS = (("NER", "ents"), ("RE", "rel"), ("RE+", "rel_strict"))
+from .tasks import TASKS
 
 
 def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
@@ -90,20 +89,21 @@ def markdown(result: Dict[str, Any]) -> str:
         "| task | micro P | micro R | micro F1 | macro P | macro R | macro F1 |",
         "|---|---|---|---|---|---|---|",
     ]
-    for task, key in TASKS:
-        row = [s[f"{key}_{m}"] for m in ("p", "r", "f")] + [
-            s[f"{key}_macro_{m}"] for m in ("p", "r", "f")
+    for task in TASKS:
+        row = [s[f"{task.prefix}_{m}"] for m in ("p", "r", "f")] + [
+            s[f"{task.prefix}_macro_{m}"] for m in ("p", "r", "f")
         ]
-        lines.append(f"| {task} | " + " | ".join(f"{100 * v:.1f}" for v in row) + " |")
-    for task, key in TASKS:
+        cells = " | ".join(f"{100 * v:.1f}" for v in row)
+        lines.append(f"| {task.name} | {cells} |")
+    for task in TASKS:
         lines += [
             "",
-            f"{task} per type:",
+            f"{task.name} per type:",
             "",
             "| type | P | R | F1 |",
             "|---|---|---|---|",
         ]
-        for label, prf in sorted(s[f"{key}_per_type"].items()):
+        for label, prf in sorted(s[f"{task.prefix}_per_type"].items()):
             lines.append(
                 f"| {label} | "
                 + " | ".join(f"{100 * prf[m]:.1f}" for m in ("p", "r", "f"))
@@ -189,5 +189,5 @@ def show(model: str, corpus: Path, n: int = 5, gpu_id: int = -1) -> str:
 
 def summary_line(result: Dict[str, Any], prefix: Optional[str] = None) -> str:
     s = result["scores"]
-    body = "  ".join(f"{task} {100 * s[f'{key}_f']:.1f}" for task, key in TASKS)
+    body = "  ".join(f"{t.name} {100 * s[f'{t.prefix}_f']:.1f}" for t in TASKS)
     return f"{prefix + ': ' if prefix else ''}micro F1  {body}  ({result['sents_per_sec']:.1f} sentences/s)"

@@ -26,6 +26,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from ..pipeline.alignment import same_words
 from ..pipeline.annotations import DEFAULT_SPANS_KEY, get_entities
 from ..pipeline.decoding import relation_key
 from .metrics import (
@@ -39,6 +40,7 @@ from .metrics import (
     score_items,
     strict_relation_item,
 )
+from .tasks import NER, TASKS
 
 SpanMap = Callable[[int, int], Offsets]
 
@@ -89,7 +91,7 @@ def _predicted_to_reference(example: Example) -> SpanMap:
     it stays distinct from other predictions, and its length (for Figure 5) is its own
     length in predicted tokens.
     """
-    if [t.text for t in example.predicted] == [t.text for t in example.reference]:
+    if same_words(example.predicted, example.reference):
         return _identity
     cache: Dict[Tuple[int, int], Offsets] = {}
 
@@ -153,14 +155,6 @@ def _column(docs: Sequence[DocItems], field: str) -> List[Set[Item]]:
     return [getattr(d, field) for d in docs]
 
 
-# (items, key prefix) of the three tasks; RE and RE+ share the relation label list
-_TASKS = (
-    ("entities", "ents"),
-    ("relations", "rel"),
-    ("strict_relations", "rel_strict"),
-)
-
-
 def score_relations(
     examples: Iterable[Example],
     spans_key: str = DEFAULT_SPANS_KEY,
@@ -178,19 +172,11 @@ def score_relations(
     passes scorer settings such as ``nlp``) are ignored, as spaCy's scorers do.
     """
     gold, pred, _ = _corpus_items(examples, spans_key, symmetric_labels)
-    labels = {
-        "entities": entity_labels,
-        "relations": relation_labels,
-        "strict_relations": relation_labels,
-    }
     scores: Dict[str, Any] = {}
-    for field, prefix in _TASKS:
-        scores.update(
-            flatten(
-                prefix,
-                score_items(_column(gold, field), _column(pred, field), labels[field]),
-            )
-        )
+    for task in TASKS:
+        labels = relation_labels if task.relation else entity_labels
+        gold_items, pred_items = _column(gold, task.field), _column(pred, task.field)
+        scores.update(flatten(task.prefix, score_items(gold_items, pred_items, labels)))
     return scores
 
 
@@ -208,15 +194,11 @@ def breakdowns(
     """
     gold, pred, lengths = _corpus_items(examples, spans_key, symmetric_labels)
     by_task = {
-        task: (_column(gold, field), _column(pred, field))
-        for task, field in (
-            ("NER", "entities"),
-            ("RE", "relations"),
-            ("RE+", "strict_relations"),
-        )
+        task.name: (_column(gold, task.field), _column(pred, task.field))
+        for task in TASKS
     }
     return {
-        "entity length": {"NER": f1_by_entity_length(*by_task["NER"])},
+        "entity length": {NER.name: f1_by_entity_length(*by_task[NER.name])},
         "sentence length": {
             task: f1_by_sentence_length(lengths, *items)
             for task, items in by_task.items()

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
+from ..files import write_text
+
 SIDECAR_SUFFIX = ".resume.json"
 HEAD_BYTES = 1 << 20
 
@@ -85,9 +87,7 @@ def write_sidecar(output: Path, run: Dict[str, Any]) -> None:
     """Record ``run`` for ``output``, whole or not at all."""
     path = sidecar_path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(run, indent=2) + "\n", encoding="utf8")
-    os.replace(partial, path)
+    write_text(path, json.dumps(run, indent=2) + "\n")
 
 
 def settings_differences(saved: Dict[str, Any], run: Dict[str, Any]) -> List[str]:

@@ -3,7 +3,10 @@ whole document each.
 
 brat is the usual tool for annotating entities and relations by hand; reading and
 writing its files lets a user correct predictions (``extract --output-format brat``) and
-train on the corrections (``convert DIR out.spacy``).
+train on the corrections (``convert DIR out.spacy``). This module reads; the ``.ann``
+lines are parsed and checked by :mod:`spacy_stsn.formats.brat_ann`, and writing is
+:mod:`spacy_stsn.formats.brat_writer` (:func:`docs_to_brat` and :class:`BratWriter`,
+importable from here too).
 
 Reading (:func:`brat_to_docs`): each ``.txt`` (in any subfolder) becomes one Doc,
 sentences and all (relations may cross sentences), tokenised by the given pipeline's
@@ -42,228 +45,21 @@ skipped. The line kinds of an ``.ann`` file:
 A types file is either SpERT's types JSON or brat's ``annotation.conf`` (a ``.conf``
 file: the names in its ``[entities]`` and ``[relations]`` sections; ``!`` abstract types
 and ``<...>`` macros are not labels).
-
-Writing (:func:`docs_to_brat`, :class:`BratWriter`): ``NAME.txt`` is ``doc.text``;
-``NAME.ann`` has one ``T`` line per entity of ``doc.spans[spans_key]`` (overlaps
-included), numbered in document order, then one ``R`` line per relation of
-``doc._.relations``. Scores are not written: brat has no field for them. A NAME is a
-relative path, normalised (``./x``, ``a//b``, ``q/./r`` are ``x``, ``a/b``, ``q/r``);
-one that names no file (empty, ``.``, ending in ``/``) or leaves the folder (``..``,
-``/...``) is an error, and so are two documents whose names are the same file, named
-both, before the second is written.
 """
 
-import os
-import re
-from collections import Counter
-from pathlib import Path, PurePosixPath
-from typing import (
-    Any,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    NamedTuple,
-    Optional,
-    Sequence,
-    Set,
-    Tuple,
-    Union,
-)
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from ..pipeline.annotations import (
-    DEFAULT_SPANS_KEY,
-    doc_name,
-    get_entities,
-    make_relation,
-    relation_arguments,
-    set_entities,
-)
-from .spert import load_types, write_docbin
-
-SKIPPED = (
-    "discontinuous_entities",
-    "event_triggers",
-    "relations_to_skipped",
-    "events",
-    "equivalences",
-    "attributes",
-    "normalizations",
-    "notes",
-)
-_SKIPPED_KIND = {
-    "E": "events",
-    "*": "equivalences",
-    "A": "attributes",
-    "M": "attributes",
-    "N": "normalizations",
-    "#": "notes",
-}
-_KINDS = "TR" + "".join(_SKIPPED_KIND)
-_INTEGER = re.compile(r"[0-9]+")
-_ADJUSTED = ("expanded_entities", "trimmed_entities", "merged_entities")
-_N_EXAMPLES = 3
-
-
-class _TextBound(NamedTuple):
-    label: str
-    fragments: List[Tuple[int, int]]
-    where: str
-
-
-class _BinaryRelation(NamedTuple):
-    label: str
-    head: str
-    tail: str
-    where: str
-
-
-class BratSummary:
-    """What a conversion skipped or adjusted, totalled over files, with where the first
-    few were."""
-
-    def __init__(self) -> None:
-        self.counts: Counter = Counter()
-        self.examples: Dict[str, List[str]] = {}
-
-    def add(self, kind: str, where: str) -> None:
-        self.counts[kind] += 1
-        examples = self.examples.setdefault(kind, [])
-        if len(examples) < _N_EXAMPLES:
-            examples.append(where)
-
-    def as_dict(self) -> Dict[str, Any]:
-        return {
-            "skipped": {kind: self.counts[kind] for kind in SKIPPED},
-            **{kind: self.counts[kind] for kind in _ADJUSTED},
-            "examples": self.examples,
-        }
-
-
-def _flat(text: str) -> str:
-    """A text as an ``.ann`` line can hold it: tabs and line breaks as spaces."""
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-
-
-def _text_bound(rest: str, text: str, where: str) -> _TextBound:
-    fields = rest.split("\t")
-    head = fields[0].split(" ", 1)
-    if len(fields) != 2 or len(head) != 2 or not head[0]:
-        raise ValueError(
-            f"{where}: a T line is 'ID<tab>TYPE START END<tab>TEXT', got {rest!r}"
-        )
-    label, offsets = head
-    fragments = []
-    for fragment in offsets.split(";"):
-        bounds = fragment.split()
-        if len(bounds) != 2 or not all(_INTEGER.fullmatch(b) for b in bounds):
-            raise ValueError(
-                f"{where}: offsets {offsets!r} are not 'START END' pairs of integers"
-            )
-        start, end = int(bounds[0]), int(bounds[1])
-        if not start < end <= len(text):
-            raise ValueError(
-                f"{where}: offsets {start} {end} are empty, reversed or beyond the text's "
-                f"{len(text)} characters"
-            )
-        fragments.append((start, end))
-    expected = _flat(" ".join(text[start:end] for start, end in fragments))
-    if fields[1] != expected:
-        raise ValueError(
-            f"{where}: the entity's text {fields[1]!r} differs from the .txt at {offsets}: "
-            f"{expected!r}"
-        )
-    return _TextBound(label, fragments, where)
-
-
-def _binary_relation(rest: str, where: str) -> _BinaryRelation:
-    parts = rest.split()
-    args = [part.split(":", 1) for part in parts[1:]]
-    if len(parts) != 3 or not all(len(arg) == 2 and all(arg) for arg in args):
-        raise ValueError(
-            f"{where}: an R line is 'ID<tab>LABEL Arg1:ID Arg2:ID', got {rest!r}"
-        )
-    if args[0][0] == args[1][0]:
-        raise ValueError(
-            f"{where}: the role {args[0][0]} is given twice in {rest!r} (a relation has one "
-            "Arg1, its head, and one Arg2)"
-        )
-    roles = dict(args)
-    if sorted(roles) == ["Arg1", "Arg2"]:
-        return _BinaryRelation(parts[0], roles["Arg1"], roles["Arg2"], where)
-    return _BinaryRelation(parts[0], args[0][1], args[1][1], where)
-
-
-class ParsedAnn(NamedTuple):
-    """An ``.ann`` file's entities (by id), relations, event ids and event triggers (id
-    -> the E line)."""
-
-    entities: Dict[str, _TextBound]
-    relations: List[_BinaryRelation]
-    events: Set[str]
-    triggers: Dict[str, str]
-
-
-def parse_ann(ann: str, text: str, source: str, summary: BratSummary) -> ParsedAnn:
-    """Check every line of an ``.ann`` file against its text and keep what a Doc can
-    hold; the kinds it cannot are counted in ``summary``. ``source`` names the file in
-    errors (``FILE:LINE: problem``)."""
-    parsed = ParsedAnn({}, [], set(), {})
-    defined: Dict[str, int] = {}
-    for number, line in enumerate(ann.split("\n"), 1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        ann_id, tab, rest = line.partition("\t")
-        if not tab or not ann_id:
-            raise ValueError(f"{where}: expected an id and a tab, got {line!r}")
-        kind = ann_id[0]
-        if kind not in _KINDS:
-            raise ValueError(
-                f"{where}: unknown annotation id {ann_id!r} "
-                f"(brat ids start with one of {_KINDS})"
-            )
-        if kind != "*":  # equivalences have no id of their own
-            if ann_id in defined:
-                raise ValueError(
-                    f"{where}: id {ann_id} is already defined on line {defined[ann_id]}"
-                )
-            defined[ann_id] = number
-        if kind == "T":
-            parsed.entities[ann_id] = _text_bound(rest, text, where)
-        elif kind == "R":
-            parsed.relations.append(_binary_relation(rest, where))
-        else:
-            if kind == "E":
-                trigger = rest.split()[0].split(":", 1) if rest.strip() else []
-                if len(trigger) != 2 or not all(trigger):
-                    raise ValueError(
-                        f"{where}: an E line is 'ID<tab>TYPE:TRIGGER [ROLE:ID ...]', "
-                        f"got {rest!r}"
-                    )
-                parsed.events.add(ann_id)
-                parsed.triggers[trigger[1]] = where
-            summary.add(_SKIPPED_KIND[kind], where)
-    for trigger, where in parsed.triggers.items():
-        if trigger not in parsed.entities:
-            raise ValueError(
-                f"{where}: the event's trigger {trigger} is not a T line of the file"
-            )
-    return parsed
-
-
-def _check_label(
-    label: str, labels: Optional[Sequence[str]], what: str, where: str
-) -> None:
-    if labels is not None and label not in labels:
-        raise ValueError(
-            f"{where}: unknown {what} type {label!r} (types file: {list(labels)})"
-        )
+from ..pipeline.annotations import DEFAULT_SPANS_KEY, make_relation, set_entities
+from .brat_ann import BratSummary, ParsedAnn, parse_ann
+from .brat_writer import BratWriter as BratWriter  # the documented import path
+from .brat_writer import docs_to_brat as docs_to_brat
+from .docbin import write_docbin
+from .types import check_label, load_types
 
 
 def ann_to_doc(
@@ -284,7 +80,7 @@ def ann_to_doc(
         if ann_id in parsed.triggers:
             summary.add("event_triggers", entity.where)
             continue
-        _check_label(entity.label, entity_labels, "entity", entity.where)
+        check_label(entity.label, entity_labels, f"entity {ann_id}", entity.where)
         if len(entity.fragments) > 1:
             summary.add("discontinuous_entities", entity.where)
             continue
@@ -310,7 +106,7 @@ def ann_to_doc(
         spans[ann_id] = key
     relations = []
     for rel in parsed.relations:
-        _check_label(rel.label, relation_labels, "relation", rel.where)
+        check_label(rel.label, relation_labels, f"relation {rel.id}", rel.where)
         for arg in (rel.head, rel.tail):
             if arg not in parsed.entities and arg not in parsed.events:
                 raise ValueError(
@@ -465,186 +261,3 @@ def convert_brat(
     )
     stats = write_docbin(docs, output_path, spans_key, part_tokens)
     return {**stats, **summary.as_dict()}
-
-
-def doc_to_ann(
-    doc: Doc, spans_key: str = DEFAULT_SPANS_KEY, index: Optional[int] = None
-) -> str:
-    """The ``.ann`` text of a Doc: T lines in document order, then R lines (``Arg1`` the
-    head)."""
-    entities = sorted(set(get_entities(doc, spans_key)))
-    arguments = relation_arguments(doc, entities, spans_key, index)
-    lines = []
-    for n, (start, end, label) in enumerate(entities, 1):
-        span = doc[start:end]
-        label = _brat_type(label, doc, index)
-        lines.append(
-            f"T{n}\t{label} {span.start_char} {span.end_char}\t{_flat(span.text)}"
-        )
-    for n, (rel, (head, tail)) in enumerate(zip(doc._.relations, arguments), 1):
-        lines.append(
-            f"R{n}\t{_brat_type(rel['label'], doc, index)} Arg1:T{head + 1} Arg2:T{tail + 1}"
-        )
-    return "".join(line + "\n" for line in lines)
-
-
-def _brat_type(label: str, doc: Doc, index: Optional[int]) -> str:
-    if not label or any(c.isspace() for c in label):
-        raise ValueError(
-            f"{doc_name(doc, index)}: the label {label!r} cannot be a brat type "
-            "(empty or with spaces)"
-        )
-    return label
-
-
-def _check_name(name: str) -> str:
-    """The normalised file name (below the output folder, without suffix) that a
-    document name gives: ``./x``, ``a//b`` and ``q/./r`` are ``x``, ``a/b`` and ``q/r``,
-    so that names of one file compare equal."""
-    parts = PurePosixPath(name).parts
-    if (
-        name.startswith("/")
-        or "\\" in name
-        or "\0" in name
-        or ".." in parts
-        or name.rsplit("/", 1)[-1] in ("", ".")
-    ):
-        raise ValueError(
-            f"{name!r} cannot name a brat document (a relative path to a file is needed: not "
-            "empty, without '..', not ending in '/' or '.')"
-        )
-    return "/".join(parts)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    with temporary.open("w", encoding="utf8", newline="") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
-def write_pair(
-    directory: Path,
-    name: str,
-    doc: Doc,
-    spans_key: str = DEFAULT_SPANS_KEY,
-    index: Optional[int] = None,
-) -> Path:
-    """Write ``NAME.txt`` then ``NAME.ann`` (each whole or not at all: an ``.ann`` means
-    a finished pair)."""
-    ann = doc_to_ann(doc, spans_key, index)
-    txt_path = Path(directory) / (_check_name(name) + ".txt")  # the name as normalised
-    txt_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(txt_path, doc.text)
-    _write_atomically(txt_path.with_suffix(".ann"), ann)
-    return txt_path.with_suffix(".ann")
-
-
-def docs_to_brat(
-    docs: Iterable[Doc],
-    directory: Union[str, Path],
-    names: Optional[Iterable[str]] = None,
-    spans_key: str = DEFAULT_SPANS_KEY,
-) -> List[Path]:
-    """Write each Doc as ``directory/NAME.txt`` + ``.ann``; names default to ``orig_id``
-    (as :func:`brat_to_docs` sets it), else the zero-padded position. Returns the
-    ``.ann`` paths."""
-    docs = list(docs)
-    names = (
-        list(names)
-        if names is not None
-        else [
-            str(doc.user_data.get("orig_id", f"{i:06d}")) for i, doc in enumerate(docs)
-        ]
-    )
-    if len(names) != len(docs):
-        raise ValueError(f"{len(names)} names for {len(docs)} documents")
-    first: Dict[str, int] = {}
-    for i, name in enumerate(names):
-        try:
-            j = first.setdefault(_check_name(name), i)
-        except ValueError as err:
-            raise ValueError(f"{doc_name(docs[i], i)}: {err}") from None
-        if j != i:
-            raise ValueError(
-                f"{doc_name(docs[j], j)} and {doc_name(docs[i], i)} would overwrite each other: "
-                f"their names {names[j]!r} and {name!r} are the same file "
-                f"{_check_name(name)}.txt"
-            )
-    return [
-        write_pair(Path(directory), name, doc, spans_key, i)
-        for i, (name, doc) in enumerate(zip(names, docs))
-    ]
-
-
-class BratWriter:
-    """``extract --output-format brat``: each document as ``OUTDIR/NAME.txt`` +
-    ``.ann``, where NAME is the input's ``id`` field (JSONL) or else its zero-padded
-    line number, normalised (see the module doc). Two lines whose ids name the same file
-    are an error naming both lines, raised before the second is written.
-
-    Resuming (``inputs`` given): the documents before the first one whose ``.ann`` is
-    missing count as done, so a rerun after a crash continues there; without ``inputs``
-    (``--restart``) every file is written again. Other files in OUTDIR are left alone.
-    """
-
-    def __init__(
-        self,
-        directory: Path,
-        source: Path,
-        spans_key: str = DEFAULT_SPANS_KEY,
-        inputs: Optional[Iterator[Tuple[str, Dict[str, Any]]]] = None,
-    ) -> None:
-        self.directory, self.source, self.spans_key = Path(directory), source, spans_key
-        # normalised name -> (input line, id as given), to refuse two documents of one
-        # file
-        self.names: Dict[str, Tuple[int, str]] = {}
-        self.done = 0
-        try:
-            for _, meta in inputs or ():
-                name, given = self._name(meta, self.done + 1)
-                if (
-                    name in self.names
-                    or not (self.directory / (name + ".ann")).exists()
-                ):
-                    break
-                self.names[name] = (self.done + 1, given)
-                self.done += 1
-        except ValueError:
-            pass  # a bad input line: extraction stops there again and reports it
-
-    def _name(self, meta: Dict[str, Any], line: int) -> Tuple[str, str]:
-        """The normalised name of an input line's document, and its id as given."""
-        name = meta.get("id", f"{line:06d}")
-        if not isinstance(name, (str, int)) or isinstance(name, bool):
-            raise ValueError(
-                f"{self.source}:{line}: the 'id' {name!r} cannot name a brat document"
-            )
-        try:
-            return _check_name(str(name)), str(name)
-        except ValueError as err:
-            raise ValueError(f"{self.source}:{line}: {err}") from None
-
-    def write(self, doc: Doc, meta: Dict[str, Any]) -> None:
-        line = len(self.names) + 1  # every input line is one document
-        name, given = self._name(meta, line)
-        if name in self.names:
-            other_line, other = self.names[name]
-            raise ValueError(
-                f"{self.source}:{line}: the id {given!r} was already used on line {other_line}"
-                if given == other
-                else f"{self.source}:{line}: the id {given!r} names the same file "
-                f"({name}.txt) as the id {other!r} on line {other_line}"
-            )
-        write_pair(self.directory, name, doc, self.spans_key, line - 1)
-        self.names[name] = (line, given)
-
-    def flush(self) -> None:
-        """Nothing to do: every pair is complete on disk once written."""
-
-    def __enter__(self) -> "BratWriter":
-        self.directory.mkdir(parents=True, exist_ok=True)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        pass

@@ -7,34 +7,26 @@ entity list. Entities may be unsorted and may nest (ADE); relations are stored b
 offsets, so re-sorting entities needs no index remapping.
 
 Every problem raises a ``ValueError`` naming the file, the document and the fault;
-nothing is dropped silently. ``tokens`` and ``entities`` are required; a key outside the
-four above is an error (a misspelt ``relation`` would otherwise convert to no
-relations). ``relations`` may be left out for an entities-only
-(NER) corpus, but only by every document of a file: the first document decides, a later
-      one that differs is an error, and a warning says the file was read as entities
-      only. A token must be a non-empty string without whitespace (spaCy would split it
-      on a round trip). An entity listed twice (same start, end and type) is an error:
-      it cannot be told apart from its copy in a span group, so relations to either
-      would merge (the SpERT data has none). Duplicate relations and self-relations are
-      kept as given.
+nothing is dropped silently (the checks: :mod:`spacy_stsn.formats.spert_checks`).
+``tokens`` and ``entities`` are required; a key outside the four above is an error (a
+misspelt ``relation`` would otherwise convert to no relations). ``relations`` may be
+left out for an entities-only (NER) corpus, but only by every document of a file: the
+first document decides, a later one that differs is an error, and a warning says the
+file was read as entities only. A token must be a non-empty string without whitespace
+(spaCy would split it on a round trip). An entity listed twice (same start, end and
+type) is an error: it cannot be told apart from its copy in a span group, so relations
+to either would merge (the SpERT data has none). Duplicate relations and self-relations
+are kept as given.
 
 Files (:func:`read_spert`) are a JSON list, parsed as a stream with ijson, or JSONL (one
 document a line), told apart by their first character; a UTF-8 byte order mark is
-skipped. :func:`write_docbin` keeps memory flat with the corpus's size: past
-``part_tokens`` tokens it writes ``OUTPUT`` as a folder of ``part-NNNNN.spacy`` files,
-which spaCy's ``Corpus`` (``spacy train --paths.train OUTPUT``) and :func:`read_docbin`
-read as one corpus; a smaller corpus is one ``.spacy`` file as before.
+skipped. :func:`convert_file` writes the Docs through
+:func:`spacy_stsn.formats.docbin.write_docbin` (one ``.spacy`` file, or a folder of
+parts for a large corpus), which :func:`read_docbin` reads back.
 """
 
-import difflib
-import functools
 import json
-import os
-import re
-import shutil
 import warnings
-from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 from typing import (
     IO,
@@ -50,10 +42,8 @@ from typing import (
 )
 
 import ijson
-from spacy.tokens import Doc, DocBin
-from spacy.training.corpus import walk_corpus
+from spacy.tokens import Doc
 from spacy.vocab import Vocab
-from srsly import msgpack as srsly_msgpack
 
 from ..pipeline.annotations import (
     DEFAULT_SPANS_KEY,
@@ -63,179 +53,12 @@ from ..pipeline.annotations import (
     relation_arguments,
     set_entities,
 )
+from .docbin import read_docbin as read_docbin  # the documented import path
+from .docbin import write_docbin
+from .spert_checks import check_record, record_where
+from .types import load_symmetric, load_types
 
-KEYS = ("tokens", "entities", "relations", "orig_id")
-# a part of a large corpus: DocBin takes ~0.5 kB a token while it is built and
-# serialised (the peak of `convert` on repeated CoNLL04 was 336 / 561 / 845 MiB with
-# parts of 0.1 / 0.5 / 1 M tokens); CoNLL04's train has 26,525 tokens, ADE 90,714, so
-# the benchmark datasets stay one file
-PART_TOKENS = 500_000
-_PART = re.compile(r"part-[0-9]{5}\.spacy")
-_SPACE = re.compile(r"\s")
 _BOM = b"\xef\xbb\xbf"
-
-
-def _read_json(path: Union[str, Path], expected: str) -> Any:
-    """A small JSON file (a types file), or an error naming it and what it should
-    hold."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(
-            f"{path}: cannot read it ({err}); expected {expected}"
-        ) from None
-    try:
-        return json.loads(text)
-    except ValueError as err:
-        raise ValueError(
-            f"{path}: not valid JSON ({err}); expected {expected}"
-        ) from None
-
-
-def load_types(path: Union[str, Path]) -> Tuple[List[str], List[str]]:
-    """Entity and relation labels of a SpERT types file, to reject labels a corpus
-    should not have."""
-    expected = "a JSON object with objects 'entities' and 'relations'"
-    types = _read_json(path, f"a SpERT types file, {expected}")
-    if not isinstance(types, dict) or not all(
-        isinstance(types.get(k), dict) for k in ("entities", "relations")
-    ):
-        raise ValueError(f"{path}: not a SpERT types file (expected {expected})")
-    return list(types["entities"]), list(types["relations"])
-
-
-def load_symmetric(path: Union[str, Path]) -> List[str]:
-    """Relation types a SpERT types file marks ``"symmetric": true`` (argument order
-    carries no meaning)."""
-    _, relations = load_types(path)
-    described = _read_json(path, "a SpERT types file")["relations"]
-    return sorted(
-        label
-        for label in relations
-        if isinstance(described[label], dict)
-        and described[label].get("symmetric") is True
-    )
-
-
-def _where(source: str, index: int, record: Any) -> str:
-    """Name a record in error messages; there is no Doc yet for :func:`doc_name`."""
-    orig_id = record.get("orig_id") if isinstance(record, dict) else None
-    return f"{source}: document #{index}" + (
-        f" (orig_id={orig_id})" if orig_id is not None else ""
-    )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _objects(record: Dict[str, Any], key: str, where: str) -> List[Dict[str, Any]]:
-    items = record.get(key, [])
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise ValueError(f"{where}: '{key}' must be a list of objects, got {items!r}")
-    return items
-
-
-def _check_label(
-    label: Any, labels: Optional[Sequence[str]], what: str, where: str
-) -> None:
-    if not isinstance(label, str) or not label:
-        raise ValueError(f"{where}: {what} has no type (got {label!r})")
-    if labels is not None and label not in labels:
-        raise ValueError(
-            f"{where}: {what} has unknown label {label!r} (types file: {list(labels)})"
-        )
-
-
-def _check_keys(record: Dict[str, Any], where: str) -> None:
-    unknown = [key for key in record if key not in KEYS]
-    if unknown:
-        guesses = difflib.get_close_matches(str(unknown[0]), KEYS, n=1)
-        hint = f"; did you mean {guesses[0]!r}?" if guesses else ""
-        raise ValueError(
-            f"{where}: unknown key {unknown[0]!r} (a SpERT document has 'tokens', "
-            f"'entities', 'relations' and optionally 'orig_id'){hint}"
-        )
-    if "tokens" not in record:
-        raise ValueError(f"{where}: no 'tokens'")
-    if "entities" not in record:
-        raise ValueError(
-            f"{where}: no 'entities' key (a document without entities has "
-            '"entities": [])'
-        )
-
-
-def _check_tokens(tokens: Any, where: str) -> None:
-    if not isinstance(tokens, list):
-        raise ValueError(f"{where}: 'tokens' must be a list of strings, got {tokens!r}")
-    if not tokens:
-        raise ValueError(f"{where}: the document has no tokens")
-    if (
-        all(isinstance(t, str) and t for t in tokens)
-        and _SPACE.search("".join(tokens)) is None
-    ):
-        return
-    for i, token in enumerate(tokens):
-        if not isinstance(token, str):
-            problem = "is not a string"
-        elif not token:
-            problem = "is empty"
-        elif token.isspace():
-            problem = "is only whitespace"
-        elif _SPACE.search(token):
-            problem = "contains whitespace"
-        else:
-            continue
-        raise ValueError(
-            f"{where}: token {i} {token!r} {problem} (a token is a non-empty string "
-            "without spaces or line breaks, or its text would not tokenise back to it)"
-        )
-
-
-def _check_record(
-    record: Any,
-    where: str,
-    entity_labels: Optional[Sequence[str]],
-    relation_labels: Optional[Sequence[str]],
-) -> None:
-    """Raise on anything that would make a wrong or partial Doc."""
-    if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected an object, got {type(record).__name__}")
-    _check_keys(record, where)
-    tokens = record["tokens"]
-    _check_tokens(tokens, where)
-    entities = _objects(record, "entities", where)
-    seen = set()
-    for i, ent in enumerate(entities):
-        start, end, label = ent.get("start"), ent.get("end"), ent.get("type")
-        _check_label(label, entity_labels, f"entity {i}", where)
-        if not _is_int(start) or not _is_int(end):
-            raise ValueError(
-                f"{where}: entity {i} ({label}) has non-integer start/end {start!r}/{end!r}"
-            )
-        if end <= start:
-            raise ValueError(
-                f"{where}: entity {i} ({label}) has end {end} <= start {start}"
-            )
-        if start < 0 or end > len(tokens):
-            raise ValueError(
-                f"{where}: entity {i} ({label}) span [{start}, {end}) is outside the sentence's {len(tokens)} tokens"
-            )
-        if (start, end, label) in seen:
-            raise ValueError(
-                f"{where}: entity {i} ({label}, [{start}, {end})) is listed twice"
-            )
-        seen.add((start, end, label))
-    for i, rel in enumerate(_objects(record, "relations", where)):
-        label = rel.get("type")
-        _check_label(label, relation_labels, f"relation {i}", where)
-        for arg in ("head", "tail"):
-            value = rel.get(arg)
-            if not _is_int(value) or not 0 <= value < len(entities):
-                raise ValueError(
-                    f"{where}: relation {i} ({label}) {arg} {value!r} does not index one of the "
-                    f"{len(entities)} entities"
-                )
 
 
 def spert_to_docs(
@@ -270,14 +93,15 @@ def located_to_docs(
     (and line) of each."""
     first = None  # where the first document is, and whether it has a 'relations' key
     for index, (source, record) in enumerate(located):
-        where = _where(source, index, record)
-        _check_record(record, where, entity_labels, relation_labels)
+        where = record_where(source, index, record)
+        check_record(record, where, entity_labels, relation_labels)
         if first is None:
             first = (where, "relations" in record)
             if not first[1]:
                 warnings.warn(
                     f"{where} has no 'relations' key: the file is read as entities only "
-                    "(every document must then leave the key out)"
+                    "(every document must then leave the key out)",
+                    stacklevel=2,
                 )
         elif ("relations" in record) != first[1]:
             this, that = ("no", "a") if first[1] else ("a", "no")
@@ -395,72 +219,6 @@ def docs_to_spert(
     return records
 
 
-class CorpusStats:
-    """Counts to check a conversion against a dataset's published statistics, added one
-    Doc at a time."""
-
-    def __init__(self, spans_key: str = DEFAULT_SPANS_KEY) -> None:
-        self.spans_key = spans_key
-        self.documents = self.tokens = self.overlapping = 0
-        self.entity_types: Counter = Counter()
-        self.relation_types: Counter = Counter()
-
-    def add(self, doc: Doc) -> None:
-        ents = sorted(get_entities(doc, self.spans_key))
-        self.documents += 1
-        self.tokens += len(doc)
-        self.entity_types.update(label for _, _, label in ents)
-        self.relation_types.update(r["label"] for r in doc._.relations)
-        # sorted by start, some pair overlaps iff some neighbouring pair does
-        self.overlapping += any(a[1] > b[0] for a, b in zip(ents, ents[1:]))
-
-    def as_dict(self) -> Dict[str, Any]:
-        return {
-            "documents": self.documents,
-            "tokens": self.tokens,
-            "entities": sum(self.entity_types.values()),
-            "relations": sum(self.relation_types.values()),
-            "entity_types": dict(sorted(self.entity_types.items())),
-            "relation_types": dict(sorted(self.relation_types.items())),
-            "docs_with_overlapping_entities": self.overlapping,
-        }
-
-
-def corpus_stats(
-    docs: Iterable[Doc], spans_key: str = DEFAULT_SPANS_KEY
-) -> Dict[str, Any]:
-    """:class:`CorpusStats` of a whole corpus."""
-    stats = CorpusStats(spans_key)
-    for doc in docs:
-        stats.add(doc)
-    return stats.as_dict()
-
-
-@contextmanager
-def cached_msgpack_extensions() -> Iterator[None]:
-    """Look srsly's msgpack extensions up once for the block instead of on every
-    (de)serialisation.
-
-    srsly scans the entry points and the catalogue registry on each
-    ``msgpack_dumps``/``msgpack_loads`` (~0.7 ms); ``DocBin`` makes three such calls a
-    document with user data and a span group, which made writing ADE (4,272 docs) take
-    ~12 s instead of ~2 s, and reading it back as long. Extensions registered inside the
-    block are not seen.
-    """
-    registries = [
-        registry
-        for registry in (srsly_msgpack.msgpack_encoders, srsly_msgpack.msgpack_decoders)
-        if "get_all" not in vars(registry)  # not already cached by an enclosing block
-    ]
-    for registry in registries:
-        registry.get_all = functools.partial(dict, registry.get_all())
-    try:
-        yield
-    finally:
-        for registry in registries:
-            del registry.get_all
-
-
 def convert_file(
     input_path: Union[str, Path],
     output_path: Union[str, Path],
@@ -484,78 +242,3 @@ def convert_file(
         symmetric,
     )
     return write_docbin(docs, output_path, spans_key, part_tokens)
-
-
-def _is_parts_folder(path: Path) -> bool:
-    return path.is_dir() and all(
-        entry.is_file() and _PART.fullmatch(entry.name) for entry in path.iterdir()
-    )
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def write_docbin(
-    docs: Iterable[Doc],
-    output_path: Union[str, Path],
-    spans_key: str = DEFAULT_SPANS_KEY,
-    part_tokens: Optional[int] = None,
-) -> Dict[str, Any]:
-    """Write docs as ``.spacy`` (user data kept: relations too) and return their
-    statistics, with ``spacy_files``: 1 for a single file, else the number of
-    ``OUTPUT/part-NNNNN.spacy`` files, each of at most ``part_tokens`` (default
-    :data:`PART_TOKENS`) tokens, or one document. The docs are streamed; all is written
-    under ``OUTPUT.partial`` and moved to ``OUTPUT`` only when the last one is in, so an
-    error leaves ``OUTPUT`` as it was. A folder ``OUTPUT`` is replaced only if it holds
-    nothing but part files."""
-    part_tokens = PART_TOKENS if part_tokens is None else part_tokens
-    if part_tokens < 1:
-        raise ValueError(f"a part holds at least one token, not {part_tokens}")
-    output = Path(output_path)
-    if output.is_dir() and not _is_parts_folder(output):
-        raise ValueError(
-            f"{output}: a folder with other files than part-NNNNN.spacy; not replacing it"
-        )
-    staging = output.with_name(output.name + ".partial")
-    _remove(staging)  # left by a killed run
-    output.parent.mkdir(parents=True, exist_ok=True)
-    stats = CorpusStats(spans_key)
-    part, tokens, parts = DocBin(store_user_data=True), 0, 0
-    try:
-        with cached_msgpack_extensions():
-            for doc in docs:
-                if len(part) and tokens + len(doc) > part_tokens:
-                    staging.mkdir(exist_ok=True)
-                    part.to_disk(staging / f"part-{parts:05d}.spacy")
-                    part, tokens, parts = DocBin(store_user_data=True), 0, parts + 1
-                part.add(doc)
-                tokens += len(doc)
-                stats.add(doc)
-            # a part is flushed only when a document follows, so the last one is never
-            # empty
-            part.to_disk(staging / f"part-{parts:05d}.spacy" if parts else staging)
-    except BaseException:
-        _remove(staging)
-        raise
-    if output.is_dir() or staging.is_dir():
-        _remove(output)
-    os.replace(staging, output)
-    return {**stats.as_dict(), "spacy_files": parts + 1}
-
-
-def read_docbin(path: Union[str, Path], vocab: Vocab) -> Iterator[Doc]:
-    """The Docs of a ``.spacy`` file or of a folder of them (as :func:`write_docbin`
-    writes a large corpus), found as spaCy's ``Corpus`` finds them; unlike ``Corpus`` it
-    keeps empty documents."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{path}: no such .spacy file or folder")
-    for location in walk_corpus(path, ".spacy"):
-        # the cache is global: not held across a yield
-        with cached_msgpack_extensions():
-            docs = list(DocBin().from_disk(location).get_docs(vocab))
-        yield from docs

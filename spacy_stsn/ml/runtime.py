@@ -2,12 +2,10 @@
 
 Training in bfloat16 on a CPU allocates every step's casts and activations in new sizes;
 glibc's malloc keeps the freed blocks in its heap instead of returning them, and the
-process's resident memory grows with the steps: ADE trainings reached 7-9 GiB before
-half of their 2,000 steps (float32: 1.3-1.4 GiB over the first 150), and two filled a
-24 GiB machine. ``malloc_trim`` returns the free pages. After every backward pass it
-cost 29 % of the step (the pages fault back in); after every ``EVERY`` passes 4.6 %, and
-five such runs stayed at 1.9-2.8 GiB (``benchmarks/speed_training.py --release-every``).
-Other C libraries (musl, macOS) have no ``malloc_trim``: there it does nothing."""
+process's resident memory grows with the steps. ``malloc_trim`` returns the free pages,
+every ``EVERY`` backward passes: after every pass the pages fault back in and the step
+slows down, too rarely and the memory grows. Other C libraries (musl, macOS) have no
+``malloc_trim``: there it does nothing."""
 
 import ctypes
 import functools
@@ -16,7 +14,8 @@ import sys
 from typing import Callable, Optional
 
 # backward passes between trims: two per training step with a transformer (its shim and
-# the head's), so a trim about every 32 steps; 0: never
+# the head's), so a trim about every 32 steps; 0: never. Why 64: benchmarks/README.md,
+# "Memory of these runs"
 EVERY = 64
 _calls = itertools.count(1)
 

@@ -64,10 +64,9 @@ def attend(
     Tk, d) keys/values; ``key_padding`` (B, Tk) is True where a key takes no part (None:
     every key does)."""
     if query.dtype == torch.bfloat16 and query.device.type == "cpu":
-        # under bfloat16 autocast (spacy_stsn.ml.precision): the CPU's bfloat16
-        # attention kernel is about twice slower than float32's (torch 2.13) and
-        # attention is a small part of the work, so it runs in float32 and only the
-        # projections around it in bfloat16
+        # under bfloat16 autocast (spacy_stsn.ml.precision) attention runs in float32
+        # and only the projections around it in bfloat16 (the CPU's bfloat16 attention
+        # kernel is the slower: benchmarks/README.md, "Inference and training speed")
         with torch.autocast("cpu", enabled=False):
             return attend(
                 query.float(), key.float(), value.float(), key_padding, n_heads, dropout

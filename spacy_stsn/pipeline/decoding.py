@@ -66,14 +66,17 @@ class DocPrediction(NamedTuple):
 
 
 def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
-    """The concrete policy for ``overlaps = setting``, given the fraction of training
-    documents with overlapping entities (None: unknown, a model saved before the setting
-    existed, which decodes nested as it always did). ``auto`` is nested when at least
-    ``NESTED_MIN_FRACTION`` of the documents overlap, else flat: without overlaps every
-    overlap the model predicts is an error, and with rare ones (ADE: 2.8 % of documents)
-    flat decoding measured better on dev and test while finding 12 of ADE fold 0's 24
-    overlapping gold entities against 13 (``benchmarks/README.md``, "Decoding
-    policies")."""
+    """The concrete overlap policy for a component's ``overlaps`` setting.
+
+    setting (str): ``"auto"``, ``"flat"`` or ``"nested"``.
+    data_overlaps (Optional[float]): the fraction of training documents with
+        overlapping entities; None: unknown (a model saved before the setting existed),
+        which decodes nested as it always did.
+    RETURNS (str): ``"flat"`` or ``"nested"``. ``auto`` is nested when at least
+        ``NESTED_MIN_FRACTION`` of the documents overlap, else flat: without overlaps
+        every overlap the model predicts is an error, and rare ones are better left
+        out (why 5 %: benchmarks/README.md, "Decoding policies").
+    """
     if setting not in OVERLAP_POLICIES:
         raise ValueError(f"overlaps must be one of {OVERLAP_POLICIES}, not {setting!r}")
     if setting == "auto":
@@ -147,16 +150,28 @@ def relation_threshold_array(
     )
 
 
+def tail_first(head: Sequence[Any], tail: Sequence[Any]) -> Any:
+    """Whether a symmetric relation's arguments are out of canonical order, the one rule
+    for decoding, scoring and training targets: in canonical order the argument that
+    starts first, or starts together with the other and ends first, is the head.
+
+    head (Sequence[Any]): the head's ``(start, end)``: two ints, or two arrays of N
+        starts and N ends (``offsets.T`` of an (N, 2) array).
+    tail (Sequence[Any]): the tail's, in the same form.
+    RETURNS (Any): a bool, or an (N,) bool array: whether head and tail must be swapped.
+    """
+    (head_start, head_end), (tail_start, tail_end) = head, tail
+    return (tail_start < head_start) | (
+        (tail_start == head_start) & (tail_end < head_end)
+    )
+
+
 def canonical_order(
     head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
 ) -> numpy.ndarray:
     """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric
-    relation (``symmetric`` (N,) bool) whose tail starts first, or starts together with
-    the head and ends first."""
-    tail_first = (tail[:, 0] < head[:, 0]) | (
-        (tail[:, 0] == head[:, 0]) & (tail[:, 1] < head[:, 1])
-    )
-    return symmetric & tail_first
+    relation (``symmetric`` (N,) bool) whose tail comes first (:func:`tail_first`)."""
+    return symmetric & tail_first(head.T, tail.T)
 
 
 def decode_relations(
@@ -282,6 +297,6 @@ def relation_key(
     equal (used by the scorer)."""
     head, tail = tuple(rel["head"]), tuple(rel["tail"])
     head_label, tail_label = rel["head_label"], rel["tail_label"]
-    if rel["label"] in symmetric and (tail[0], tail[1]) < (head[0], head[1]):
+    if rel["label"] in symmetric and tail_first(head, tail):
         head, tail, head_label, tail_label = tail, head, tail_label, head_label
     return head, head_label, tail, tail_label, rel["label"]

@@ -85,31 +85,42 @@ def make_stsn(
 ) -> "STSNComponent":
     """Joint entity and relation extraction (STSN).
 
+    nlp (Language): the pipeline the component is added to.
+    name (str): the component's name, in its error messages.
     model (Model): the network, ``spacy_stsn.STSN.v1`` over a tok2vec or a transformer
-    listener. spans_key (str): span group that holds every entity, gold and predicted,
-    overlaps included. threshold (float): the paper's alpha: a relation is kept when its
-    sigmoid reaches it. relation_thresholds (Dict[str, float]): per relation type, a
-    threshold that replaces ``threshold`` for that type (``python -m spacy_stsn tune``
-    chooses them on dev); {}: ``threshold`` for every type. tag_scheme (str): "BIO",
-    "extended_BIO" (two-fold overlaps, section 4.1.2) or "auto" (extended_BIO iff the
-    training data has overlapping entities), resolved at initialize. overlaps (str):
-    "flat" (predicted entities never overlap: the greedy rule of
-    :mod:`spacy_stsn.pipeline.decoding` runs before pairing), "nested" (overlaps kept,
-    the paper) or "auto" (flat iff the training data has no overlapping entities),
-    resolved at initialize. nested_threshold (float): under "nested", an entity that
-    overlaps a better-scored one is kept only if its score reaches this (0: every
-    overlap, the paper). symmetric_relations (List[str]): relation types whose argument
-    order carries no meaning, added to those the training data marks (a SpERT types
-    file's ``"symmetric": true``); put in canonical order. entities (str): "predict"
-    (joint extraction) or "given": at inference, take the entities an upstream component
-    set (``doc.ents``, or the span group ``given_spans_key``) and predict only the
-    relations among them; training is the same either way (gold entities, all three
-    losses). given_spans_key (Optional[str]): the span group holding the given entities;
-    None reads ``doc.ents``. neg_entity_samples (int): random non-entity spans per
-    document in training. neg_relation_samples (int): random unrelated gold-entity pairs
-    per document in training. max_batch_items (int): padded token positions per
-    sub-batch in ``pipe`` (docs are grouped by length). scorer (Optional[Callable]): the
-    scoring method, ``spacy_stsn.scorer.v1``. RETURNS (STSNComponent): the component.
+        listener.
+    spans_key (str): the span group that holds every entity, gold and predicted,
+        overlaps included.
+    threshold (float): the paper's alpha: a relation is kept when its sigmoid reaches
+        it.
+    relation_thresholds (Dict[str, float]): per relation type, a threshold that
+        replaces ``threshold`` for that type (``python -m spacy_stsn tune`` chooses them
+        on dev); {}: ``threshold`` for every type.
+    tag_scheme (str): "BIO", "extended_BIO" (two-fold overlaps, section 4.1.2) or
+        "auto" (extended_BIO iff the training data has overlapping entities), resolved
+        at initialize.
+    overlaps (str): "flat" (predicted entities never overlap: the greedy rule of
+        :mod:`spacy_stsn.pipeline.decoding` runs before pairing), "nested" (overlaps
+        kept, the paper) or "auto" (flat iff the training data has no overlapping
+        entities), resolved at initialize.
+    nested_threshold (float): under "nested", an entity that overlaps a better-scored
+        one is kept only if its score reaches this (0: every overlap, the paper).
+    symmetric_relations (List[str]): relation types whose argument order carries no
+        meaning, added to those the training data marks (a SpERT types file's
+        ``"symmetric": true``); put in canonical order.
+    entities (str): "predict" (joint extraction) or "given": at inference, take the
+        entities an upstream component set (``doc.ents``, or the span group
+        ``given_spans_key``) and predict only the relations among them; training is the
+        same either way (gold entities, all three losses).
+    given_spans_key (Optional[str]): the span group holding the given entities; None
+        reads ``doc.ents``.
+    neg_entity_samples (int): random non-entity spans per document in training.
+    neg_relation_samples (int): random unrelated gold-entity pairs per document in
+        training.
+    max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are
+        grouped by length).
+    scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``.
+    RETURNS (STSNComponent): the component.
     """
     return STSNComponent(
         nlp.vocab,

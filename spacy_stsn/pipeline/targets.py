@@ -21,7 +21,9 @@ from spacy.training import Example
 from ..ml.labels import Labels, Span3
 from ..ml.model import Candidates
 from ..nn.span_selection import enumerate_spans, ordered_pairs
+from .alignment import same_tokenization
 from .annotations import SYMMETRIC_KEY, doc_name, get_entities
+from .decoding import tail_first
 from .tags import OUTSIDE, encode_tags
 
 
@@ -239,9 +241,8 @@ def doc_targets(
                 f"[{settings.name}] {doc_name(eg.reference, index)}: relation label "
                 f"{rel['label']!r} is not one of the model's labels {list(rel_ids)}"
             )
-        if (
-            rel["label"] in settings.labels.symmetric
-            and gold[tail][:2] < gold[head][:2]
+        if rel["label"] in settings.labels.symmetric and tail_first(
+            gold[head][:2], gold[tail][:2]
         ):
             head, tail = tail, head
         positive.setdefault((head, tail), numpy.zeros(len(rel_ids), dtype="float32"))[
@@ -318,23 +319,12 @@ def has_overlap(spans: Sequence[Span3]) -> bool:
     return any(ordered[i][1] > ordered[i + 1][0] for i in range(len(ordered) - 1))
 
 
-def same_tokens(eg: Example) -> bool:
-    """Whether the predicted and the reference doc have the same tokens (the
-    gold_preproc case)."""
-    x, y = eg.predicted, eg.reference
-    return (
-        len(x) == len(y)
-        and x.text == y.text
-        and bool((x.to_array("IDX") == y.to_array("IDX")).all())
-    )
-
-
 def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
     """Gold entities in the predicted doc's tokens; entities that do not align to tokens
     are left out with a warning (the tokenizer, not the data, decides where tokens
     start)."""
     gold = get_entities(eg.reference, spans_key)
-    if same_tokens(eg):
+    if same_tokenization(eg.predicted, eg.reference):
         return gold
     ref = eg.reference
     out = []
@@ -354,7 +344,7 @@ def aligned_relations(eg: Example) -> List[Dict[str, Any]]:
     """Gold relations in the predicted doc's tokens; a relation whose argument does not
     align is left out (its entity was already reported by :func:`aligned_entities`)."""
     relations = eg.reference._.relations
-    if same_tokens(eg):
+    if same_tokenization(eg.predicted, eg.reference):
         return relations
     ref = eg.reference
     out = []

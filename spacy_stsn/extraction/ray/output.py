@@ -27,12 +27,12 @@ from ray.data.block import Block, BlockAccessor
 from ray.data.datasource import Datasink
 from ray.data.datasource.datasink import WriteResult
 
+from ...files import is_temporary
 from ..extract import output_line
 from .input import BLOCK, ERROR, FIELDS, FILE, INTERNAL, LINE, ORIGIN, Progress
 from .storage import (
     Location,
     delete_files,
-    is_temporary,
     list_relative,
     make_parent,
     write_atomic,

@@ -9,11 +9,12 @@ writers take. Only imported when used: pyarrow comes with Ray, not with spaCy.
 
 import os
 import posixpath
-import uuid
 from dataclasses import dataclass
 from typing import List, Optional
 
 import pyarrow.fs as pafs
+
+from ...files import temporary_name
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def write_atomic(location: Location, data: bytes) -> None:
     there: a reader (or a resumed job) sees the whole file or none of it, whatever kills
     the writer."""
     folder, name = posixpath.split(location.path)
-    temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+    temporary = posixpath.join(folder, temporary_name(name))
     make_parent(location)
     with location.fs.open_output_stream(temporary) as out:
         out.write(data)
@@ -145,12 +146,6 @@ def make_parent(location: Location) -> None:
     listings)."""
     if location.local:
         location.fs.create_dir(posixpath.dirname(location.path), recursive=True)
-
-
-def is_temporary(relative: str) -> bool:
-    """A file that :func:`write_atomic` left behind when its writer was killed."""
-    name = posixpath.basename(relative)
-    return name.startswith(".") and name.endswith(".tmp")
 
 
 def delete_files(location: Location, relatives: List[str]) -> None:

@@ -1,5 +1,5 @@
 """Train-and-evaluate runs for the benchmark scripts (ADE cross-validation, ablations,
-seeds).
+seeds); their tables: :mod:`stsn_dev.summaries`.
 
 Each run is a separate ``spacy train`` process (memory is returned between runs; a crash
 names its run), followed by :func:`spacy_stsn.evaluation.evaluate.evaluate` on the test
@@ -8,11 +8,9 @@ corpus.
 
 import argparse
 import json
-import os
 import platform
 import random
 import re
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +20,10 @@ import spacy
 from spacy.cli._util import parse_config_overrides
 from spacy.tokens import DocBin
 
-from spacy_stsn.evaluation.evaluate import TASKS, evaluate, summary_line
+from spacy_stsn.evaluation.evaluate import evaluate, summary_line
+from spacy_stsn.files import replacing, write_text
 
-METRICS = [f"{key}_{avg}f" for _, key in TASKS for avg in ("", "macro_")]
+from .summaries import f1s
 
 
 def train_and_evaluate(
@@ -188,9 +187,7 @@ def record_result(output: Path, overrides: Dict[str, Any], result: Any) -> None:
     temporary name and renamed, so a run killed while writing leaves no half record."""
     record = output.with_suffix(".result.json")
     record.parent.mkdir(parents=True, exist_ok=True)
-    partial = record.with_name(f".{record.name}.{os.getpid()}")
-    partial.write_text(json.dumps({"overrides": overrides, "result": result}, indent=2))
-    os.replace(partial, record)
+    write_text(record, json.dumps({"overrides": overrides, "result": result}, indent=2))
 
 
 def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
@@ -236,12 +233,10 @@ def split_dev(train: Path, fraction: float, seed: int = 0) -> Tuple[Path, Path]:
                 )
         to_write.append((path, part))
     for path, part in to_write:
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        try:
-            DocBin(docs=[docs[i] for i in part], store_user_data=True).to_disk(partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with replacing(path) as temporary:
+            DocBin(docs=[docs[i] for i in part], store_user_data=True).to_disk(
+                temporary
+            )
     return rest_path, dev_path
 
 
@@ -362,100 +357,3 @@ def provenance(args: argparse.Namespace) -> Dict[str, Any]:
         "commit": commit.stdout.strip(),
         "machine": platform.platform(),
     }
-
-
-def f1s(result: Dict[str, Any]) -> Dict[str, float]:
-    """The micro and macro F1 of NER, RE and RE+ in percent."""
-    return {m: 100 * result["scores"][m] for m in METRICS}
-
-
-def summarize(
-    rows: Dict[str, List[Dict[str, Any]]],
-) -> Dict[str, Dict[str, Dict[str, Optional[float]]]]:
-    """Mean and (sample) standard deviation of every metric over the runs of each row
-    (std None for one run: a single run says nothing about the spread, and 0.0 would
-    claim there is none)."""
-    out = {}
-    for name, runs in rows.items():
-        out[name] = {
-            m: {
-                "mean": statistics.mean(r[m] for r in runs),
-                "std": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else None,
-                "n": len(runs),
-            }
-            for m in METRICS
-        }
-    return out
-
-
-def curves_table(rows: Dict[str, List[Dict[str, Any]]]) -> str:
-    """Dev NER / RE+ F1 of every run at every evaluation, one line per run ("" when no
-    run has a curve)."""
-    runs = [
-        (f"{name} (seed {run.get('seed', '?')})", run["dev_curve"])
-        for name, row in rows.items()
-        for run in row
-        if run.get("dev_curve")
-    ]
-    if not runs:
-        return ""
-    steps = sorted(
-        {point["step"] for _, curve in runs for point in curve if point["step"] > 0}
-    )
-    lines = [
-        "Dev NER / RE+ micro F1 at each evaluation (step):",
-        "",
-        "| run | " + " | ".join(f"{step:,}" for step in steps) + " |",
-        "|---|" + "---|" * len(steps),
-    ]
-    for label, curve in runs:
-        at = {
-            point["step"]: f"{point['ents_f']:.1f} / {point['rel_strict_f']:.1f}"
-            for point in curve
-        }
-        lines.append(
-            f"| {label} | " + " | ".join(at.get(step, "") for step in steps) + " |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _cell(stats: Dict[str, Optional[float]]) -> str:
-    """ "mean ± std", or the bare value when there is no spread to show (one run)."""
-    return (
-        f"{stats['mean']:.1f}"
-        if stats["std"] is None
-        else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
-    )
-
-
-def markdown_table(
-    summary: Dict[str, Dict[str, Dict[str, Optional[float]]]], title: str
-) -> str:
-    header = " | ".join(
-        f"{task} {avg}F1" for task, _ in TASKS for avg in ("micro ", "macro ")
-    )
-    lines = [title, "", f"| run | n | {header} |", "|---|---|" + "---|" * len(METRICS)]
-    for name, metrics in summary.items():
-        cells = " | ".join(_cell(metrics[m]) for m in METRICS)
-        lines.append(f"| {name} | {metrics[METRICS[0]]['n']} | {cells} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_summary(
-    output: Path,
-    stem: str,
-    rows: Dict[str, List[Dict[str, Any]]],
-    title: str,
-    extra: Dict[str, Any],
-) -> str:
-    summary = summarize(rows)
-    table = markdown_table(summary, title)
-    curves = curves_table(rows)
-    if curves:
-        table += "\n" + curves
-    output.mkdir(parents=True, exist_ok=True)
-    (output / f"{stem}.json").write_text(
-        json.dumps({"summary": summary, "runs": rows, **extra}, indent=2)
-    )
-    (output / f"{stem}.md").write_text(table)
-    return table

@@ -2,8 +2,8 @@
 random 2-layer, 32-wide BERT, trained 100 steps on 8 CoNLL04 sentences (enough for it to
 predict entities and relations, so every code path of a benchmark runs), and those
 sentences as train, dev and test corpora. Built once in a few seconds by the test
-suite's own builders (``tests/conftest.py``'s tiny BERT, seeded here, and
-``tests/pipelines.py``), in ``$STSN_SMOKE_KIT`` or a temporary folder.
+suite's own builders (:mod:`stsn_dev.tiny_bert`, seeded here, and
+:mod:`stsn_dev.pipelines`), in ``$STSN_SMOKE_KIT`` or a temporary folder.
 
 :func:`run_smoke` runs a script's smoke run as ``python SCRIPT --smoke`` would, in a
 process forked from multiprocessing's forkserver, which imports torch, spaCy and
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-from measure import REPO, data_dir
+from .data import data_dir
 
 ENV = "STSN_SMOKE_KIT"
 SPLITS = ("train", "dev", "test", "train_dev")
@@ -73,11 +73,12 @@ class SmokeKit:
     def check(self) -> None:
         """A kit whose pipeline predicts no relation would leave code paths unrun."""
         import spacy
-        from measure import corpus_words, make_docs
+
+        from .pipelines import examples_from_corpus
 
         nlp = spacy.load(self.model)
-        words = corpus_words(self.test)
-        docs = list(nlp.pipe(make_docs(nlp.vocab, words)))
+        examples = examples_from_corpus(nlp, self.test)
+        docs = list(nlp.pipe(eg.predicted for eg in examples))
         if not any(doc._.relations for doc in docs):
             raise RuntimeError(f"{self.model}: the smoke pipeline predicts no relation")
 
@@ -95,9 +96,8 @@ class SmokeKit:
         """Train the tiny pipeline into ``root`` (empty or missing)."""
         import torch
 
-        sys.path.insert(0, str(REPO / "tests"))
-        from conftest import make_tiny_bert
-        from pipelines import LISTENER, TRANSFORMER, train_pipeline
+        from .pipelines import LISTENER, TRANSFORMER, train_pipeline
+        from .tiny_bert import make_tiny_bert
 
         kit = cls(Path(root))
         source = kit.spert_json
