@@ -52,6 +52,9 @@ setup(
             "uvicorn>=0.30,<1",
             "prometheus-client>=0.20,<1",
         ],
+        # the pictures: training's dev curve (spacy_stsn.ProgressLogger.v1 writes its
+        # JSONL without it) and evaluate's breakdowns.png
+        "plots": ["matplotlib>=3.6"],
     },
     entry_points={
         "spacy_factories": ["stsn = spacy_stsn.pipeline.factory:make_stsn"],
@@ -69,6 +72,11 @@ setup(
         # (spacy_stsn/ml/precision.py)
         "spacy_callbacks": [
             "spacy_stsn.precision.v1 = spacy_stsn.ml.precision:make_precision_callback"
+        ],
+        # [training.logger]: the dev curve beside the console table
+        # (spacy_stsn/training/loggers.py), in the group spacy-loggers registers in
+        "spacy_loggers": [
+            "spacy_stsn.ProgressLogger.v1 = spacy_stsn.training.loggers:progress_logger_v1"
         ],
         # thinc's optimizers registry (spaCy's [training.optimizer] reads it): group
         # "thinc_optimizers"

@@ -36,6 +36,7 @@ def test_project_is_valid_and_its_scripts_exist():
         "tune",
         "evaluate",
         "show",
+        "curve",
     ]
     assert {
         "convert",
@@ -46,6 +47,7 @@ def test_project_is_valid_and_its_scripts_exist():
         "cv-ade",
         "ablate",
         "package",
+        "curve",
     } <= set(commands)
     for command in commands.values():
         for line in command["script"]:

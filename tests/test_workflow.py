@@ -1,6 +1,6 @@
 """The project's one-command workflow on a dataset it has never seen: a synthetic
 SpERT-format dataset written by the test, through convert -> train -> evaluate -> show
-(``spacy project run all``), on a tiny random encoder."""
+-> curve (``spacy project run all``), on a tiny random encoder."""
 
 import json
 import shutil
@@ -107,6 +107,11 @@ def test_one_command_workflow_on_a_new_spert_dataset(tmp_path, tiny_bert):
     tuning = json.loads((project / "metrics" / "toy" / "tuning.json").read_text())
     assert set(tuning["scores"]) == {"dev", "test"}
     assert (project / "training" / "toy" / "model-tuned" / "config.cfg").exists()
+    # the dev curve, one line per evaluation (steps 0, 3, 6), is named at the very end
+    curve = (project / "training" / "toy" / "curve.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in curve] == [0, 3, 6]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("dev curve: training/toy/curve.png (3 evaluations;")
 
 
 def test_a_missing_dataset_file_is_named(tmp_path):

@@ -1,5 +1,5 @@
-"""Command line: ``python -m spacy_stsn {convert,evaluate,tune,show,extract,serve}
-...``."""
+"""Command line: ``python -m spacy_stsn
+{convert,evaluate,tune,show,extract,serve,curve} ...``."""
 
 import argparse
 import json
@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("corpus", type=Path)
     show.add_argument("-n", type=int, default=5)
     show.add_argument("--gpu-id", type=int, default=-1)
+    curve = sub.add_parser(
+        "curve",
+        help="redraw a training run's dev curve (DIR/curve.png from DIR/curve.jsonl, "
+        "which spacy_stsn.ProgressLogger.v1 writes) and name it",
+    )
+    curve.add_argument("directory", type=Path, help="spacy train's --output")
     extract = sub.add_parser(
         "extract",
         help="text or JSONL in, JSONL with entities and relations out (resumable)",
@@ -368,6 +374,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from ..evaluation.evaluate import show
 
             print(show(args.model, args.corpus, args.n, args.gpu_id))
+        elif args.command == "curve":
+            from ..training.curve import redraw
+
+            print(redraw(args.directory))
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

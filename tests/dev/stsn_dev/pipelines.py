@@ -163,9 +163,10 @@ def train_pipeline(
     optimizer: str = "Adam.v1",
     types=None,
     overrides=None,
+    stdout=None,
 ):
     """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train``
-    does."""
+    does; ``stdout`` gets its console output (default: none)."""
     from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
 
@@ -189,7 +190,7 @@ def train_pipeline(
     nlp = init_nlp(config)
     out = tmp_path / "output"
     out.mkdir()
-    train(nlp, out, stdout=open(os.devnull, "w"))
+    train(nlp, out, stdout=stdout or open(os.devnull, "w"))
     return out / "model-last", corpus
 
 
