@@ -32,8 +32,8 @@ _GENERATION = [0]
 
 
 def invalidate(*_: object) -> None:
-    """Forget every cast copy (weights may change): before training passes and after
-    every ``torch.optim`` step."""
+    """Make every cast copy stale, to be cast again at its next use (weights may
+    change): before training passes and after every ``torch.optim`` step."""
     _GENERATION[0] += 1
 
 
@@ -56,7 +56,12 @@ def cast_weight(weight: Optional[Tensor]) -> Optional[Tensor]:
     weight (Optional[Tensor]): a floating parameter (None: no bias). RETURNS
     (Optional[Tensor]): what to multiply with.
     """
-    if weight is None or not weight.is_floating_point():
+    # what autocast leaves alone: no tensor, integers, float64
+    if (
+        weight is None
+        or not weight.is_floating_point()
+        or weight.dtype == torch.float64
+    ):
         return weight
     dtype = inference_autocast_dtype(weight.device.type)
     if dtype is None or weight.dtype == dtype:

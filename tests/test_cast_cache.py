@@ -19,6 +19,8 @@ def test_a_cast_copy_is_reused_until_the_weight_changes() -> None:
     with torch.inference_mode(), bf16_inference():
         first = cast_weight(weight)
         assert first.dtype == torch.bfloat16 and cast_weight(weight) is first
+        double = weight.detach().double()  # autocast leaves float64 alone
+        assert cast_weight(double) is double
     with bf16_inference():  # gradients recorded: autocast casts, as in training
         assert cast_weight(weight) is weight
 
