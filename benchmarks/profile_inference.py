@@ -10,8 +10,18 @@ and nested, so each stage's "self" time is what its listed children do not expla
 operator-level totals. ``--pyspy-summary RAW`` instead summarises a ``py-spy record
 --format raw`` file by function.
 
+``--parts`` measures the encoder (the transformer component) and the head (the stsn
+component) apart, per batch size in one process, at every ``--precisions`` setting in
+turn (alternating order, ``--repeats`` passes each): each part's time per pass, its
+FLOPs counted from the shapes of its matrix products and attention, hence its achieved
+arithmetic rate, and its top torch operators with their input shapes (``--with-stack``:
+and the calling line). ``--before DIR`` runs the same measurement with another
+checkout's ``spacy_stsn`` in a paired process.
+
     python benchmarks/profile_inference.py training/conll04/model-best \
         corpus/conll04/test.spacy
+    python benchmarks/profile_inference.py MODEL corpus/conll04/test.spacy --parts \
+        --no-stages --batch-sizes 1 32 --precisions float32 bfloat16 --torch-threads 1
 """
 
 import collections
@@ -20,7 +30,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from harness import Benchmark, fmt, markdown_table
-from measure import StageTimer, corpus_words, make_docs
+from measure import StageTimer, corpus_words, make_docs, median, time_call
+from profiling import count_flops, operators_table, top_operators
 
 
 def instrument(nlp: Any, timer: StageTimer) -> None:
@@ -128,6 +139,109 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
+def parts_worker(job: Dict[str, Any]) -> Dict[str, Any]:
+    """The encoder and the head timed apart at every precision of the job, in turn, with
+    their FLOPs (counted once, in float32: the count does not depend on the precision)
+    and top operators."""
+    import spacy
+
+    from spacy_stsn.ml.precision import set_model_precision
+
+    words = corpus_words(Path(job["corpus"]))
+    nlp = spacy.load(job["model"])
+    pipes = {"encoder": nlp.get_pipe("transformer"), "head": nlp.get_pipe("stsn")}
+    size, precisions = job["batch_size"], job["precisions"]
+
+    def passes(precision: str, n_docs: Optional[int] = None) -> Dict[str, Any]:
+        """The parts' passes over fresh docs, in order: the head needs the encoder's
+        output on the same docs."""
+        for pipe in pipes.values():
+            set_model_precision(pipe.model, precision)
+        docs = make_docs(nlp.vocab, words[:n_docs])
+        return {
+            part: (lambda pipe=pipe: list(pipe.pipe(docs, batch_size=size)))
+            for part, pipe in pipes.items()
+        }
+
+    for precision in precisions:  # warm-up: first calls, cast copies of the weights
+        for run in passes(precision, job["warmup_docs"]).values():
+            run()
+    flops = {part: count_flops(run)[0] for part, run in passes("float32").items()}
+    times: Dict[str, Dict[str, List[float]]] = {p: {} for p in precisions}
+    for rep in range(job["repeats"]):
+        for precision in precisions if rep % 2 == 0 else precisions[::-1]:
+            for part, run in passes(precision).items():
+                times[precision].setdefault(part, []).append(time_call(run)[0])
+    operators = {}
+    for precision in precisions:
+        operators[precision] = {
+            part: top_operators(run, job["top"], job["with_stack"])
+            for part, run in passes(precision).items()
+        }
+    return {
+        "batch_size": size,
+        "n_docs": len(words),
+        "flops": flops,
+        "times_s": times,
+        "median_s": {
+            p: {part: median(ts) for part, ts in parts.items()}
+            for p, parts in times.items()
+        },
+        "operators": operators,
+    }
+
+
+def parts_markdown(runs: List[Dict[str, Any]]) -> str:
+    """The rates table (one row per batch size, code and precision) and the top
+    operators of each part."""
+    rows, tables = [], []
+    for run in runs:
+        head = [run["job"]["batch_size"], run["code"]]
+        if "error" in run:
+            rows.append(head + ["failed: " + run["error"]])
+            continue
+        base = run["median_s"].get("float32")
+        for precision, parts in run["median_s"].items():
+            rate = {k: run["flops"][k] / parts[k] / 1e9 for k in parts}
+            total = parts["encoder"] + parts["head"]
+            speedup = (base["encoder"] + base["head"]) / total if base else None
+            rows.append(
+                head
+                + [
+                    precision,
+                    fmt(parts["encoder"], 3),
+                    fmt(parts["head"], 3),
+                    fmt(rate["encoder"], 2),
+                    fmt(rate["head"], 2),
+                    f"**{rate['head'] / rate['encoder']:.2f}**",
+                    fmt(run["n_docs"] / total),
+                    fmt(speedup, 2),
+                    fmt(run.get("other_busy_cores"), 2),
+                ]
+            )
+            for part, ops in run["operators"][precision].items():
+                title = f"{part}, batch {head[0]}, {precision}, {run['code']}"
+                tables += ["", f"Top operators: {title}:", "", operators_table(ops)]
+    header = ["batch", "code", "precision", "encoder s/pass", "head s/pass"]
+    header += ["encoder GFLOP/s", "head GFLOP/s", "head / encoder rate"]
+    header += ["pipeline sentences/s", "pipeline x float32", "others' cores"]
+    first = next((r for r in runs if "error" not in r), {})
+    flops = {k: fmt(v / 1e9, 2) for k, v in first.get("flops", {}).items()}
+    return "\n".join(
+        [
+            f"The encoder (transformer component) and the head (stsn component) timed "
+            f"apart, median of {first.get('job', {}).get('repeats')} passes over "
+            f"{first.get('n_docs')} documents, precisions interleaved in one process, "
+            f"{first.get('device')}, {first.get('torch_threads')} torch threads; "
+            f"GFLOP per pass counted from the shapes: {flops} (batch "
+            f"{first.get('batch_size')}); pipeline = encoder + head.",
+            "",
+            markdown_table(header, rows),
+            *tables,
+        ]
+    )
+
+
 def _function(frame: str) -> str:
     """``"Linear.forward (torch/nn/modules/linear.py:134)"`` -> ``"Linear.forward
     (torch/nn/modules/linear.py)"``."""
@@ -224,18 +338,65 @@ def pyspy_markdown(summary: Dict[str, Any]) -> str:
 
 
 def smoke(args: Any, kit: Any) -> None:
-    args.batch_size, args.warmup_docs, args.top = 4, 2, 5
+    args.batch_sizes, args.warmup_docs, args.top = [4], 2, 5
+    args.parts, args.repeats, args.torch_threads = True, 1, 1
+
+
+def common_fields(args: Any) -> Dict[str, Any]:
+    """The job fields of both measurements."""
+    return {
+        "model": args.model,
+        "corpus": str(args.corpus),
+        "warmup_docs": args.warmup_docs,
+        "top": args.top,
+    }
+
+
+def parts_jobs(bench: Benchmark, args: Any) -> List[Dict[str, Any]]:
+    """``--parts``: one process per batch size and code (this checkout, ``--before``),
+    alternating the order of the codes from one batch size to the next."""
+    codes = [str(args.before), "this checkout"] if args.before else ["this checkout"]
+    runs = []
+    for i, batch_size in enumerate(args.batch_sizes):
+        for code in codes if i % 2 == 0 else codes[::-1]:
+            job = bench.job(
+                "parts",
+                **common_fields(args),
+                batch_size=batch_size,
+                precisions=args.precisions,
+                repeats=args.repeats,
+                with_stack=args.with_stack,
+                code=None if code == "this checkout" else code,
+            )
+            result = bench.run(job, f"parts batch {batch_size} ({code})")
+            runs.append({**result, "code": code})
+    return runs
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    bench = Benchmark(__doc__, __file__, {"profile": worker})
+    from spacy_stsn.ml.precision import PRECISIONS
+
+    workers = {"profile": worker, "parts": parts_worker}
+    bench = Benchmark(__doc__, __file__, workers, device=True)
     add = bench.parser.add_argument
     bench.input("model", "model", "trained pipeline directory", required=False)
     bench.input("corpus", "test", ".spacy DocBin to run", type=Path, required=False)
-    add("--batch-size", type=int, default=32)
+    add("--batch-sizes", "--batch-size", type=int, nargs="+", default=[32])
     add("--warmup-docs", type=int, default=64)
     add("--top", type=int, default=15, help="rows of the operator / function tables")
     add("--no-torch-profiler", action="store_true", help="skip the torch.profiler pass")
+    add("--no-stages", action="store_true", help="skip the stage-timer profile")
+    add("--parts", action="store_true", help="encoder and head apart: rates, operators")
+    add(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["float32", "bfloat16"],
+        help="--parts: the pipeline's precision settings to compare",
+    )
+    add("--repeats", type=int, default=3, help="--parts: timed passes per setting")
+    add("--with-stack", action="store_true", help="--parts: operators' calling lines")
+    add("--before", type=Path, help="--parts: also with this checkout's spacy_stsn")
     add("--pyspy-summary", type=Path, help="summarise this py-spy raw file instead")
     add("--match", help="with --pyspy-summary: keep only stacks containing this text")
     args = bench.parse(argv, smoke)
@@ -245,18 +406,23 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
     if not args.model or not args.corpus:
         bench.parser.error("MODEL and CORPUS are required (or --pyspy-summary RAW)")
-    job = bench.job(
-        "profile",
-        model=args.model,
-        corpus=str(args.corpus),
-        batch_size=args.batch_size,
-        warmup_docs=args.warmup_docs,
-        top=args.top,
-        torch_profiler=not args.no_torch_profiler,
-    )
-    result = bench.run(job, "profile")
-    text = markdown(result) if "error" not in result else f"failed: {result['error']}"
-    bench.finish(result, text, stem="profile")
+    result: Dict[str, Any] = {"stages": [], "parts": []}
+    texts = []
+    for batch_size in [] if args.no_stages else args.batch_sizes:
+        job = bench.job(
+            "profile",
+            **common_fields(args),
+            batch_size=batch_size,
+            torch_profiler=not args.no_torch_profiler,
+        )
+        run = bench.run(job, f"profile batch {batch_size}")
+        result["stages"].append(run)
+        texts.append(markdown(run) if "error" not in run else f"failed: {run['error']}")
+    if args.parts:
+        result["parts"] = parts_jobs(bench, args)
+        texts.append(parts_markdown(result["parts"]))
+    stem = "profile" if result["stages"] else "profile_parts"
+    bench.finish(result, "\n".join(texts), stem=stem)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,16 @@ one worker process each; weights and optimizer state stay float32 in every one o
 freed memory back (:mod:`spacy_stsn.ml.runtime`; 0 = never), reporting the resident
 memory at the end, which grows step by step without it.
 
+``--profile`` instead takes the steps in one process, the precisions in turn from one
+step to the next, and splits each step into the encoder's forward and backward passes,
+the head's, the optimizer phase and what is left (spaCy, targets, losses, conversions),
+with each part's FLOPs counted from the shapes (hence its arithmetic rate) and the top
+torch operators of one step per precision.
+
     python benchmarks/speed_training.py MODEL corpus/conll04/train.spacy \
         --torch-threads 1
+    python benchmarks/speed_training.py MODEL corpus/conll04/train.spacy \
+        --torch-threads 1 --profile --steps 20
 """
 
 import math
@@ -21,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from harness import CONTENTION_NOTE, Benchmark, fmt, markdown_table, synchronizer
 from measure import median, memory, reset_peak_rss, rss_mib, time_call
+from profiling import ShimSplit, count_flops, operators_table, top_operators
 
 from spacy_stsn.ml.precision import PRECISIONS
 
@@ -117,6 +126,100 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+PARTS = {"transformer": "encoder", "stsn": "head"}
+SPLIT = ["encoder forward", "encoder backward", "head forward", "head backward"]
+
+
+def profile_worker(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Steps at every precision of the job in turn, split into parts (:class:`ShimSplit`
+    plus the optimizer phase), one step's FLOPs per part, one step's top operators per
+    precision."""
+    import spacy
+    from spacy.util import registry
+
+    from spacy_stsn.ml.precision import set_model_precision
+
+    sync = synchronizer(job)
+    nlp = spacy.load(job["model"])
+    training = nlp.config["training"]
+    optimizer = registry.resolve({"optimizer": training["optimizer"]})["optimizer"]
+    dropout = float(training.get("dropout", 0.1))
+    precisions = job["precisions"]
+    n, timed = len(precisions), (job["warmup"] + job["steps"]) * len(precisions)
+    # the timed steps, then one counted step and one profiled step per precision
+    batches, _ = training_batches(nlp, {**job, "warmup": 0, "steps": timed + 2 * n})
+    split = ShimSplit(nlp, PARTS)
+
+    def step(i: int) -> Dict[str, float]:
+        for _, proc in nlp.pipeline:
+            set_model_precision(proc.model, precisions[i % n])
+        total, opt = time_call(
+            lambda: train_step(nlp, optimizer, batches[i], dropout, sync)
+        )
+        return {**split.take(), "optimizer": opt, "total": total}
+
+    times: Dict[str, List[Dict[str, float]]] = {p: [] for p in precisions}
+    for i in range(timed):
+        parts = step(i)
+        if i >= job["warmup"] * n:
+            times[precisions[i % n]].append(parts)
+    split.counting = True
+    # the first precision's turn (FLOPs do not depend on it)
+    flops = {k: v for k, v in step(timed).items() if k in SPLIT}
+    split.counting = False
+    operators = {
+        precisions[i % n]: top_operators(lambda i=i: step(i), job["top"])
+        for i in range(timed + n, timed + 2 * n)
+    }
+    keys = SPLIT + ["optimizer", "total"]
+    return {
+        "batch": job["batch"],
+        "precisions": precisions,
+        "median_s": {
+            p: {k: median([t.get(k, 0.0) for t in ts]) for k in keys}
+            for p, ts in times.items()
+        },
+        "flops": flops,
+        "operators": operators,
+    }
+
+
+def profile_markdown(args: Any, result: Dict[str, Any]) -> str:
+    """One row per part, a column pair (s/step, GFLOP/s) per precision."""
+    med = result["median_s"]
+    precisions = result["precisions"]
+    rows = []
+    for key in SPLIT + ["optimizer", "rest (spaCy, targets, losses)", "total"]:
+        row = [key]
+        for p in precisions:
+            t = med[p].get(key)
+            if t is None:  # the rest: the step minus its measured parts
+                t = med[p]["total"] - sum(med[p][k] for k in SPLIT + ["optimizer"])
+            rate = result["flops"].get(key, 0.0) / t / 1e9 if t > 0 else None
+            row += [fmt(t, 3), fmt(rate, 2) if key in SPLIT else ""]
+        if len(precisions) > 1:
+            a, b = med[precisions[0]], med[precisions[1]]
+            row.append(fmt(a.get(key, 0) / b[key], 2) if key in b and b[key] else "")
+        rows.append(row)
+    header = ["part"]
+    for p in precisions:
+        header += [f"{p} s/step", f"{p} GFLOP/s"]
+    if len(precisions) > 1:
+        header.append(f"{precisions[1]} speed-up")
+    parts = [
+        f"One training step split into parts (batches of {result['batch']}, the "
+        f"precisions in turn from step to step in one process, median of "
+        f"{args.steps} steps each after {args.warmup} warm-up steps, "
+        f"{result.get('device')}, {result.get('torch_threads')} torch threads; "
+        "GFLOP/s: the part's FLOPs counted from the shapes over its time):",
+        "",
+        markdown_table(header, rows),
+    ]
+    for p, ops in result["operators"].items():
+        parts += ["", f"Top operators of one step, {p}:", "", operators_table(ops)]
+    return "\n".join(parts)
+
+
 def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
     base = next(
         (r for r in runs if r.get("precision") == "float32" and "error" not in r), None
@@ -175,10 +278,12 @@ def markdown(args: Any, runs: List[Dict[str, Any]]) -> str:
 def smoke(args: Any, kit: Any) -> None:
     args.steps, args.warmup, args.torch_threads = 2, 1, 1
     args.release_every = [None, 1]
+    args.also_profile = True
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    bench = Benchmark(__doc__, __file__, {"training": training_worker}, device=True)
+    workers = {"training": training_worker, "profile": profile_worker}
+    bench = Benchmark(__doc__, __file__, workers, device=True)
     add = bench.parser.add_argument
     bench.input("model", "model", "trained pipeline directory")
     bench.input("train_corpus", "train", ".spacy training corpus")
@@ -194,7 +299,26 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="backward passes between returns of freed memory (spacy_stsn.ml.runtime; 0: "
         "never); default: the package's",
     )
+    add("--profile", action="store_true", help="split steps into parts (one process)")
+    add("--top", type=int, default=15, help="--profile: rows of the operator tables")
     args = bench.parse(argv, smoke)
+    if args.profile or getattr(args, "also_profile", False):
+        job = bench.job(
+            "profile",
+            model=args.model,
+            corpus=str(Path(args.train_corpus)),
+            precisions=args.precisions,
+            steps=args.steps,
+            warmup=args.warmup,
+            batch=args.batch,
+            top=args.top,
+        )
+        result = bench.run(job, "training profile")
+        text = "failed" if "error" in result else profile_markdown(args, result)
+        if args.profile:
+            bench.finish({"profile": result}, text, stem="training_profile")
+            return
+        print(text)
     runs = []
     for precision in args.precisions:
         for every in args.release_every:

@@ -143,3 +143,22 @@ def test_accuracy_set_overrides_every_row_and_the_title_states_the_batch(
     accuracy.main(common)
     assert seen == accuracy.VARIANTS
     assert "10 steps of 4 sentences" in out.with_suffix(".md").read_text()
+
+
+def test_flops_are_counted_from_shapes_with_cpu_attention() -> None:
+    """A linear layer and CPU's fused attention kernel (which torch's counter misses)
+    forward, and the attention's backward too."""
+    import torch
+
+    from profiling import count_flops
+
+    linear = torch.nn.Linear(8, 4)
+    x = torch.randn(3, 8)
+    assert count_flops(lambda: linear(x))[0] == 2 * 3 * 8 * 4
+    q = torch.randn(1, 2, 5, 4, requires_grad=True)  # (batch, heads, length, dim)
+    attend = torch.nn.functional.scaled_dot_product_attention
+    product = 2 * 2 * 5 * 4 * 5  # one (5 x 4) @ (4 x 5) product per head
+    flops, out = count_flops(lambda: attend(q, q, q))
+    assert flops == 2 * product  # scores, weighted values
+    # torch's count of the backward: the scores again and four gradient products
+    assert count_flops(lambda: out.sum().backward())[0] == 5 * product

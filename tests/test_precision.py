@@ -13,6 +13,7 @@ from spacy.util import registry
 from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 
 from spacy_stsn.ml.model import torch_module
+from spacy_stsn.nn.cast_cache import invalidate
 from spacy_stsn.ml.precision import (
     describe,
     native_bfloat16,
@@ -131,6 +132,8 @@ def test_bfloat16_training_step_updates_float32_weights(
         "transformer": hf.encoder.layer[0].intermediate.dense.weight.detach().clone(),
         "head": head.project_e.weight.detach().clone(),
     }
+    texts = [eg.reference.text for eg in examples]
+    list(nlp.pipe(texts))  # inference keeps bfloat16 copies of the weights
     optimizer = nlp.resume_training()
     with DtypeProbe(nlp) as probe:
         # two steps: spacy-transformers applies the listener's gradient to the
@@ -150,6 +153,10 @@ def test_bfloat16_training_step_updates_float32_weights(
         assert not torch.equal(weight.detach(), before[name]), name
     for param in list(hf.parameters()) + list(head.parameters()):
         assert param.dtype == torch.float32
+    # predictions after the steps use the new weights, not the copies made before
+    scores = _predictions(nlp, texts)[1]
+    invalidate()
+    assert numpy.array_equal(scores, _predictions(nlp, texts)[1])
 
 
 def test_trained_in_bfloat16_loads_and_predicts_in_float32(

@@ -27,6 +27,7 @@ from spacy.language import Language
 from spacy.util import registry
 from thinc.api import Model, PyTorchShim
 
+from ..nn.cast_cache import cast_once, invalidate
 from .runtime import release_free_memory
 
 PRECISIONS = ("float32", "bfloat16", "auto")
@@ -119,6 +120,8 @@ def set_shim_precision(shim: PyTorchShim, precision: str, inference: str) -> Non
 def _call(shim: PyTorchShim, name: str, method: Callable, inputs: Any) -> Any:
     """``shim.<name>(inputs)`` under autocast to the precision's dtype, with float32
     outputs."""
+    if name == "begin_update":
+        invalidate()  # the weights change after a training pass (cast_cache)
     module = shim._model
     params = next(module.parameters(), None) if module is not None else None
     dtype = (
@@ -127,6 +130,10 @@ def _call(shim: PyTorchShim, name: str, method: Callable, inputs: Any) -> Any:
     if dtype is None:
         return method(inputs)
     device_type = params.device.type
+    if name == "predict":
+        # every inference call would cast every weight again (autocast forgets its
+        # copies when the region closes): the casts are kept with the weights instead
+        cast_once(module)
     # thinc's shim opens an autocast("cuda", enabled=mixed_precision) of its own inside
     # this one: enabled, it keeps this dtype; disabled, it would switch a CUDA autocast
     # off again

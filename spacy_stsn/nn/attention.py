@@ -13,6 +13,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from .cast_cache import cast_weight
+
 INTERACTIONS = ("bi", "ner_to_re", "re_to_ner", "none")
 
 
@@ -121,12 +123,10 @@ class AttentionUnit(nn.Module):
         ``packing`` describes; padded positions get no attention."""
         mha = self.attention
         width = query.shape[-1]
-        q = nn.functional.linear(
-            query, mha.in_proj_weight[:width], mha.in_proj_bias[:width]
-        )
-        kv = nn.functional.linear(
-            key_value, mha.in_proj_weight[width:], mha.in_proj_bias[width:]
-        )
+        # at inference under autocast: the weights' cast copies, made once
+        weight, bias = cast_weight(mha.in_proj_weight), cast_weight(mha.in_proj_bias)
+        q = nn.functional.linear(query, weight[:width], bias[:width])
+        kv = nn.functional.linear(key_value, weight[width:], bias[width:])
         q, (k, v) = packing.unpack(q), packing.unpack(kv).chunk(2, dim=-1)
         dropout = mha.dropout if self.training else 0.0
         if self.window is None or packing.length <= self.window:
