@@ -36,6 +36,7 @@ from thinc.api import Model, Optimizer, set_dropout_rate
 from . import features  # noqa: F401
 from .annotations import given_entities, make_relation, set_entities
 from .averaging import ParameterAverages
+from .boundaries import entity_boundaries
 from .decoding import (
     decode_batch,
     nested_threshold,
@@ -211,6 +212,7 @@ class STSNComponent(TrainablePipe):
             nested_threshold(self.overlaps, self.cfg["nested_threshold"])
         )
         if self.cfg["entities"] != "given":
+            decoding.boundaries = self.model.ops.asarray2i(entity_boundaries(docs))
             return Prediction(self.model.predict((docs, decoding)))
         given = [
             given_entities(doc, self.cfg["given_spans_key"], self.labels, self.name)
