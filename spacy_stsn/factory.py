@@ -7,7 +7,10 @@ from typing import Callable, Dict, List, Optional
 from spacy.language import Language
 from thinc.api import Config, Model
 
+from .concurrency import make_model_thread_safe, make_pipeline_thread_safe
+from .nested_listeners import support_nested_listeners
 from .pipe import STSNComponent
+from .precision import set_listened_precision
 from .settings import DEFAULTS
 
 DEFAULT_MODEL_CONFIG = """
@@ -81,6 +84,7 @@ def make_stsn(
     neg_entity_samples: int,
     neg_relation_samples: int,
     max_batch_items: int,
+    precision: Optional[str],
     scorer: Optional[Callable],
 ) -> "STSNComponent":
     """Joint entity and relation extraction (STSN).
@@ -108,9 +112,22 @@ def make_stsn(
     reads ``doc.ents``. neg_entity_samples (int): random non-entity spans per document
     in training. neg_relation_samples (int): random unrelated gold-entity pairs per
     document in training. max_batch_items (int): padded token positions per sub-batch in
-    ``pipe`` (docs are grouped by length). scorer (Optional[Callable]): the scoring
-    method, ``spacy_stsn.scorer.v1``. RETURNS (STSNComponent): the component.
+    ``pipe`` (docs are grouped by length). precision (Optional[str]): "float32",
+    "bfloat16" or "auto", the compute precision of this component's model and of the
+    transformer it listens to (:mod:`spacy_stsn.precision`); None leaves it to the
+    pipeline's ``spacy_stsn.precision.v1`` callback, which also records its precision
+    here, so that a pipeline sourcing the component (``source = ...``) keeps it.
+    scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``. RETURNS
+    (STSNComponent): the component.
     """
+    # the transformer it listens to (created before it) and its own model predict
+    # safely from several threads (spacy_stsn.concurrency), and its listener can be
+    # replaced inside the features layer (spacy_stsn.nested_listeners)
+    make_pipeline_thread_safe(nlp)
+    make_model_thread_safe(model)
+    support_nested_listeners(nlp)
+    if precision is not None:
+        set_listened_precision(nlp, model, precision)
     return STSNComponent(
         nlp.vocab,
         model,
@@ -127,5 +144,6 @@ def make_stsn(
         neg_entity_samples=neg_entity_samples,
         neg_relation_samples=neg_relation_samples,
         max_batch_items=max_batch_items,
+        precision=precision,
         scorer=scorer,
     )

@@ -62,6 +62,7 @@ from .targets import (
     make_targets,
     stsn_loss,
 )
+from .upstream import check_upstream
 
 
 class Prediction(NamedTuple):
@@ -208,6 +209,7 @@ class STSNComponent(TrainablePipe):
         docs = [doc for doc in docs if len(doc)]
         if not docs:
             return None
+        check_upstream(self.model, docs, self.name)
         decoding = Decoding(
             nested_threshold(self.overlaps, self.cfg["nested_threshold"])
         )
