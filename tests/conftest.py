@@ -92,3 +92,11 @@ def tiny_bert_pipeline(
         pipeline='["transformer", "stsn"]',
     )
     return spacy.load(model_dir), records, corpus
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_model_dir(tmp_path_factory, tiny_bert_pipeline) -> Path:
+    """The tiny BERT pipeline saved, for the commands that load a pipeline from disk."""
+    path = tmp_path_factory.mktemp("tiny-bert-model") / "model"
+    tiny_bert_pipeline[0].to_disk(path)
+    return path

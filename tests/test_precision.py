@@ -243,3 +243,38 @@ def test_freed_memory_goes_back_where_the_c_library_can():
         pytest.skip("this C library has no malloc_trim")
     calls = [heap.release_free_memory(every=3) for _ in range(6)]
     assert calls.count(True) == 2
+
+
+def test_sourcing_the_components_through_a_config_keeps_their_precision(
+    tmp_path, tiny_bert_model_dir
+):
+    """``spacy assemble`` over a config that sources ``transformer`` and ``stsn`` (and
+    has no precision callback of its own) from a bfloat16 pipeline: the assembled
+    pipeline computes in bfloat16 too, and predicts what its source predicts."""
+    from types import SimpleNamespace
+
+    from spacy.cli.assemble import assemble_cli
+
+    source = tmp_path / "source"
+    spacy.load(tiny_bert_model_dir, config=overrides("bfloat16")).to_disk(source)
+    config = tmp_path / "assemble.cfg"
+    config.write_text(
+        '[nlp]\nlang = "en"\npipeline = ["transformer", "stsn"]\n\n[components]\n\n'
+        + "".join(
+            f'[components.{name}]\nsource = "{source}"\n\n'
+            for name in (
+                "transformer",
+                "stsn",
+            )
+        )
+    )
+    assemble_cli(SimpleNamespace(args=[]), config, tmp_path / "out", None, False)
+    original, assembled = spacy.load(source), spacy.load(tmp_path / "out")
+    assert pipeline_precision(assembled) == "bfloat16"
+    texts = ["John Smith lives in Boston .", "Mary works for Acme Corp. in Rome ."]
+    with DtypeProbe(assembled) as probe:
+        _, scores, ents, rels = _predictions(assembled, texts)
+    assert probe.dtypes() == {("transformer", torch.bfloat16), ("head", torch.bfloat16)}
+    _, scores_before, ents_before, rels_before = _predictions(original, texts)
+    assert (ents, rels) == (ents_before, rels_before)
+    assert numpy.array_equal(scores, scores_before)

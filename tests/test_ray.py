@@ -139,6 +139,22 @@ def test_text_input_gives_the_local_output_line_for_line(
     assert all(len(r["tags"] or []) == len(r["tokens"]) for r in records)
 
 
+def test_every_kind_of_character_through_the_transformer_on_ray(
+    tiny_bert_model_dir, local_ray, tmp_path
+):
+    """The tiny BERT pipeline on text with tokens without word pieces (whitespace runs,
+    zero-width and control characters, tests/test_input.py): one output line per
+    document, the local command's line for line."""
+    from test_input import odd_texts
+
+    texts = odd_texts(surrogates=True)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    local, on_ray = _local_and_ray(tiny_bert_model_dir, source, tmp_path)
+    assert on_ray == local
+    assert on_ray.count("\n") == len(texts)  # lines end at "\n" only
+
+
 def test_jsonl_passthrough_and_a_bad_line(
     trained, local_ray, tmp_path, conll04_records, capsys
 ):

@@ -22,6 +22,7 @@ input fields named like the predictions are refused rather than overwritten.
 
 import json
 import os
+import re
 import sys
 import time
 from itertools import islice, zip_longest
@@ -60,6 +61,7 @@ from .outputs import (
 PREDICTION_FIELDS = ("entities", "relations")
 TAG_FIELDS = ("tokens", "tags")
 Inputs = Iterator[Tuple[str, Dict[str, Any]]]
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def prediction_fields(tags: bool = False) -> Tuple[str, ...]:
@@ -179,6 +181,9 @@ def parse_lines(
             text, meta = line, {}
         else:
             text, meta = _parse_record(line, name, number, text_key, reserved)
+            # a lone surrogate (JSON can escape one) is no character: spaCy's
+            # tokenizer cannot take it; U+FFFD in its place keeps every offset
+            text = LONE_SURROGATE.sub("\ufffd", text)
         if max_length is not None and len(text) > max_length:
             raise ValueError(
                 f"{name}:{number}: the text has {len(text):,} characters, more than the "

@@ -34,11 +34,12 @@ from thinc.api import Model, concatenate
 from thinc.layers.concatenate import forward as concatenate_forward
 from thinc.types import Floats2d
 
+FEATURE_TOK2VEC = "spacy_stsn.FeatureTok2Vec.v1"
 LEXICAL_ATTRS = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
 LEXICAL_ROWS = [5000, 1000, 2500, 2500]
 
 
-@registry.architectures("spacy_stsn.FeatureTok2Vec.v1")
+@registry.architectures(FEATURE_TOK2VEC)
 def build_feature_tok2vec(
     tok2vec: Model[List[Doc], List[Floats2d]],
     features: bool = True,

@@ -28,9 +28,10 @@ from thinc.api import (
     xp2torch,
 )
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
-from thinc.types import Floats2d, Ints3d
+from thinc.types import Floats2d, Ints2d, Ints3d
 
 from ..nn.stsn import STSN, Extraction
+from .pooling import make_pooling_total
 from .labels import Span3
 from .optimizer import TorchAdamW
 from .precision import set_model_precision
@@ -51,10 +52,13 @@ class Decoding:
     """What inference takes besides the docs: the overlap policy (``nested_threshold``
     None: flat; a number: nested, see
     :func:`spacy_stsn.nn.span_selection.select_entities`) and, with given entities,
-    their spans (B, k, 2), padded with [0, 0)."""
+    their spans (B, k, 2), padded with [0, 0); without, which tokens may start or end a
+    predicted entity (``boundaries`` (B, T), 1 or 0, see
+    :mod:`spacy_stsn.pipeline.boundaries`; None: every token)."""
 
     nested_threshold: Optional[float] = 0.0
     given: Optional[Ints3d] = None
+    boundaries: Optional[Ints2d] = None
 
 
 STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
@@ -134,6 +138,8 @@ def build_stsn_model(
             f"setting, spacy_stsn.precision.v1), not {inference_precision!r}"
         )
     set_model_precision(head, "float32", inference_precision)
+    # tokens with no word pieces (whitespace, zero-width and control characters)
+    make_pooling_total(tok2vec)
     return Model(
         "stsn",
         forward,
@@ -277,6 +283,7 @@ def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Cal
         settings = {
             "given": request.given,
             "nested_threshold": request.nested_threshold,
+            "boundaries": request.boundaries,
         }
         return head.predict((padded, lengths_arr, settings)), _no_backprop
     outputs, backprop_head = head(

@@ -28,7 +28,9 @@ from spacy.util import registry
 from thinc.api import Model, PyTorchShim
 
 from ..nn.cast_cache import cast_once, invalidate
+from .concurrency import make_shim_thread_safe
 from .runtime import release_free_memory
+from .upstream import listeners
 
 PRECISIONS = ("float32", "bfloat16", "auto")
 # CPU flags of native bfloat16 arithmetic: Intel AMX and AVX512-BF16 (x86, /proc/cpuinfo
@@ -106,6 +108,8 @@ def set_shim_precision(shim: PyTorchShim, precision: str, inference: str) -> Non
     The shim's ``predict`` and ``begin_update`` are wrapped once (on the instance); the
     precisions and the module are read at each call (spacy-transformers replaces the
     module when it loads weights)."""
+    # this wrapper calls the thread-safe predict (spacy_stsn.ml.concurrency)
+    make_shim_thread_safe(shim)
     shim._stsn_precision = {
         "begin_update": check_precision(precision),
         "predict": check_precision(inference),
@@ -185,13 +189,30 @@ def make_precision_callback(precision: str = "auto") -> Callable[[Language], Lan
     check_precision(precision)
 
     def set_pipeline_precision(nlp: Language) -> Language:
-        for _, component in nlp.components:
+        for name, component in nlp.components:
             model = getattr(component, "model", None)
             if isinstance(model, Model):
                 set_model_precision(model, precision)
+            # recorded in the component's config too, which `source` carries along
+            if nlp.get_pipe_meta(name).factory == "stsn":
+                nlp.get_pipe_config(name)["precision"] = precision
         return nlp
 
     return set_pipeline_precision
+
+
+def set_listened_precision(nlp: Language, model: Model, precision: str) -> None:
+    """The precision of an ``stsn`` component's ``model`` (an inline transformer
+    included) and of the components of ``nlp`` its listeners listen to (each named by
+    its ``upstream``; "*": every transformer or tok2vec)."""
+    set_model_precision(model, precision)
+    upstream = {getattr(node, "upstream_name", "*") for node, _ in listeners(model)}
+    for name, component in nlp.components:
+        listened = name in upstream or (
+            "*" in upstream and hasattr(component, "listener_map")
+        )
+        if listened and isinstance(getattr(component, "model", None), Model):
+            set_model_precision(component.model, precision)
 
 
 def overrides(precision: str) -> Dict[str, Any]:
@@ -209,12 +230,17 @@ def overrides(precision: str) -> Dict[str, Any]:
 
 
 def pipeline_precision(nlp: Language) -> str:
-    """The precision ``nlp`` was configured with ("float32" when it has no precision
-    callback)."""
-    callback = nlp.config["nlp"].get("after_pipeline_creation") or {}
-    if callback.get("@callbacks") != "spacy_stsn.precision.v1":
-        return "float32"
-    return callback.get("precision", "auto")
+    """The precision ``nlp`` was configured with: its precision callback's, else the
+    one an ``stsn`` component's config sets, else "float32"."""
+    config = nlp.config
+    callback = config["nlp"].get("after_pipeline_creation") or {}
+    if callback.get("@callbacks") == "spacy_stsn.precision.v1":
+        return callback.get("precision", "auto")
+    for name in nlp.component_names:
+        component = config["components"].get(name, {})
+        if component.get("factory") == "stsn" and component.get("precision"):
+            return component["precision"]
+    return "float32"
 
 
 def describe(nlp: Language) -> str:

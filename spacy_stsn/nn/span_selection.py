@@ -211,13 +211,20 @@ def predicted_entities(
     nested_threshold: Optional[float],
     max_width: int,
     max_pair_entities: int,
+    boundaries: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """The entities among candidate spans (B, S, 2) given the span decoder's
     distribution (B, S, E + 1): the kept mask (B, S) under the overlap policy
     (:func:`select_entities`), and the indices (B, k) of the ``max_pair_entities`` best
-    per document with their validity (:func:`select_pair_entities`)."""
+    per document with their validity (:func:`select_pair_entities`). A span whose first
+    or last token is 0 in ``boundaries`` (B, T) is no candidate (None: any span)."""
     score = span_probs[..., 1:].max(-1).values
     candidate = (spans[..., 1] <= lengths[:, None]) & (span_probs[..., 0] < score)
+    if boundaries is not None:
+        edge = boundaries.bool()
+        first = edge.gather(1, spans[..., 0])
+        last = edge.gather(1, (spans[..., 1] - 1).clamp(min=0))
+        candidate = candidate & first & last
     is_entity = select_entities(spans, score, candidate, nested_threshold, max_width)
     # one read from the device: the most entities a document has
     k = int(is_entity.sum(-1).max()) if is_entity.numel() else 0

@@ -173,6 +173,7 @@ class STSN(nn.Module):
         lengths: Tensor,
         given: Optional[Tensor] = None,
         nested_threshold: Optional[float] = 0.0,
+        boundaries: Optional[Tensor] = None,
     ) -> Extraction:
         """Inference: classify every span up to ``max_span_width`` tokens, keep the
         entities under the overlap policy (``nested_threshold``: None is flat, a number
@@ -183,7 +184,9 @@ class STSN(nn.Module):
         ``given`` (B, k, 2) replaces the predicted entities by entities from elsewhere
         (an upstream NER, a dictionary), padded with empty [0, 0) spans: the spans are
         then ``given`` (with the span decoder's opinion of them in ``span_probs``) and
-        only relations are predicted, among all of them.
+        only relations are predicted, among all of them. ``boundaries`` (B, T), nonzero
+        where a token may start or end a predicted entity (None: every token), drops
+        the other candidate spans (:mod:`spacy_stsn.pipeline.boundaries`).
 
         Under a bfloat16 autocast (the pipeline's precision,
         :mod:`spacy_stsn.ml.precision`) the encoder part runs in bfloat16; the decoders,
@@ -210,6 +213,7 @@ class STSN(nn.Module):
                     nested_threshold,
                     self.max_span_width,
                     self.max_pair_entities,
+                    boundaries,
                 )
             else:
                 is_entity, entities, valid = given_pair_entities(given)

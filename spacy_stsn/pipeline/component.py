@@ -46,6 +46,7 @@ from ..ml.model import (
 )
 from ..nn.stsn import Extraction
 from .annotations import given_entities, make_relation, set_entities
+from .boundaries import entity_boundaries
 from .decoding import (
     decode_batch,
     nested_threshold,
@@ -61,6 +62,7 @@ from .targets import (
     make_targets,
     stsn_loss,
 )
+from .upstream import check_upstream
 
 
 class Prediction(NamedTuple):
@@ -207,10 +209,12 @@ class STSNComponent(TrainablePipe):
         docs = [doc for doc in docs if len(doc)]
         if not docs:
             return None
+        check_upstream(self.model, docs, self.name)
         decoding = Decoding(
             nested_threshold(self.overlaps, self.cfg["nested_threshold"])
         )
         if self.cfg["entities"] != "given":
+            decoding.boundaries = self.model.ops.asarray2i(entity_boundaries(docs))
             return Prediction(self.model.predict((docs, decoding)))
         given = [
             given_entities(doc, self.cfg["given_spans_key"], self.labels, self.name)

@@ -7,6 +7,9 @@ from typing import Callable, Dict, List, Optional
 from spacy.language import Language
 from thinc.api import Config, Model
 
+from ..ml.concurrency import make_model_thread_safe, make_pipeline_thread_safe
+from ..ml.nested_listeners import support_nested_listeners
+from ..ml.precision import set_listened_precision
 from .component import STSNComponent
 from .settings import DEFAULTS
 
@@ -81,6 +84,7 @@ def make_stsn(
     neg_entity_samples: int,
     neg_relation_samples: int,
     max_batch_items: int,
+    precision: Optional[str],
     scorer: Optional[Callable],
 ) -> "STSNComponent":
     """Joint entity and relation extraction (STSN).
@@ -119,9 +123,22 @@ def make_stsn(
         training.
     max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are
         grouped by length).
+    precision (Optional[str]): "float32", "bfloat16" or "auto", the compute precision
+        of this component's model and of the transformer it listens to
+        (:mod:`spacy_stsn.ml.precision`); None leaves it to the pipeline's
+        ``spacy_stsn.precision.v1`` callback, which also records its precision here, so
+        that a pipeline sourcing the component (``source = ...``) keeps it.
     scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``.
     RETURNS (STSNComponent): the component.
     """
+    # the transformer it listens to (created before it) and its own model predict
+    # safely from several threads (spacy_stsn.ml.concurrency), and its listener can be
+    # replaced inside the features layer (spacy_stsn.ml.nested_listeners)
+    make_pipeline_thread_safe(nlp)
+    make_model_thread_safe(model)
+    support_nested_listeners(nlp)
+    if precision is not None:
+        set_listened_precision(nlp, model, precision)
     return STSNComponent(
         nlp.vocab,
         model,
@@ -138,5 +155,6 @@ def make_stsn(
         neg_entity_samples=neg_entity_samples,
         neg_relation_samples=neg_relation_samples,
         max_batch_items=max_batch_items,
+        precision=precision,
         scorer=scorer,
     )

@@ -6,6 +6,7 @@ from typing import Any, Dict
 
 from .annotations import DEFAULT_SPANS_KEY
 from .decoding import OVERLAP_POLICIES
+from .precision import PRECISIONS
 from .tags import SCHEMES
 
 ENTITY_MODES = ("predict", "given")
@@ -25,11 +26,13 @@ DEFAULTS: Dict[str, Any] = {
     "neg_entity_samples": 100,
     "neg_relation_samples": 100,
     "max_batch_items": 2048,
+    "precision": None,
 }
 CHOICES = {
     "tag_scheme": SCHEMES + ("auto",),
     "overlaps": OVERLAP_POLICIES,
     "entities": ENTITY_MODES,
+    "precision": PRECISIONS + (None,),
 }
 
 

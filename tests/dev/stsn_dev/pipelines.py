@@ -167,8 +167,41 @@ def train_pipeline(
 ):
     """Train with spaCy's own loop (``spacy.training.loop.train``), as ``spacy train``
     does; ``stdout`` gets its console output (default: none)."""
-    from spacy.training.initialize import init_nlp
     from spacy.training.loop import train
+
+    nlp, corpus = init_pipeline(
+        tmp_path,
+        records,
+        tok2vec,
+        steps,
+        learn_rate,
+        extra=extra,
+        pipeline=pipeline,
+        optimizer=optimizer,
+        types=types,
+        overrides=overrides,
+    )
+    out = tmp_path / "output"
+    out.mkdir()
+    train(nlp, out, stdout=stdout or open(os.devnull, "w"))
+    return out / "model-last", corpus
+
+
+def init_pipeline(
+    tmp_path: Path,
+    records,
+    tok2vec: str,
+    steps: int = 1,
+    learn_rate: float = 0.001,
+    extra: str = "",
+    pipeline: str = '["stsn"]',
+    optimizer: str = "Adam.v1",
+    types=None,
+    overrides=None,
+):
+    """The pipeline ``train_pipeline`` trains, initialized on ``records`` (as ``spacy
+    train`` does before its loop), and its corpus."""
+    from spacy.training.initialize import init_nlp
 
     corpus = _write_corpus(tmp_path, records, types)
     text = (
@@ -187,11 +220,7 @@ def train_pipeline(
     config = spacy.util.load_model_from_config(
         config, auto_fill=True
     ).config  # spaCy's defaults, as fill-config
-    nlp = init_nlp(config)
-    out = tmp_path / "output"
-    out.mkdir()
-    train(nlp, out, stdout=stdout or open(os.devnull, "w"))
-    return out / "model-last", corpus
+    return init_nlp(config), corpus
 
 
 def examples_from_corpus(nlp, corpus):
