@@ -35,26 +35,36 @@ from .labels import Span3
 from .optimizer import TorchAdamW
 from .precision import set_model_precision
 from .stsn_torch import STSN, Extraction
+from .windows import chunk_rows, is_whole_documents
 
 
 @dataclass
 class Candidates:
-    """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and
-    pairs (B, P, 2) of indices into ``spans`` (padding rows point at span 0 and are
-    masked in the loss)."""
+    """Training candidates for a batch of R rows: spans (R, S, 2) as [start, end)
+    offsets in their row and pairs (R, P, 2) of indices into ``spans`` (padding rows
+    point at span 0 and are masked in the loss). ``rows`` (R, 3): document, start and
+    end of each row (the windows of :mod:`spacy_stsn.windows`); None: the documents as
+    they are, one row each."""
 
     spans: Ints3d
     pairs: Ints3d
+    rows: Optional[numpy.ndarray] = None
 
 
 @dataclass
 class Decoding:
     """What inference takes besides the docs: the overlap policy (``nested_threshold``
-    None: flat; a number: nested, see :func:`spacy_stsn.span_selection.select_entities`)
-    and, with given entities, their spans (B, k, 2), padded with [0, 0)."""
+    None: flat; a number: nested, see
+    :func:`spacy_stsn.span_selection.select_entities`), with given entities their spans
+    (R, k, 2) in row offsets, padded with [0, 0), and the rows (R, 3) as
+    :class:`Candidates`' (None: one per document). Rows that are not the documents
+    themselves run in chunks of at most ``max_batch_items`` padded positions, so memory
+    is bounded whatever the length of a document."""
 
     nested_threshold: Optional[float] = 0.0
     given: Optional[Ints3d] = None
+    rows: Optional[numpy.ndarray] = None
+    max_batch_items: int = 2048
 
 
 STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
@@ -101,7 +111,10 @@ def build_stsn_model(
     """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the
     paper's d); ``n_layers`` 0 is the "w/o Label" ablation; ``interaction`` is bi |
     ner_to_re | re_to_ner | none (Table 5); ``max_pair_entities`` caps how many
-    predicted entities per doc are paired at inference; ``learn_rate_scale`` multiplies
+    predicted entities per window (:mod:`spacy_stsn.windows`: a sentence, a token
+    window, or the whole document under ``windows = "document"``) are paired at
+    inference, the best-scored ones, so that the pairs stay bounded whatever the
+    entities (a warning counts those it leaves out); ``learn_rate_scale`` multiplies
     the optimizer's learning rate for every layer the component trains itself (the head,
     and the thinc layers of its tok2vec such as lexical features), not for a transformer
     it listens to, so randomly initialised layers can learn faster than the pretrained
@@ -266,29 +279,80 @@ def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
     )
 
 
-def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Callable]:
+def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Any, Callable]:
+    """Training: the head's logits for the candidates. Inference: a list of (row
+    indices, :class:`Extraction`) per chunk of rows."""
     docs, request = inputs
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
     lengths = [len(v) for v in vectors]
-    padded = model.ops.pad(vectors)
-    lengths_arr = model.ops.asarray1i(lengths)
-    head = model.get_ref("head")
+    rows = request.rows
+    if rows is not None and is_whole_documents(rows, lengths):
+        rows = None
     if isinstance(request, Decoding):
-        settings = {
-            "given": request.given,
-            "nested_threshold": request.nested_threshold,
-        }
-        return head.predict((padded, lengths_arr, settings)), _no_backprop
-    outputs, backprop_head = head(
-        (padded, lengths_arr, {"spans": request.spans, "pairs": request.pairs}),
-        is_train,
-    )
+        return _predict_rows(model, vectors, rows, request), _no_backprop
+    head = model.get_ref("head")
+    candidates = {"spans": request.spans, "pairs": request.pairs}
+    if rows is None:
+        padded, row_lengths = model.ops.pad(vectors), model.ops.asarray1i(lengths)
+    else:
+        flat = model.ops.flatten(vectors)
+        padded, row_lengths, index = gather_rows(model.ops, flat, lengths, rows)
+    outputs, backprop_head = head((padded, row_lengths, candidates), is_train)
 
     def backprop(d_outputs: Tuple) -> List[Doc]:
         d_padded = backprop_head(d_outputs)
-        return backprop_tok2vec(model.ops.unpad(d_padded, lengths))
+        if rows is None:
+            return backprop_tok2vec(model.ops.unpad(d_padded, lengths))
+        d_flat = model.ops.alloc2f(*flat.shape)
+        valid = index >= 0
+        model.ops.scatter_add(
+            d_flat,
+            model.ops.xp.ascontiguousarray(index[valid]),
+            model.ops.xp.ascontiguousarray(d_padded[valid], dtype="float32"),
+        )
+        return backprop_tok2vec(model.ops.unflatten(d_flat, lengths))
 
     return outputs, backprop
+
+
+def gather_rows(
+    ops: Any, flat: Floats2d, lengths: Sequence[int], rows: numpy.ndarray
+) -> Tuple[Any, Any, Any]:
+    """The rows (R, 3) of documents of ``lengths`` tokens whose vectors are ``flat``
+    (N, D), as a padded batch (R, L, D), their lengths (R,) and the index (R, L) of each
+    position in ``flat`` (-1 at padding): one gather, no loop over rows."""
+    offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
+    row_lengths = rows[:, 2] - rows[:, 1]
+    width = numpy.arange(max(1, int(row_lengths.max())))
+    index = (offsets[rows[:, 0]] + rows[:, 1])[:, None] + width
+    index = numpy.where(width < row_lengths[:, None], index, -1).astype("int32")
+    index = ops.asarray(index)
+    padded = flat[ops.xp.maximum(index, 0)] * (index >= 0)[..., None]
+    return padded.astype(flat.dtype), ops.asarray1i(row_lengths), index
+
+
+def _predict_rows(
+    model: Model, vectors: List[Floats2d], rows: Optional[numpy.ndarray], request: Any
+) -> List[Tuple[numpy.ndarray, Extraction]]:
+    """The head's inference over the rows, chunk by chunk (one chunk: the documents as
+    they are, as before windows existed)."""
+    head, ops = model.get_ref("head"), model.ops
+
+    def settings(given: Any) -> dict:
+        return {"given": given, "nested_threshold": request.nested_threshold}
+
+    if rows is None:
+        lengths = ops.asarray1i([len(v) for v in vectors])
+        outputs = head.predict((ops.pad(vectors), lengths, settings(request.given)))
+        return [(numpy.arange(len(vectors)), outputs)]
+    lengths = [len(v) for v in vectors]
+    flat = vectors[0] if len(vectors) == 1 else ops.flatten(vectors)
+    chunks = []
+    for index in chunk_rows(rows[:, 2] - rows[:, 1], request.max_batch_items):
+        padded, row_lengths, _ = gather_rows(ops, flat, lengths, rows[index])
+        given = None if request.given is None else request.given[index]
+        chunks.append((index, head.predict((padded, row_lengths, settings(given)))))
+    return chunks
 
 
 def _no_backprop(d_outputs: Any) -> List:
