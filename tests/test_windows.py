@@ -144,7 +144,7 @@ def test_window_overlap_must_hold_a_span(trained):
     with pytest.raises(ValueError, match=r"window_overlap \(5\) at least max_span"):
         nlp.add_pipe("stsn", config=config)
     with pytest.raises(ValueError, match="window_overlap must be >= 0 and less"):
-        spacy.load(model_dir, config={"components": {"stsn": {"window_overlap": 64}}})
+        spacy.load(model_dir, config={"components": {"stsn": {"window_overlap": 128}}})
 
 
 def test_warnings_count_what_the_caps_drop(trained):
