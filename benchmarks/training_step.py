@@ -21,26 +21,13 @@ from harness import REPO, Benchmark, markdown_table
 
 def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     import spacy
-    from spacy.tokens import Doc
-    from spacy.training import Example
     from spacy.util import fix_random_seed
     from thinc.api import PyTorchShim
 
-    from spacy_stsn.convert import read_docbin
+    from spacy_stsn.evaluate import load_examples
 
     nlp = spacy.load(job["model"])
-    gold = list(read_docbin(Path(job["corpus"]), nlp.vocab))[: job["docs"]]
-    examples = [
-        Example(
-            Doc(
-                nlp.vocab,
-                words=[t.text for t in g],
-                spaces=[bool(t.whitespace_) for t in g],
-            ),
-            g,
-        )
-        for g in gold
-    ]
+    examples = load_examples(nlp, Path(job["corpus"]))[: job["docs"]]
     fix_random_seed(job["seed"])
     losses: Dict[str, float] = {}
     for _, proc in nlp.pipeline:
