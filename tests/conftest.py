@@ -2,6 +2,7 @@
 built offline."""
 
 import json
+from pathlib import Path
 from typing import Dict, List
 
 import pytest

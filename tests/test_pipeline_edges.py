@@ -72,8 +72,9 @@ def test_every_given_entity_is_paired_beyond_max_pair_entities(trained):
     doc = Doc(nlp.vocab, words=["Rome"] * 120)
     doc.ents = [Span(doc, i, i + 1, "Loc") for i in range(120)]
     prediction = stsn.predict([doc])
-    assert prediction.outputs.pairs.shape[1] == 120 * 119
-    assert bool(prediction.outputs.pair_valid.all())
+    [(_, outputs)] = prediction.chunks  # 120 tokens: one window
+    assert outputs.pairs.shape[1] == 120 * 119
+    assert bool(outputs.pair_valid.all())
     assert [e[:2] for e in prediction.given[0]] == [(i, i + 1) for i in range(120)]
 
 

@@ -35,30 +35,42 @@ from .pooling import make_pooling_total
 from .labels import Span3
 from .optimizer import TorchAdamW
 from .precision import set_model_precision
+from ..nn.stsn import STSN, Extraction
+from .pooling import make_pooling_total
+from .rows import chunk_rows, gather_rows, is_whole_documents
 
 
 @dataclass
 class Candidates:
-    """Training candidates for a batch: spans (B, S, 2) as [start, end) offsets and
-    pairs (B, P, 2) of indices into ``spans`` (padding rows point at span 0 and are
-    masked in the loss)."""
+    """Training candidates for a batch of R rows: spans (R, S, 2) as [start, end)
+    offsets in their row and pairs (R, P, 2) of indices into ``spans`` (padding rows
+    point at span 0 and are masked in the loss). ``rows`` (R, 3): document, start and
+    end of each row (the windows of :mod:`spacy_stsn.pipeline.windows`); None: the
+    documents as they are, one row each."""
 
     spans: Ints3d
     pairs: Ints3d
+    rows: Optional[numpy.ndarray] = None
 
 
 @dataclass
 class Decoding:
     """What inference takes besides the docs: the overlap policy (``nested_threshold``
     None: flat; a number: nested, see
-    :func:`spacy_stsn.nn.span_selection.select_entities`) and, with given entities,
-    their spans (B, k, 2), padded with [0, 0); without, which tokens may start or end a
-    predicted entity (``boundaries`` (B, T), 1 or 0, see
-    :mod:`spacy_stsn.pipeline.boundaries`; None: every token)."""
+    :func:`spacy_stsn.nn.span_selection.select_entities`), with given entities their
+    spans (R, k, 2) in row offsets, padded with [0, 0), and the rows (R, 3) as
+    :class:`Candidates`' (None: one per document). Without given entities,
+    ``boundaries`` (B, T), 1 or 0 per token of each document, says which tokens may
+    start or end a predicted entity (:mod:`spacy_stsn.pipeline.boundaries`; None: every
+    token). Rows that are not the documents themselves run in chunks of at most
+    ``max_batch_items`` padded positions, so memory is bounded whatever the length of a
+    document."""
 
     nested_threshold: Optional[float] = 0.0
     given: Optional[Ints3d] = None
     boundaries: Optional[Ints2d] = None
+    rows: Optional[numpy.ndarray] = None
+    max_batch_items: int = 2048
 
 
 STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
@@ -105,7 +117,10 @@ def build_stsn_model(
     """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the
     paper's d); ``n_layers`` 0 is the "w/o Label" ablation; ``interaction`` is bi |
     ner_to_re | re_to_ner | none (Table 5); ``max_pair_entities`` caps how many
-    predicted entities per doc are paired at inference; ``learn_rate_scale`` multiplies
+    predicted entities per window (:mod:`spacy_stsn.pipeline.windows`: a sentence, a
+    token window, or the whole document under ``windows = "document"``) are paired at
+    inference, the best-scored ones, so that the pairs stay bounded whatever the
+    entities (a warning counts those it leaves out); ``learn_rate_scale`` multiplies
     the optimizer's learning rate for every layer the component trains itself (the head,
     and the thinc layers of its tok2vec such as lexical features), not for a transformer
     it listens to, so randomly initialised layers can learn faster than the pretrained
@@ -272,30 +287,81 @@ def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
     )
 
 
-def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Tuple, Callable]:
+def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Any, Callable]:
+    """Training: the head's logits for the candidates. Inference: a list of (row
+    indices, :class:`Extraction`) per chunk of rows."""
     docs, request = inputs
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
     lengths = [len(v) for v in vectors]
-    padded = model.ops.pad(vectors)
-    lengths_arr = model.ops.asarray1i(lengths)
-    head = model.get_ref("head")
+    rows = request.rows
+    if rows is not None and is_whole_documents(rows, lengths):
+        rows = None
     if isinstance(request, Decoding):
-        settings = {
-            "given": request.given,
-            "nested_threshold": request.nested_threshold,
-            "boundaries": request.boundaries,
-        }
-        return head.predict((padded, lengths_arr, settings)), _no_backprop
-    outputs, backprop_head = head(
-        (padded, lengths_arr, {"spans": request.spans, "pairs": request.pairs}),
-        is_train,
-    )
+        return _predict_rows(model, vectors, rows, request), _no_backprop
+    head = model.get_ref("head")
+    candidates = {"spans": request.spans, "pairs": request.pairs}
+    if rows is None:
+        padded, row_lengths = model.ops.pad(vectors), model.ops.asarray1i(lengths)
+    else:
+        flat = model.ops.flatten(vectors)
+        padded, row_lengths, index = gather_rows(model.ops, flat, lengths, rows)
+    outputs, backprop_head = head((padded, row_lengths, candidates), is_train)
 
     def backprop(d_outputs: Tuple) -> List[Doc]:
         d_padded = backprop_head(d_outputs)
-        return backprop_tok2vec(model.ops.unpad(d_padded, lengths))
+        if rows is None:
+            return backprop_tok2vec(model.ops.unpad(d_padded, lengths))
+        d_flat = model.ops.alloc2f(*flat.shape)
+        valid = index >= 0
+        model.ops.scatter_add(
+            d_flat,
+            model.ops.xp.ascontiguousarray(index[valid]),
+            model.ops.xp.ascontiguousarray(d_padded[valid], dtype="float32"),
+        )
+        return backprop_tok2vec(model.ops.unflatten(d_flat, lengths))
 
     return outputs, backprop
+
+
+def _predict_rows(
+    model: Model, vectors: List[Floats2d], rows: Optional[numpy.ndarray], request: Any
+) -> List[Tuple[numpy.ndarray, Extraction]]:
+    """The head's inference over the rows, chunk by chunk (one chunk: the documents as
+    they are, as before windows existed)."""
+    head, ops = model.get_ref("head"), model.ops
+
+    def settings(given: Any, boundaries: Any) -> dict:
+        return {
+            "given": given,
+            "nested_threshold": request.nested_threshold,
+            "boundaries": boundaries,
+        }
+
+    if rows is None:
+        lengths = ops.asarray1i([len(v) for v in vectors])
+        inputs = (
+            ops.pad(vectors),
+            lengths,
+            settings(request.given, request.boundaries),
+        )
+        return [(numpy.arange(len(vectors)), head.predict(inputs))]
+    lengths = [len(v) for v in vectors]
+    flat = vectors[0] if len(vectors) == 1 else ops.flatten(vectors)
+    flat_boundaries = None
+    if request.boundaries is not None:  # (B, T) padded -> one value per token
+        width = request.boundaries.shape[1]
+        real = ops.xp.arange(width)[None, :] < ops.asarray1i(lengths)[:, None]
+        flat_boundaries = request.boundaries[real]
+    chunks = []
+    for index in chunk_rows(rows[:, 2] - rows[:, 1], request.max_batch_items):
+        padded, row_lengths, at = gather_rows(ops, flat, lengths, rows[index])
+        given = None if request.given is None else request.given[index]
+        boundaries = None
+        if flat_boundaries is not None:  # the rows' own, 0 at padding
+            boundaries = flat_boundaries[ops.xp.maximum(at, 0)] * (at >= 0)
+        outputs = head.predict((padded, row_lengths, settings(given, boundaries)))
+        chunks.append((index, outputs))
+    return chunks
 
 
 def _no_backprop(d_outputs: Any) -> List:

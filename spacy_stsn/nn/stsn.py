@@ -178,8 +178,11 @@ class STSN(nn.Module):
         """Inference: classify every span up to ``max_span_width`` tokens, keep the
         entities under the overlap policy (``nested_threshold``: None is flat, a number
         is nested, see :func:`~spacy_stsn.nn.span_selection.select_entities`) and score
-        every ordered pair of the ``max_pair_entities`` best ones per document, which
-        bounds the pairs on long documents.
+        every ordered pair of the ``max_pair_entities`` best ones per row, which bounds
+        the pairs. A row is a document or, from the pipeline, a window of one
+        (:mod:`spacy_stsn.pipeline.windows`: sentences or token windows), so that
+        candidates stay where relations are annotated and a long text costs what its
+        windows cost.
 
         ``given`` (B, k, 2) replaces the predicted entities by entities from elsewhere
         (an upstream NER, a dictionary), padded with empty [0, 0) spans: the spans are

@@ -23,6 +23,7 @@ from typing import (
     Tuple,
 )
 
+import numpy
 import srsly
 from spacy import util
 from spacy.language import Language
@@ -48,12 +49,21 @@ from ..nn.stsn import Extraction
 from .annotations import given_entities, make_relation, set_entities
 from .boundaries import entity_boundaries
 from .decoding import (
-    decode_batch,
+    DocPrediction,
     nested_threshold,
     relation_threshold_array,
     resolve_overlaps,
 )
 from .settings import initial_cfg, restore_learned
+from .windows import (
+    Rows,
+    batch_rows,
+    check_windows,
+    decode_rows,
+    merge_rows,
+    row_entities,
+    warn_dropped,
+)
 from .targets import (
     Targets,
     TargetSettings,
@@ -62,16 +72,19 @@ from .targets import (
     make_targets,
     stsn_loss,
 )
-from .upstream import check_upstream
+from ..ml.upstream import check_upstream
 
 
 class Prediction(NamedTuple):
-    """What ``predict`` hands to ``set_annotations``: the network's outputs for the
-    non-empty docs and, with ``entities = "given"``, the entities they were given (per
-    doc, read once, in ``predict``)."""
+    """What ``predict`` hands to ``set_annotations``: the windows of the non-empty docs
+    (:mod:`spacy_stsn.pipeline.windows`), the network's outputs for them per chunk (row
+    indices, outputs) and, with ``entities = "given"``, the entities the docs were given
+    (per doc, read once, in ``predict``) and each row's share of them."""
 
-    outputs: Extraction
+    chunks: List[Tuple[numpy.ndarray, Extraction]]
+    rows: Rows
     given: Optional[List[List[Span3]]] = None
+    row_given: Optional[List[List[Span3]]] = None
 
 
 class STSNComponent(TrainablePipe):
@@ -92,6 +105,11 @@ class STSNComponent(TrainablePipe):
         :func:`spacy_stsn.pipeline.settings.check_settings`."""
         self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
         self.cfg: Dict[str, Any] = initial_cfg(settings)
+        check_windows(
+            self.cfg["window_size"],
+            self.cfg["window_overlap"],
+            model.attrs["max_span_width"],
+        )
 
     # -- labels and settings
     # ---------------------------------------------------------------------
@@ -210,18 +228,22 @@ class STSNComponent(TrainablePipe):
         if not docs:
             return None
         check_upstream(self.model, docs, self.name)
+        rows = batch_rows(docs, *self._window_settings())
         decoding = Decoding(
-            nested_threshold(self.overlaps, self.cfg["nested_threshold"])
+            nested_threshold(self.overlaps, self.cfg["nested_threshold"]),
+            rows=rows.spans,
+            max_batch_items=self.cfg["max_batch_items"],
         )
         if self.cfg["entities"] != "given":
             decoding.boundaries = self.model.ops.asarray2i(entity_boundaries(docs))
-            return Prediction(self.model.predict((docs, decoding)))
+            return Prediction(self.model.predict((docs, decoding)), rows)
         given = [
             given_entities(doc, self.cfg["given_spans_key"], self.labels, self.name)
             for doc in docs
         ]
-        decoding.given = given_spans(self.model.ops, given)
-        return Prediction(self.model.predict((docs, decoding)), given)
+        row_given = row_entities(rows, given, self.name)
+        decoding.given = given_spans(self.model.ops, row_given)
+        return Prediction(self.model.predict((docs, decoding)), rows, given, row_given)
 
     def set_annotations(
         self, docs: Iterable[Doc], predictions: Optional[Prediction]
@@ -242,18 +264,7 @@ class STSNComponent(TrainablePipe):
         if predictions is None:
             return
         docs = [doc for doc in docs if len(doc)]
-        outputs = Extraction(*(self.model.ops.to_numpy(o) for o in predictions.outputs))
-        decoded = decode_batch(
-            outputs,
-            self.label_set,
-            [len(doc) for doc in docs],
-            relation_threshold_array(
-                self.relation_labels,
-                self.cfg["threshold"],
-                self.cfg["relation_thresholds"],
-            ),
-            predictions.given,
-        )
+        decoded = self._decode(predictions, len(docs))
         for doc, pred in zip(docs, decoded):
             set_entities(
                 doc,
@@ -264,6 +275,31 @@ class STSNComponent(TrainablePipe):
             )
             doc._.relations = [make_relation(*rel) for rel in pred.relations]
             doc._.stsn_tags = pred.tags
+
+    def _decode(self, predictions: Prediction, n_docs: int) -> List[DocPrediction]:
+        """Each document's annotations from the outputs of its windows, with the one
+        warning of the call when ``max_pair_entities`` left entities unpaired."""
+        thresholds = relation_threshold_array(
+            self.relation_labels, self.cfg["threshold"], self.cfg["relation_thresholds"]
+        )
+        max_pair = torch_module(self.model).max_pair_entities
+        decoded, unpaired = decode_rows(
+            predictions, self.label_set, thresholds, self.model.ops.to_numpy, max_pair
+        )
+        warn_dropped(
+            self.name,
+            "predicted entities were left out of relation candidates",
+            unpaired,
+            f"max_pair_entities ({max_pair}) pairs the best-scored entities of each "
+            "window only; raise it in [components.stsn.model] to pair more",
+        )
+        return merge_rows(predictions.rows, decoded, n_docs, predictions.given)
+
+    def _window_settings(self) -> Tuple[str, int, int, int]:
+        """The windows setting, window_size, window_overlap and the max_span_width."""
+        cfg = self.cfg
+        width = self.model.attrs["max_span_width"]
+        return cfg["windows"], cfg["window_size"], cfg["window_overlap"], width
 
     # -- training
     # --------------------------------------------------------------------------------

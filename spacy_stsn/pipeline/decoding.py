@@ -19,7 +19,8 @@ The rules, in the order they apply (the device-side steps are in
 2. **doc.ents** is the non-overlapping subset of the kept entities under the greedy rule
    (:func:`select_non_overlapping`): highest score first, then the longer span, then the
    earlier one.
-3. **Pairs.** At most ``max_pair_entities`` kept entities per document (the
+3. **Pairs.** Within each window of a document (its sentences, else token windows;
+   :mod:`spacy_stsn.pipeline.windows`), at most ``max_pair_entities`` kept entities (the
    highest-scoring) are paired.
 4. **Relations.** A pair gets every relation type whose sigmoid reaches ``threshold``
    (the paper's alpha), or the type's own threshold in ``relation_thresholds`` (chosen

@@ -84,6 +84,9 @@ def make_stsn(
     neg_entity_samples: int,
     neg_relation_samples: int,
     max_batch_items: int,
+    windows: str,
+    window_size: int,
+    window_overlap: int,
     precision: Optional[str],
     scorer: Optional[Callable],
 ) -> "STSNComponent":
@@ -122,7 +125,25 @@ def make_stsn(
     neg_relation_samples (int): random unrelated gold-entity pairs per document in
         training.
     max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are
-        grouped by length).
+        grouped by length), and per chunk of windows when a document is cut into
+        windows: it bounds the head's memory, whatever the length of the text.
+    windows (str): where relation candidates are looked for
+        (:mod:`spacy_stsn.pipeline.windows`), in training and at inference alike:
+        "auto" (each sentence where the doc has sentence boundaries, a
+        senter/sentencizer upstream or sentence starts from the input, else token
+        windows), "tokens" (token windows whatever the sentences) or "document" (the
+        whole document is one window: the paper's behaviour on its sentence-level
+        inputs and this package's before windows; a long text then pairs only the
+        ``max_pair_entities`` best entities of the whole text). A document no longer
+        than ``window_size`` is one window in every mode.
+    window_size (int): the longest window in tokens; a longer document or sentence is
+        cut into token windows (128: every CoNLL04 and ADE sentence fits, the longest
+        has 118 tokens).
+    window_overlap (int): tokens that consecutive token windows share at least, so
+        relation arguments at most ``window_overlap + 1`` tokens apart always share a
+        window (32: 98 % of the CoNLL04 relations and 99 % of ADE's; with 128-token
+        windows 99.9 % of them share one when the sentences are joined;
+        benchmarks/README.md, "Relation distances"); at least ``max_span_width - 1``.
     precision (Optional[str]): "float32", "bfloat16" or "auto", the compute precision
         of this component's model and of the transformer it listens to
         (:mod:`spacy_stsn.ml.precision`); None leaves it to the pipeline's
@@ -155,6 +176,9 @@ def make_stsn(
         neg_entity_samples=neg_entity_samples,
         neg_relation_samples=neg_relation_samples,
         max_batch_items=max_batch_items,
+        windows=windows,
+        window_size=window_size,
+        window_overlap=window_overlap,
         precision=precision,
         scorer=scorer,
     )

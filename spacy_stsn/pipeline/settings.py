@@ -6,8 +6,9 @@ from typing import Any, Dict
 
 from .annotations import DEFAULT_SPANS_KEY
 from .decoding import OVERLAP_POLICIES
-from .precision import PRECISIONS
+from ..ml.precision import PRECISIONS
 from .tags import SCHEMES
+from .windows import WINDOW_MODES
 
 ENTITY_MODES = ("predict", "given")
 # what initialize learns from the data; the other cfg entries are settings, which come
@@ -27,12 +28,16 @@ DEFAULTS: Dict[str, Any] = {
     "neg_relation_samples": 100,
     "max_batch_items": 2048,
     "precision": None,
+    "windows": "auto",
+    "window_size": 128,
+    "window_overlap": 32,
 }
 CHOICES = {
     "tag_scheme": SCHEMES + ("auto",),
     "overlaps": OVERLAP_POLICIES,
     "entities": ENTITY_MODES,
     "precision": PRECISIONS + (None,),
+    "windows": WINDOW_MODES,
 }
 
 
@@ -62,6 +67,11 @@ def check_settings(settings: Dict[str, Any]) -> Dict[str, Any]:
             raise ValueError(
                 f"{name} must be >= {1 if name == 'max_batch_items' else 0}, not {merged[name]}"
             )
+    if not 0 <= merged["window_overlap"] < merged["window_size"]:
+        raise ValueError(
+            f"window_overlap must be >= 0 and less than window_size "
+            f"({merged['window_size']}), not {merged['window_overlap']}"
+        )
     return merged
 
 

@@ -25,6 +25,13 @@ from .alignment import same_tokenization
 from .annotations import SYMMETRIC_KEY, doc_name, get_entities
 from .decoding import tail_first
 from .tags import OUTSIDE, encode_tags
+from .windows import (
+    example_windows,
+    is_whole_documents,
+    outside_windows,
+    spans_in_windows,
+    warn_outside,
+)
 
 
 def label_data(
@@ -101,8 +108,8 @@ def check_label_data(
 
 @dataclass
 class TargetSettings:
-    """What the targets depend on besides the examples: the component's labels and
-    sampling settings."""
+    """What the targets depend on besides the examples: the component's labels,
+    sampling and window settings (:mod:`spacy_stsn.pipeline.windows`)."""
 
     labels: Labels
     spans_key: str
@@ -111,6 +118,9 @@ class TargetSettings:
     neg_entity_samples: int
     neg_relation_samples: int
     name: str = "stsn"
+    windows: str = "auto"
+    window_size: int = 128
+    window_overlap: int = 32
 
     @classmethod
     def from_cfg(
@@ -125,58 +135,105 @@ class TargetSettings:
             max_span_width,
             *negatives,
             name,
+            cfg["windows"],
+            cfg["window_size"],
+            cfg["window_overlap"],
         )
 
 
 @dataclass
 class Targets:
-    """Training candidates and their gold labels for a batch of non-empty docs."""
+    """Training candidates and their gold labels for a batch of non-empty docs, one row
+    per window (:class:`~spacy_stsn.ml.model.Candidates`)."""
 
     candidates: Candidates
-    span_labels: numpy.ndarray  # (B, S) int, 0 = NoneEntity, -1 = padding
-    pair_labels: numpy.ndarray  # (B, P, R) multi-hot
-    pair_mask: numpy.ndarray  # (B, P) bool
-    tag_labels: numpy.ndarray  # (B, T) int, -1 = ignored
+    span_labels: numpy.ndarray  # (R, S) int, 0 = NoneEntity, -1 = padding
+    pair_labels: numpy.ndarray  # (R, P, R) multi-hot
+    pair_mask: numpy.ndarray  # (R, P) bool
+    tag_labels: numpy.ndarray  # (R, T) int, -1 = ignored
 
 
 def make_targets(
     examples: Sequence[Example], settings: TargetSettings, xp: Any = numpy
 ) -> Targets:
-    """Candidates and labels for ``examples`` (non-empty docs), padded into batch
+    """Candidates and labels for ``examples`` (non-empty docs), one row per window of
+    each document, as inference will ask
+    (:func:`spacy_stsn.pipeline.windows.example_windows`), padded into batch
     arrays; the candidates are moved to ``xp`` (the model's array module), the labels
-    stay on the host until the loss."""
+    stay on the host until the loss. Gold entities and relations that no window holds
+    are no candidates, with one warning that counts them."""
     entity_ids = {label: i + 1 for i, label in enumerate(settings.labels.entities)}
     rel_ids = {label: i for i, label in enumerate(settings.labels.relations)}
     tag_ids = {tag: i for i, tag in enumerate(settings.labels.tags)}
-    per_doc = [
-        doc_targets(i, eg, settings, entity_ids, rel_ids, tag_ids)
-        for i, eg in enumerate(examples)
-    ]
-    n_spans = max(len(d[0]) for d in per_doc)
-    n_pairs = max(1, max(len(d[2]) for d in per_doc))
-    n_tokens = max(len(eg.predicted) for eg in examples)
-    batch = len(per_doc)
+    per_row, rows, outside = [], [], numpy.zeros(2, dtype="int64")
+    for i, eg in enumerate(examples):
+        gold, positive = doc_gold(i, eg, settings, entity_ids, rel_ids)
+        tags, _ = encode_tags(len(eg.predicted), gold, settings.tag_scheme)
+        doc_tags = numpy.asarray([tag_ids.get(tag, -1) for tag in tags], dtype="int32")
+        windows = example_windows(
+            eg,
+            settings.windows,
+            settings.window_size,
+            settings.window_overlap,
+            settings.max_span_width,
+            same_tokens(eg),
+        )
+        spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64")
+        labels = numpy.asarray([entity_ids[label] for *_, label in gold], "int32")
+        hits = spans_in_windows(windows, spans.reshape(-1, 2))
+        outside += outside_windows(hits, len(gold), list(positive))
+        for w, (start, end) in enumerate(windows[:, :2].tolist()):
+            members = hits[hits[:, 0] == w, 1]
+            local = {g: j for j, g in enumerate(members.tolist())}
+            row_positive = {
+                (local[h], local[t]): labels_of_pair
+                for (h, t), labels_of_pair in positive.items()
+                if h in local and t in local
+            }
+            targets = row_targets(
+                end - start,
+                spans.reshape(-1, 2)[members] - start,
+                labels[members],
+                row_positive,
+                settings,
+                len(rel_ids),
+            )
+            per_row.append(targets + (doc_tags[start:end],))
+            rows.append((i, start, end))
+    warn_outside(settings.name, *outside.tolist())
+    rows = numpy.asarray(rows, dtype="int64")
+    whole = is_whole_documents(rows, [len(eg.predicted) for eg in examples])
+    return _pad_targets(per_row, None if whole else rows, len(rel_ids), xp)
+
+
+def _pad_targets(
+    per_row: Sequence[Tuple[numpy.ndarray, ...]],
+    rows: Optional[numpy.ndarray],
+    n_relations: int,
+    xp: Any,
+) -> Targets:
+    """Each row's spans, span labels, pairs, pair labels and tags as padded batch
+    arrays."""
+    n_spans = max(len(d[0]) for d in per_row)
+    n_pairs = max(1, max(len(d[2]) for d in per_row))
+    n_tokens = max(len(d[4]) for d in per_row)
+    batch = len(per_row)
     spans = numpy.zeros((batch, n_spans, 2), dtype="int32")
     span_labels = numpy.full((batch, n_spans), -1, dtype="int32")
     pairs = numpy.zeros((batch, n_pairs, 2), dtype="int32")
-    pair_labels = numpy.zeros((batch, n_pairs, len(rel_ids)), dtype="float32")
+    pair_labels = numpy.zeros((batch, n_pairs, n_relations), dtype="float32")
     pair_mask = numpy.zeros((batch, n_pairs), dtype=bool)
     tag_labels = numpy.full((batch, n_tokens), -1, dtype="int32")
-    for b, (
-        doc_spans,
-        doc_span_labels,
-        doc_pairs,
-        doc_pair_labels,
-        doc_tags,
-    ) in enumerate(per_doc):
-        spans[b, : len(doc_spans)] = doc_spans
-        span_labels[b, : len(doc_spans)] = doc_span_labels
-        pairs[b, : len(doc_pairs)] = doc_pairs
-        pair_labels[b, : len(doc_pairs)] = doc_pair_labels
-        pair_mask[b, : len(doc_pairs)] = True
-        tag_labels[b, : len(doc_tags)] = doc_tags
+    for b, row in enumerate(per_row):
+        row_spans, row_span_labels, row_pairs, row_pair_labels, row_tags = row
+        spans[b, : len(row_spans)] = row_spans
+        span_labels[b, : len(row_spans)] = row_span_labels
+        pairs[b, : len(row_pairs)] = row_pairs
+        pair_labels[b, : len(row_pairs)] = row_pair_labels
+        pair_mask[b, : len(row_pairs)] = True
+        tag_labels[b, : len(row_tags)] = row_tags
     return Targets(
-        Candidates(xp.asarray(spans), xp.asarray(pairs)),
+        Candidates(xp.asarray(spans), xp.asarray(pairs), rows),
         span_labels,
         pair_labels,
         pair_mask,
@@ -184,17 +241,17 @@ def make_targets(
     )
 
 
-def doc_targets(
+def doc_gold(
     index: int,
     eg: Example,
     settings: TargetSettings,
     entity_ids: Dict[str, int],
     rel_ids: Dict[str, int],
-    tag_ids: Dict[str, int],
-) -> Tuple[numpy.ndarray, ...]:
-    """One document's spans, span labels, pairs, pair labels and tags (see
-    :func:`make_targets`)."""
-    doc = eg.predicted
+) -> Tuple[List[Span3], Dict[Tuple[int, int], numpy.ndarray]]:
+    """One document's gold entities in the predicted tokens and its positive pairs
+    (indices into the entities, symmetric types in canonical order) with their
+    multi-hot relation types; a label the model does not have or a relation argument
+    that is no entity is a ``ValueError`` naming the document."""
     gold = aligned_entities(eg, settings.spans_key)
     for start, end, label in gold:
         if label not in entity_ids:
@@ -203,29 +260,6 @@ def doc_targets(
                 f"at [{start}, {end}) is not one of the model's labels {list(entity_ids)}"
             )
     position = {(s, e): i for i, (s, e, _) in enumerate(gold)}
-    gold_spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64").reshape(
-        -1, 2
-    )
-    # Negative spans: a random sample of all spans up to max_span_width that are not
-    # gold entities.
-    starts, ends = enumerate_spans(len(doc), settings.max_span_width).T
-    is_gold = numpy.isin(
-        starts * (len(doc) + 1) + ends,
-        gold_spans[:, 0] * (len(doc) + 1) + gold_spans[:, 1],
-    )
-    negatives = numpy.flatnonzero(~is_gold)
-    n_neg = min(settings.neg_entity_samples, len(negatives))
-    negatives = (
-        numpy.random.choice(negatives, n_neg, replace=False) if n_neg else negatives[:0]
-    )
-    doc_spans = numpy.concatenate(
-        [gold_spans, numpy.stack([starts[negatives], ends[negatives]], -1)]
-    )
-    doc_span_labels = numpy.asarray(
-        [entity_ids[label] for _, _, label in gold] + [0] * n_neg, dtype="int32"
-    )
-    # Positive pairs: gold relations (multi-hot over relation types); negatives: other
-    # gold-entity pairs.
     positive: Dict[Tuple[int, int], numpy.ndarray] = {}
     for rel in aligned_relations(eg):
         head, tail = position.get(tuple(rel["head"])), position.get(tuple(rel["tail"]))
@@ -248,7 +282,42 @@ def doc_targets(
         positive.setdefault((head, tail), numpy.zeros(len(rel_ids), dtype="float32"))[
             rel_ids[rel["label"]]
         ] = 1
-    n_gold = len(gold)
+    return gold, positive
+
+
+def row_targets(
+    length: int,
+    gold_spans: numpy.ndarray,
+    gold_labels: numpy.ndarray,
+    positive: Dict[Tuple[int, int], numpy.ndarray],
+    settings: TargetSettings,
+    n_relations: int,
+) -> Tuple[numpy.ndarray, ...]:
+    """One row's spans, span labels, pairs and pair labels: its gold spans (m, 2) plus
+    up to ``neg_entity_samples`` random other spans of up to ``max_span_width`` tokens
+    within its ``length`` tokens; its positive pairs (indices into the gold spans) plus
+    up to ``neg_relation_samples`` other ordered pairs of its gold spans."""
+    # Negative spans: a random sample of all spans up to max_span_width that are not
+    # gold entities.
+    starts, ends = enumerate_spans(length, settings.max_span_width).T
+    is_gold = numpy.isin(
+        starts * (length + 1) + ends,
+        gold_spans[:, 0] * (length + 1) + gold_spans[:, 1],
+    )
+    negatives = numpy.flatnonzero(~is_gold)
+    n_neg = min(settings.neg_entity_samples, len(negatives))
+    negatives = (
+        numpy.random.choice(negatives, n_neg, replace=False) if n_neg else negatives[:0]
+    )
+    row_spans = numpy.concatenate(
+        [gold_spans, numpy.stack([starts[negatives], ends[negatives]], -1)]
+    )
+    row_span_labels = numpy.concatenate(
+        [gold_labels, numpy.zeros(n_neg, dtype="int32")]
+    ).astype("int32")
+    # Positive pairs: gold relations (multi-hot over relation types); negatives: other
+    # gold-entity pairs.
+    n_gold = len(gold_spans)
     all_pairs = ordered_pairs(n_gold)
     pos_pairs = numpy.asarray(list(positive), dtype="int64").reshape(-1, 2)
     is_pos = numpy.isin(
@@ -261,13 +330,11 @@ def doc_targets(
         neg_pairs = neg_pairs[
             numpy.random.choice(len(neg_pairs), n_neg_pairs, replace=False)
         ]
-    doc_pairs = numpy.concatenate([pos_pairs, neg_pairs])
-    doc_pair_labels = numpy.zeros((len(doc_pairs), len(rel_ids)), dtype="float32")
+    row_pairs = numpy.concatenate([pos_pairs, neg_pairs])
+    row_pair_labels = numpy.zeros((len(row_pairs), n_relations), dtype="float32")
     if positive:
-        doc_pair_labels[: len(positive)] = numpy.stack(list(positive.values()))
-    tags, _ = encode_tags(len(doc), gold, settings.tag_scheme)
-    doc_tags = numpy.asarray([tag_ids.get(tag, -1) for tag in tags], dtype="int32")
-    return doc_spans, doc_span_labels, doc_pairs, doc_pair_labels, doc_tags
+        row_pair_labels[: len(positive)] = numpy.stack(list(positive.values()))
+    return row_spans, row_span_labels, row_pairs, row_pair_labels
 
 
 def stsn_loss(ops: Any, outputs: Tuple, targets: Targets) -> Tuple[float, Tuple]:
