@@ -40,7 +40,7 @@ SIZES = ("1x", "10x", "1MB")
 def gold_sentences(nlp: Any, corpus: str, size: str) -> List[Any]:
     """The corpus's gold sentences, once (1x), n times over (nx) or cycled until their
     text reaches n MB (nMB)."""
-    from spacy_stsn.formats.spert import read_docbin
+    from spacy_stsn.formats.docbin import read_docbin
 
     gold = list(read_docbin(Path(corpus), nlp.vocab))
     if size.endswith("x"):
