@@ -10,6 +10,7 @@ MiB, the model and the options that shape the output.
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -98,3 +99,36 @@ def settings_differences(saved: Dict[str, Any], run: Dict[str, Any]) -> List[str
         for name, value in run["options"].items()
     ]
     return [f"{name}: {old!r} -> {new!r}" for name, old, new in pairs if old != new]
+
+
+def check_writable(*paths: Optional[Path]) -> None:
+    """``ValueError`` naming the first of ``paths`` (output files or folders; ``None``
+    skipped) that cannot be written, before any work is done: an existing file must
+    open for appending (nothing is changed), and a file can be created in an existing
+    folder, or in the nearest existing folder above a path that does not exist yet (a
+    file is created there and removed at once: permissions, a read-only or full
+    filesystem, ACLs all show)."""
+    for path in paths:
+        if path is not None:
+            _check_writable(Path(path))
+
+
+def _check_writable(path: Path) -> None:
+    absolute = Path(os.path.abspath(path))
+    where, problem = absolute, None
+    try:
+        if absolute.is_file():
+            absolute.open("ab").close()
+            return
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if not where.is_dir():
+            problem = f"{where} is a file, not a folder"
+        else:
+            fd, probe = tempfile.mkstemp(dir=where, prefix=".write-check-")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        problem = f"{where}: {err.strerror or err}"
+    if problem is not None:
+        raise ValueError(f"{path}: cannot write the output there ({problem})")
