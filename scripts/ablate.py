@@ -10,7 +10,14 @@ Every run has the same budget; the best model on dev is evaluated on test.
 import argparse
 from pathlib import Path
 
-from experiments import add_grid_arguments, provenance, run_grid, write_summary
+from experiments import (
+    add_grid_arguments,
+    check_outputs,
+    provenance,
+    run_grid,
+    summary_files,
+    write_summary,
+)
 
 VARIANTS = {
     **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},
@@ -36,6 +43,8 @@ def main() -> None:
     parser.add_argument("output", type=Path)
     add_grid_arguments(parser, seeds=[0])
     args = parser.parse_args()
+    runs = Path("training") / "ablations"
+    check_outputs(*summary_files(args.output, "ablations"), runs)
     rows = run_grid(
         args.config,
         args.corpus,
@@ -43,7 +52,7 @@ def main() -> None:
         args.seeds,
         args.steps,
         args.encoder,
-        Path("training") / "ablations",
+        runs,
         gpu_id=args.gpu_id,
         only=args.only,
         finished_only=args.finished_only,

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from spacy_stsn.convert import convert_file
+from spacy_stsn.outputs import check_writable
 
 PARTS = ("train", "dev", "test")
 
@@ -32,6 +33,11 @@ def main(data_dir: Path, name: str, out: Path) -> int:
     parts = list(PARTS) + (
         ["train_dev"] if (folder / f"{name}_train_dev.json").is_file() else []
     )
+    try:
+        check_writable(*(out / f"{part}.spacy" for part in parts))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     for part in parts:
         try:
             stats = convert_file(

@@ -19,12 +19,14 @@ from pathlib import Path
 from spacy_stsn.evaluate import summary_line
 from experiments import (
     add_set_argument,
+    check_outputs,
     f1s,
     parse_overrides,
     provenance,
     run_once,
     schedule_overrides,
     split_dev,
+    summary_files,
     write_summary,
 )
 
@@ -105,6 +107,10 @@ def main() -> None:
         parser.error(
             "--set needs a --tag, or its runs would share the folders of others"
         )
+    runs = Path("training") / "ade_cv"
+    # the dev cuts are written beside the folds
+    cuts_folder = args.corpus if args.dev_fraction else None
+    check_outputs(*summary_files(args.output, "cv"), runs, cuts_folder)
     extra = parse_overrides(args.set)
     suffix = (
         ("_features" if args.features else "")
@@ -141,9 +147,7 @@ def main() -> None:
                 train,
                 scored,
                 scored,
-                Path("training")
-                / "ade_cv"
-                / f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}",
+                runs / f"layers{n_layers}{suffix}_fold{k}_seed{args.seed}",
                 overrides,
                 use="model-last",
                 gpu_id=args.gpu_id,
