@@ -355,7 +355,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .evaluate import show
 
             print(show(args.model, args.corpus, args.n, args.gpu_id))
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # OSError: a full disk, a lost mount
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as err:  # extract's says where it stopped

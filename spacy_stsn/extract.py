@@ -25,6 +25,7 @@ is :mod:`spacy_stsn.extract_run`.
 
 import json
 import os
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import (
@@ -372,22 +373,24 @@ def extract(
     gpu_id: int = -1,
 ) -> int:
     """Extract from every input line into ``output_path``: a JSONL file, or a folder for
-    ``output_format="brat"`` (see :class:`spacy_stsn.brat.BratWriter`). Returns the
-    documents written now.
-
-    The output is checked (writable, not an input, no other run writing it: it is
-    locked for the run, :mod:`spacy_stsn.output_lock`) before the pipeline loads.
-    ``max_length`` replaces the pipeline's ``nlp.max_length`` (the longest text it
-    accepts). A line that is malformed or fails inside the pipeline stops the run after
-    every document before it (``on_error="stop"``), or is recorded in
-    ``OUTPUT.errors.jsonl`` and skipped (``"skip"``). ``gpu_id``: spaCy's, -1 for the
-    CPU. Ctrl-C raises :class:`spacy_stsn.extract_run.Interrupted`; the output is then
-    resumable like any other."""
+    ``output_format="brat"`` (see :class:`spacy_stsn.brat.BratWriter`); returns the
+    documents written now. The output is checked (writable, no input, locked for the
+    run: :mod:`spacy_stsn.output_lock`) before the pipeline loads. ``max_length``
+    replaces ``nlp.max_length``. A line that is malformed or fails in the pipeline
+    stops the run after every document before it (``on_error="stop"``), or is recorded
+    in ``OUTPUT.errors.jsonl`` and skipped (``"skip"``). ``gpu_id``: spaCy's, -1 for
+    the CPU. Ctrl-C raises :class:`spacy_stsn.extract_run.Interrupted`; the output is
+    then resumable like any other."""
     if output_format == "brat" and tags:
         raise ValueError(
             "tags are written to JSONL output only (brat has no place for them)"
         )
     check_on_error(on_error)
+    if output_format == "jsonl" and Path(output_path).is_dir():
+        raise ValueError(
+            f"{output_path} is a folder: JSONL output is a file (--output-format brat "
+            "writes a folder)"
+        )
     refuse_overwriting_inputs(output_path, [input_path])
     check_writable(output_path, sidecar_path(output_path), errors_path(output_path))
     fingerprint = input_fingerprint(input_path)  # the input is there and readable
@@ -398,17 +401,15 @@ def extract(
         fmt = input_format(input_path, fmt)
         # brat output writes no passthrough field, so none can collide with a prediction
         reserved = prediction_fields(tags) if output_format == "jsonl" else ()
-
-        def inputs(skip: int) -> Numbered:
-            return read_numbered(
-                input_path,
-                fmt,
-                text_key,
-                skip,
-                max_length=nlp.max_length,
-                reserved=reserved,
-            )
-
+        # inputs(skip): the input's numbered lines after the first ``skip``
+        inputs = partial(
+            read_numbered,
+            input_path,
+            fmt,
+            text_key,
+            max_length=nlp.max_length,
+            reserved=reserved,
+        )
         options = {"format": fmt, "text_key": text_key, "tags": tags}
         options.update(output_format=output_format, precision=precision)
         run = {"input": fingerprint, "model": model_identity(model), "options": options}

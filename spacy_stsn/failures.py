@@ -90,7 +90,7 @@ class ErrorLog:
     of the lines already done, in order, and drops the others."""
 
     def __init__(self, path: Path, keep: Optional[Dict[int, str]] = None) -> None:
-        self.path, self.handle, self.written = path, None, 0
+        self.path, self.handle = path, None
         if keep:
             partial = path.with_name(path.name + ".partial")
             partial.write_text("".join(keep[n] for n in sorted(keep)), encoding="utf8")
@@ -104,7 +104,6 @@ class ErrorLog:
             self.handle = self.path.open("a", encoding="utf8")
         self.handle.write(error_line(file, line, error))
         self.handle.flush()
-        self.written += 1
 
     def close(self) -> None:
         if self.handle is not None:
@@ -146,6 +145,8 @@ def pipe_each(
             if broken:
                 raise broken[0] from None
             retry = _first_texts(pending, batch_size)
+            if all(isinstance(text, BaseException) for text, _ in retry):
+                raise  # no document to blame: the pipeline's own failure
             for text, context in retry:
                 yield context, _annotate_alone(nlp, text)
             source = chain(pending, source)

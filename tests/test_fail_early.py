@@ -82,5 +82,9 @@ def test_extract_takes_a_gpu_id_and_says_what_a_cpu_machine_lacks(
     assert err.rstrip().endswith("; --gpu-id -1 runs on the CPU") and "torch" in err
     assert not out.exists() and not (tmp_path / "out.jsonl.lock").exists()
     assert main(argv + ["--gpu-id", "-1"]) == 0 and out.exists()
+    # (and JSONL output into a folder is refused before the model loads, too)
+    (tmp_path / "folder").mkdir()
+    assert main(argv[:-1] + [str(tmp_path / "folder")]) == 1
+    assert "is a folder: JSONL output is a file" in capsys.readouterr().err
     assert main(argv + ["--gpu-id", "0", "--ray"]) == 1
     assert "--gpus-per-worker" in capsys.readouterr().err

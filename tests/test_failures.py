@@ -10,6 +10,7 @@ from doubles import MARKER
 
 from spacy_stsn.__main__ import main
 from spacy_stsn.extract import extract
+from spacy_stsn.failures import pipe_each
 
 from test_extract import _lines, _rounded
 
@@ -100,3 +101,16 @@ def test_on_error_skip_records_malformed_and_failing_lines_and_goes_on(
     source.write_text("\n".join(lines[:1]) + "\n")
     assert main(argv + ["--restart"]) == 0
     assert len(_lines(out)) == 1 and not (tmp_path / "out.jsonl.errors.jsonl").exists()
+
+
+def test_a_pipeline_that_fails_before_any_document_is_not_blamed_on_one():
+    """A failure with no document in flight (a worker process that does not start) is
+    the pipeline's: raised as it is, not retried forever or pinned on a line."""
+
+    class Broken:
+        def pipe(self, texts, **kwargs):
+            raise RuntimeError("no worker started")
+            yield
+
+    with pytest.raises(RuntimeError, match="no worker started"):
+        list(pipe_each(Broken(), [("a text", 1)]))
