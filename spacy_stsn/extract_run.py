@@ -131,11 +131,8 @@ def _failed(
     failed in the pipeline: raise (``stop``) or record it (``skip``)."""
     where = f"{options.input_path}:{number}"
     message = str(error) if meta is None else failure_message(where, error)
-    if options.on_error == "stop":
-        raise ValueError(
-            f"{message} (every document before it is written; --on-error skip records "
-            f"such lines in {log.path.name} and goes on)"
-        )
+    if options.on_error == "stop":  # the words of --ray's, which it must equal
+        raise ValueError(message)
     log.write(str(options.input_path), number, message)
 
 

@@ -440,11 +440,11 @@ def test_ray_never_writes_over_its_input_or_an_output(
         ([source, "-o", tmp_path / "b", "--output-format", "brat"], "not brat"),
         (
             [source, "-o", tmp_path / "h.jsonl", "--html", tmp_path / "h.html"],
-            "--html and --n-process are the local command's",
+            "--html, --n-process and --gpu-id are the local command's",
         ),
         (
             [source, "-o", tmp_path / "p.jsonl", "--n-process", "2"],
-            "--html and --n-process are the local command's",
+            "--html, --n-process and --gpu-id are the local command's",
         ),
     ]
     for args, message in cases:
