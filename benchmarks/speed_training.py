@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from harness import CONTENTION_NOTE, Benchmark, fmt, markdown_table, synchronizer
 from measure import median, memory, reset_peak_rss, rss_mib, time_call
-from profiling import ShimSplit, count_flops, operators_table, top_operators
+from profiling import ShimSplit, operators_table, top_operators
 
 from spacy_stsn.ml.precision import PRECISIONS
 

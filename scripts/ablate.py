@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from stsn_dev.experiments import add_grid_arguments, provenance, run_grid
-from stsn_dev.summaries import write_summary
+from stsn_dev.summaries import check_outputs, summary_files, write_summary
 
 VARIANTS = {
     **{f"{n} layers": {"components.stsn.model.n_layers": n} for n in range(1, 7)},
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("output", type=Path)
     add_grid_arguments(parser, seeds=[0])
     args = parser.parse_args()
+    runs = Path("training") / "ablations"
+    check_outputs(*summary_files(args.output, "ablations"), runs)
     rows = run_grid(
         args.config,
         args.corpus,
@@ -44,7 +46,7 @@ def main() -> None:
         args.seeds,
         args.steps,
         args.encoder,
-        Path("training") / "ablations",
+        runs,
         gpu_id=args.gpu_id,
         only=args.only,
         finished_only=args.finished_only,

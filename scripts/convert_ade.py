@@ -6,6 +6,8 @@ from pathlib import Path
 
 from spacy_stsn.formats.spert import convert_file
 
+from stsn_dev.summaries import check_outputs
+
 
 def main(data_dir: Path, out: Path) -> None:
     types = data_dir / "ade_types.json"
@@ -18,6 +20,7 @@ def main(data_dir: Path, out: Path) -> None:
                     out / f"fold_{k}_{part}.spacy",
                 )
             )
+    check_outputs(*(target for _, target in jobs))
     for source, target in jobs:
         stats = convert_file(source, target, types)
         print(

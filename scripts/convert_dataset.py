@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from spacy_stsn.files import check_writable
 from spacy_stsn.formats.spert import convert_file
 
 PARTS = ("train", "dev", "test")
@@ -32,6 +33,11 @@ def main(data_dir: Path, name: str, out: Path) -> int:
     parts = list(PARTS) + (
         ["train_dev"] if (folder / f"{name}_train_dev.json").is_file() else []
     )
+    try:
+        check_writable(*(out / f"{part}.spacy" for part in parts))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     for part in parts:
         try:
             stats = convert_file(

@@ -25,7 +25,7 @@ from stsn_dev.experiments import (
     schedule_overrides,
     split_dev,
 )
-from stsn_dev.summaries import f1s, write_summary
+from stsn_dev.summaries import check_outputs, f1s, summary_files, write_summary
 
 from spacy_stsn.evaluation.evaluate import summary_line
 
@@ -194,6 +194,10 @@ def main() -> None:
     parser = build_parser()
     args = parser.parse_args()
     fold_ids = check_args(parser, args)
+    # the dev cuts are written beside the folds
+    cuts_folder = args.corpus if args.dev_fraction else None
+    runs = Path("training") / "ade_cv"
+    check_outputs(*summary_files(args.output, "cv"), runs, cuts_folder)
     rows = run_folds(args, fold_ids)
     print(write_summary(args.output, "cv", rows, title(args, rows), provenance(args)))
 

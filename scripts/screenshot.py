@@ -35,6 +35,8 @@ import spacy_stsn  # noqa: F401
 from spacy_stsn.cli.main import main as stsn_cli
 from spacy_stsn.extraction.visualize import relation_graph
 
+from stsn_dev.summaries import check_outputs
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -166,6 +168,7 @@ def main() -> None:
         help="longest sentence, an entity counting one",
     )
     args = parser.parse_args()
+    check_outputs(args.output)
     texts = pick_sentences(args.corpus, args.n, args.min_tokens, args.max_words)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:

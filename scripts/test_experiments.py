@@ -372,3 +372,46 @@ def test_cv_ade_only_folds_runs_the_named_folds_alone(monkeypatch, tmp_path):
     assert call["output"].name == "layers3_fold2_seed0"
     with pytest.raises(SystemExit):
         _cv_ade(monkeypatch, tmp_path, "--only-folds", "10")
+
+
+def test_the_scripts_check_their_outputs_before_they_work(
+    monkeypatch, tmp_path, capsys
+):
+    """A grid trains for hours before it writes its table: each script names the first
+    output it cannot write, in one line, before it reads or trains anything."""
+    import ablate
+    import convert_ade
+    import convert_dataset
+    import cv_ade
+    import screenshot
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "out"
+    runs = [  # each with the first output it writes
+        (ablate.main, ["no-config.cfg", "no-corpus", out], out / "ablations.json"),
+        (cv_ade.main, ["no-corpus", "no-config.cfg", out], out / "cv.json"),
+        (screenshot.main, ["no-model", "no-corpus.spacy", out], out),
+    ]
+    monkeypatch.chdir(tmp_path)
+    for run, argv, first in runs:
+        monkeypatch.setattr("sys.argv", ["script.py", *map(str, argv)])
+        with pytest.raises(SystemExit) as stopped:
+            run()
+        assert str(stopped.value) == (
+            f"error: {first}: cannot write the output there ({blocker} is a file, not "
+            "a folder)"
+        )
+    with pytest.raises(SystemExit, match=r"out/full\.spacy: cannot write"):
+        convert_ade.main(tmp_path / "no-data", out)
+    data = tmp_path / "data"
+    (data / "x").mkdir(parents=True)
+    for part in ("train", "dev", "test", "types"):
+        (data / "x" / f"x_{part}.json").write_text("{}" if part == "types" else "[]")
+    capsys.readouterr()
+    assert convert_dataset.main(data, "x", out) == 1
+    assert capsys.readouterr().err == (
+        f"error: {out / 'train.spacy'}: cannot write the output there ({blocker} is a "
+        "file, not a folder)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "data"]

@@ -13,10 +13,11 @@ import glob
 import os
 import posixpath
 import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -84,3 +85,36 @@ def write_text(path: Union[str, Path], text: str) -> None:
     with replacing(path) as temporary:
         with temporary.open("w", encoding="utf8", newline="") as handle:
             handle.write(text)
+
+
+def check_writable(*paths: Optional[Path]) -> None:
+    """``ValueError`` naming the first of ``paths`` (output files or folders; ``None``
+    skipped) that cannot be written, before any work is done: an existing file must
+    open for appending (nothing is changed), and a file can be created in an existing
+    folder, or in the nearest existing folder above a path that does not exist yet (a
+    file is created there and removed at once: permissions, a read-only or full
+    filesystem, ACLs all show)."""
+    for path in paths:
+        if path is not None:
+            _check_writable(Path(path))
+
+
+def _check_writable(path: Path) -> None:
+    absolute = Path(os.path.abspath(path))
+    where, problem = absolute, None
+    try:
+        if absolute.is_file():
+            absolute.open("ab").close()
+            return
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if not where.is_dir():
+            problem = f"{where} is a file, not a folder"
+        else:
+            fd, probe = tempfile.mkstemp(dir=where, prefix=".write-check-")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        problem = f"{where}: {err.strerror or err}"
+    if problem is not None:
+        raise ValueError(f"{path}: cannot write the output there ({problem})")

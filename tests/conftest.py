@@ -101,3 +101,25 @@ def tiny_bert_model_dir(tmp_path_factory, tiny_bert_pipeline) -> Path:
     path = tmp_path_factory.mktemp("tiny-bert-model") / "model"
     tiny_bert_pipeline[0].to_disk(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def quick_pipeline(tmp_path_factory, conll04_records):
+    """A CNN-tok2vec stsn pipeline after one training step on five sentences, with its
+    corpus: its predictions are noise, but it loads and runs as a trained one does, in
+    seconds; for the commands around the model."""
+    from stsn_dev.pipelines import CNN_TOK2VEC, train_pipeline
+
+    tmp_path = tmp_path_factory.mktemp("quick")
+    return train_pipeline(tmp_path, conll04_records[:5], CNN_TOK2VEC, 1, 0.001)
+
+
+@pytest.fixture(scope="session")
+def doubled_pipeline(tmp_path_factory, quick_pipeline):
+    """:func:`quick_pipeline` with the test doubles of tests/doubles.py after its stsn:
+    a component that fails on a marker text, and one that sleeps per document when
+    asked to (the predictions are the quick pipeline's)."""
+    from doubles import with_doubles
+
+    model_dir, _ = quick_pipeline
+    return with_doubles(model_dir, tmp_path_factory.mktemp("doubled") / "model")

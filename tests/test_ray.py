@@ -3,9 +3,11 @@ CPUs), with the small pipeline trained in conftest: the same output as the local
 command, line for line, also when an actor is killed.
 """
 
+import functools
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,12 +21,14 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 import ray.cloudpickle
+import doubles
 from test_extract import ODD_TEXTS, _lines, _rounded
 
 from spacy_stsn.cli.main import main
 
-# the crashing loader below, for the actors
+# the crashing loader below and the test doubles' loader, for the actors
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+ray.cloudpickle.register_pickle_by_value(doubles)
 
 
 @pytest.fixture(scope="module")
@@ -451,11 +455,11 @@ def test_ray_never_writes_over_its_input_or_an_output(
         ([source, "-o", tmp_path / "b", "--output-format", "brat"], "not brat"),
         (
             [source, "-o", tmp_path / "h.jsonl", "--html", tmp_path / "h.html"],
-            "--html and --n-process are the local command's",
+            "--html, --n-process and --gpu-id are the local command's",
         ),
         (
             [source, "-o", tmp_path / "p.jsonl", "--n-process", "2"],
-            "--html and --n-process are the local command's",
+            "--html, --n-process and --gpu-id are the local command's",
         ),
     ]
     for args, message in cases:
@@ -575,7 +579,7 @@ def test_on_error_skip_lists_bad_lines_and_stop_writes_no_part_of_their_block(
     shard_argv = argv + ["-o", f"{out}/", "--docs-per-shard", "8"]
     assert main(shard_argv + ["--on-error", "skip"]) == 0
     summary = _last_error(capsys)
-    assert summary.startswith("18 documents") and "2 malformed lines skipped" in summary
+    assert summary.startswith("18 documents") and "2 lines skipped" in summary
     errors = [
         json.loads(line)
         for shard in sorted((out / "_errors").iterdir())
@@ -595,7 +599,7 @@ def test_on_error_skip_lists_bad_lines_and_stop_writes_no_part_of_their_block(
     # a file OUTPUT: the other lines in order, the bad ones in OUTPUT.errors.jsonl
     capsys.readouterr()
     assert main(argv + ["-o", str(tmp_path / "o.jsonl"), "--on-error", "skip"]) == 0
-    assert "2 malformed lines skipped" in _last_error(capsys)
+    assert "2 lines skipped" in _last_error(capsys)
     assert _rounded(_lines(tmp_path / "o.jsonl")) == _rounded(_lines(local))
     assert len((tmp_path / "o.jsonl.errors.jsonl").read_text().splitlines()) == 2
 
@@ -605,6 +609,33 @@ def test_on_error_skip_lists_bad_lines_and_stop_writes_no_part_of_their_block(
     assert main(argv + ["-o", f"{stopped}/", "--docs-per-shard", "8"]) == 1
     assert _last_error(capsys) == f"error: {problems[0]}"
     assert not list(stopped.glob("in.jsonl.000000*"))
+
+
+def test_a_document_that_fails_in_the_pipeline_fails_alone(
+    doubled_pipeline, local_ray, tmp_path, capsys
+):
+    """As in the local command: its line is recorded (``--on-error skip``) or stops the
+    job with its FILE:LINE after the lines before it, the other documents of its batch
+    included (a file OUTPUT)."""
+    from spacy_stsn.extraction.ray.driver import extract_on_ray
+
+    texts = [f"John Smith lives in Boston number {i} ." for i in range(1, 11)]
+    texts[5] = f"Mary works for {doubles.MARKER} ."  # line 6, in the second batch
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(texts) + "\n")
+    model = functools.partial(doubles.load_with_doubles, str(doubled_pipeline))
+    options = {"batch_size": 4, "progress": None}
+    out = tmp_path / "o.jsonl"
+    assert extract_on_ray(model, source, out, on_error="skip", **options) == 9
+    assert [r["text"] for r in _lines(out)] == texts[:5] + texts[6:]
+    (error,) = _lines(tmp_path / "o.jsonl.errors.jsonl")
+    assert (error["file"], error["line"]) == (str(source), 6)
+    message = f"{source}:6: the pipeline failed on this document: RuntimeError: "
+    assert error["error"].startswith(message)
+    stopped = tmp_path / "stopped.jsonl"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        extract_on_ray(model, source, stopped, **options)
+    assert [r["text"] for r in _lines(stopped)] == texts[:5]
 
 
 class Slow:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..extraction.outputs import refuse_overwriting_inputs
+from ..files import check_writable
 from ..ml.precision import PRECISIONS
 from ..serve.options import add_arguments as add_serve_arguments
 
@@ -168,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--batch-size", type=int, default=64)
     extract.add_argument("--n-process", type=int, default=1)
     extract.add_argument(
+        "--gpu-id", type=int, default=-1, help="the GPU to run on; -1: the CPU"
+    )
+    extract.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="a line that is malformed or fails in the pipeline stops the run at its "
+        "FILE:LINE, every line before it written (stop); or is listed in "
+        "OUTPUT.errors.jsonl (with --ray and a folder OUTPUT: OUTPUT/_errors/) and "
+        "the run goes on (skip)",
+    )
+    extract.add_argument(
         "--tags", action="store_true", help="also write tokens and their predicted tags"
     )
     extract.add_argument(
@@ -220,13 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
     ray.add_argument("--cpus-per-worker", type=float, default=1)
     ray.add_argument("--gpus-per-worker", type=float, default=0)
     ray.add_argument(
-        "--on-error",
-        choices=("stop", "skip"),
-        default="stop",
-        help="a malformed line stops the job (FILE:LINE), or is skipped and listed in "
-        "OUTPUT/_errors/ (OUTPUT.errors.jsonl for a file)",
-    )
-    ray.add_argument(
         "--docs-per-shard",
         type=int,
         default=None,
@@ -247,6 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         refuse_overwriting_any_input(args)
+        check_writable(*outputs(args))
         if args.command == "convert":
             if args.format == "brat" or (args.format == "auto" and args.input.is_dir()):
                 from ..formats.brat import convert_brat
@@ -302,10 +309,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             for note in report["at_grid_edge"]:
                 print(f"warning: {note}", file=sys.stderr)
         elif args.command == "extract" and args.ray:
-            if args.html is not None or args.n_process != 1:
-                # the workers never hand documents back to render, and Ray's actors
-                # are its processes
-                raise ValueError("--html and --n-process are the local command's")
+            if args.html is not None or args.n_process != 1 or args.gpu_id != -1:
+                # the workers never hand documents back to render, Ray's actors are its
+                # processes, and Ray gives each its GPUs
+                raise ValueError(
+                    "--html, --n-process and --gpu-id are the local command's "
+                    "(--ray: --gpus-per-worker)"
+                )
             from ..extraction.ray.driver import (
                 extract_on_ray,  # Ray is imported only here
             )
@@ -334,13 +344,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.command == "extract":
             from ..extraction.extract import extract
 
-            if (
-                args.on_error != "stop"
-                or args.docs_per_shard
-                or args.output_format == "parquet"
-            ):
+            if args.docs_per_shard or args.output_format == "parquet":
                 raise ValueError(
-                    "--on-error, --docs-per-shard and --output-format parquet are --ray's"
+                    "--docs-per-shard and --output-format parquet are --ray's"
                 )
             extract(
                 args.model,
@@ -355,6 +361,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 precision=args.precision,
                 output_format=args.output_format,
                 max_length=args.max_length,
+                on_error=args.on_error,
+                gpu_id=args.gpu_id,
             )
             if args.html is not None:
                 write_html(
@@ -378,10 +386,32 @@ def main(argv: Optional[List[str]] = None) -> int:
             from ..training.curve import redraw
 
             print(redraw(args.directory))
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # OSError: a full disk, a lost mount
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:  # extract's says where it stopped
+        print(str(err) or "stopped (Ctrl-C)", file=sys.stderr)
+        return 130
     return 0
+
+
+def outputs(args: argparse.Namespace) -> List[Optional[Path]]:
+    """The files and folders the command will write, checked before it starts
+    (:func:`spacy_stsn.files.check_writable`); ``extract`` checks its own."""
+    if args.command == "convert":
+        return [args.output]
+    if args.command == "evaluate":
+        from ..evaluation.evaluate import REPORT_FILES
+
+        return [args.output / name for name in REPORT_FILES]
+    if args.command == "tune":
+        from ..evaluation.tuning import REPORT_FILES as TUNING_FILES
+
+        report = [args.report / name for name in TUNING_FILES] if args.report else []
+        return [args.output, args.output / "config.cfg"] + report
+    if args.command == "extract":
+        return [args.html]
+    return []
 
 
 def refuse_overwriting_any_input(args: argparse.Namespace) -> None:

@@ -22,6 +22,9 @@ from ..pipeline.loading import load_pipeline
 from .scorer import breakdowns, score_relations
 from .tasks import TASKS
 
+# what :func:`write_report` writes into its folder
+REPORT_FILES = ("metrics.json", "metrics.md", "breakdowns.png")
+
 
 def load_examples(nlp: spacy.Language, corpus: Path) -> List[Example]:
     """Gold docs from ``corpus`` paired with fresh docs of the same tokens (the
@@ -154,10 +157,12 @@ def plot_breakdowns(result: Dict[str, Any], path: Path) -> None:
 
 
 def write_report(result: Dict[str, Any], output: Path) -> None:
+    """The :data:`REPORT_FILES` in the folder ``output``."""
+    json_file, md_file, png_file = (output / name for name in REPORT_FILES)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf8")
-    (output / "metrics.md").write_text(markdown(result), encoding="utf8")
-    plot_breakdowns(result, output / "breakdowns.png")
+    json_file.write_text(json.dumps(result, indent=2), encoding="utf8")
+    md_file.write_text(markdown(result), encoding="utf8")
+    plot_breakdowns(result, png_file)
 
 
 def show(model: str, corpus: Path, n: int = 5, gpu_id: int = -1) -> str:

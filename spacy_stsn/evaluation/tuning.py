@@ -39,6 +39,8 @@ from .tasks import TASKS
 
 GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 ... 0.95
 NESTED_GRID = (0.0,) + GRID + (1.0,)
+# what :func:`write_report` writes into its folder
+REPORT_FILES = ("tuning.json", "tuning.md")
 
 
 def selection_score(
@@ -299,6 +301,8 @@ def markdown(report: Dict[str, Any]) -> str:
 
 
 def write_report(report: Dict[str, Any], folder: Path) -> None:
+    """The :data:`REPORT_FILES` in ``folder``."""
+    json_file, md_file = (folder / name for name in REPORT_FILES)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tuning.json").write_text(json.dumps(report, indent=2), encoding="utf8")
-    (folder / "tuning.md").write_text(markdown(report), encoding="utf8")
+    json_file.write_text(json.dumps(report, indent=2), encoding="utf8")
+    md_file.write_text(markdown(report), encoding="utf8")

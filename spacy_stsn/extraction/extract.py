@@ -4,28 +4,31 @@ brat) out, streamed and resumable.
 Input is read line by line and output is written and flushed batch by batch, so memory
 does not grow with the file and a crash loses at most the batch in flight: run the same
 command again and it continues after the last complete output line (one output line per
-input line, in order).
+input line, in order, but for the lines recorded as skipped).
 
 Input lines are read as bytes and end at ``\\n`` or ``\\r\\n`` only (not at a bare
 ``\\r``, unlike Python's universal newlines: a ``\\r`` inside a text stays in its
 document, as it does in a JSON string), then decoded one by one, so an invalid UTF-8
-byte, a malformed JSONL line or a text longer than ``nlp.max_length`` stops the run with
-``FILE:LINE`` after every document before it has been written. A UTF-8 byte order mark
-before the first line is dropped.
+byte, a malformed JSONL line, a text longer than ``nlp.max_length`` or a document that
+fails inside the pipeline stops the run with ``FILE:LINE`` after every document before
+it has been written, or (``on_error="skip"``) is recorded and skipped
+(:mod:`spacy_stsn.extraction.failures`). A UTF-8 byte order mark before the first line
+is dropped.
 
 Nothing is lost or mixed up: the output may not be the input
-(:mod:`spacy_stsn.extraction.outputs`); a resume checks the output's sidecar (the input,
-the model and the options of the run that wrote it) and, when the input has changed
-since (a bad line fixed), that the documents already written are the input's first ones;
-input fields named like the predictions are refused rather than overwritten.
+(:mod:`spacy_stsn.extraction.outputs`), and is checked writable and locked for the run
+before the pipeline loads (:mod:`spacy_stsn.extraction.output_lock`); a resume checks
+the output's sidecar (the input, the model and the options of the run that wrote it)
+and that the documents already written are exactly the input's first ones
+(:mod:`spacy_stsn.extraction.resume`); input fields named like the predictions are
+refused rather than overwritten. The loop itself is :mod:`spacy_stsn.extraction.run`.
 """
 
 import json
 import os
 import re
-import sys
-import time
-from itertools import islice, zip_longest
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import (
     IO,
@@ -33,7 +36,6 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
-    List,
     Optional,
     Sequence,
     Tuple,
@@ -42,18 +44,21 @@ from typing import (
 
 from spacy.tokens import Doc
 
-from ..formats.brat import BratWriter
+from ..formats.brat_writer import BratWriter
 from ..pipeline.annotations import DEFAULT_SPANS_KEY, get_entities, relation_arguments
 from ..pipeline.loading import load_pipeline
+from .failures import ErrorLog, check_on_error, errors_path, recorded_lines
+from .output_lock import OutputLock
+from .run import STDERR, RunOptions, write_outcomes
 from .outputs import (
+    check_writable,
     input_fingerprint,
     model_identity,
-    read_sidecar,
     refuse_overwriting_inputs,
-    settings_differences,
     sidecar_path,
     write_sidecar,
 )
+from .resume import check_resume
 
 # The fields that :func:`doc_to_record` adds to each output record (the tag fields with
 # ``tags`` only): an input field of one of these names would be overwritten, so it is an
@@ -62,6 +67,8 @@ PREDICTION_FIELDS = ("entities", "relations")
 TAG_FIELDS = ("tokens", "tags")
 Inputs = Iterator[Tuple[str, Dict[str, Any]]]
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# (line number, (text, passthrough fields) or the line's error)
+Numbered = Iterator[Tuple[int, Union[Tuple[str, Dict[str, Any]], ValueError]]]
 
 
 def prediction_fields(tags: bool = False) -> Tuple[str, ...]:
@@ -126,6 +133,14 @@ def input_format(path: Path, fmt: str = "auto") -> str:
 
 
 def read_inputs(
+    path: Path, fmt: str, text_key: str, skip: int, **options: Any
+) -> Inputs:
+    """(text, passthrough fields) per input line, after the first ``skip`` lines, up to
+    a bad line, whose error is raised; ``options``: :func:`read_numbered`'s."""
+    return _raising(read_numbered(path, fmt, text_key, skip, **options))
+
+
+def read_numbered(
     path: Path,
     fmt: str,
     text_key: str,
@@ -133,11 +148,11 @@ def read_inputs(
     *,
     max_length: Optional[int] = None,
     reserved: Sequence[str] = PREDICTION_FIELDS,
-) -> Inputs:
-    """(text, passthrough fields) per input line, after the first ``skip`` lines (see
-    :func:`parse_lines`)."""
+) -> Numbered:
+    """(line number, (text, passthrough fields) or the line's error) per line of the
+    file ``path`` after the first ``skip`` (see :func:`number_lines`)."""
     with path.open("rb") as handle:
-        yield from parse_lines(
+        yield from number_lines(
             handle,
             path,
             input_format(path, fmt),
@@ -148,7 +163,15 @@ def read_inputs(
         )
 
 
-def parse_lines(
+def _raising(numbered: Numbered) -> Inputs:
+    """The parsed lines of ``numbered``, up to a bad line, whose error is raised."""
+    for _, parsed in numbered:
+        if isinstance(parsed, ValueError):
+            raise parsed
+        yield parsed
+
+
+def number_lines(
     lines: Iterable[Union[bytes, str]],
     name: Any,
     fmt: str,
@@ -158,10 +181,11 @@ def parse_lines(
     max_length: Optional[int] = None,
     reserved: Sequence[str] = PREDICTION_FIELDS,
     first: int = 1,
-) -> Inputs:
-    """:func:`read_inputs` over lines of a stream; errors name the input ``name`` and
-    the line number (``first``: the number of the stream's first line, for a part of a
-    file).
+) -> Numbered:
+    """(line number, (text, passthrough fields) or the line's error) for every line
+    of a stream after the first ``skip``: reading goes on after a bad line. Errors name
+    the input ``name`` and the line number (``first``: the number of the stream's first
+    line, for a part of a file).
 
     Give it a binary stream (its lines end at ``\\n`` only, and each is decoded on its
     own); a text stream opened with universal newlines has already split lines at a bare
@@ -171,26 +195,45 @@ def parse_lines(
     for number, line in enumerate(lines, first):
         if number <= skip:
             continue
-        if isinstance(line, bytes):
-            line = _decode(line, name, number)
-        if line.endswith("\n"):
-            line = line[:-1].removesuffix("\r")
-        if number == 1:
-            line = line.removeprefix("\ufeff")
-        if fmt == "text":
-            text, meta = line, {}
-        else:
-            text, meta = _parse_record(line, name, number, text_key, reserved)
-            # a lone surrogate (JSON can escape one) is no character: spaCy's
-            # tokenizer cannot take it; U+FFFD in its place keeps every offset
-            text = LONE_SURROGATE.sub("\ufffd", text)
-        if max_length is not None and len(text) > max_length:
-            raise ValueError(
-                f"{name}:{number}: the text has {len(text):,} characters, more than the "
-                f"pipeline's max_length of {max_length:,} (spaCy's E088); raise it with "
-                "--max-length N if the machine has the memory for such a document"
+        try:
+            parsed = _parse_line(
+                line, name, number, fmt, text_key, max_length, reserved
             )
-        yield text, meta
+        except ValueError as err:
+            yield number, err
+            continue
+        yield number, parsed
+
+
+def _parse_line(
+    line: Union[bytes, str],
+    name: Any,
+    number: int,
+    fmt: str,
+    text_key: str,
+    max_length: Optional[int],
+    reserved: Sequence[str],
+) -> Tuple[str, Dict[str, Any]]:
+    if isinstance(line, bytes):
+        line = _decode(line, name, number)
+    if line.endswith("\n"):
+        line = line[:-1].removesuffix("\r")
+    if number == 1:
+        line = line.removeprefix("\ufeff")
+    if fmt == "text":
+        text, meta = line, {}
+    else:
+        text, meta = _parse_record(line, name, number, text_key, reserved)
+        # a lone surrogate (JSON can escape one) is no character: spaCy's tokenizer
+        # cannot take it; U+FFFD in its place keeps every offset
+        text = LONE_SURROGATE.sub("\ufffd", text)
+    if max_length is not None and len(text) > max_length:
+        raise ValueError(
+            f"{name}:{number}: the text has {len(text):,} characters, more than the "
+            f"pipeline's max_length of {max_length:,} (spaCy's E088); raise it with "
+            "--max-length N if the machine has the memory for such a document"
+        )
+    return text, meta
 
 
 def _decode(line: bytes, name: Any, number: int) -> str:
@@ -279,7 +322,31 @@ class JsonlWriter:
         self.out = self.path.open("a" if self.resume else "w", encoding="utf8")
         return self
 
-    def write(self, doc: Doc, meta: Dict[str, Any]) -> None:
+    @property
+    def holds(self) -> bool:
+        """Whether the file holds anything (a torn line too)."""
+        return self.size > 0
+
+    def written(self) -> Iterator[Tuple[str, Any, Optional[Dict[str, Any]]]]:
+        """(where, text, passthrough fields or ``None`` for a line that is no record)
+        of each complete line already written."""
+        predictions = prediction_fields(self.tags)
+        with self.path.open("rb") as handle:
+            for number, line in enumerate(islice(handle, self.done), 1):
+                try:
+                    record = json.loads(line)
+                except ValueError:  # not JSON, or not UTF-8
+                    record = None
+                if not isinstance(record, dict):
+                    yield f"{self.path}:{number}", line[:60], None
+                    continue
+                text = record.pop(self.text_key, None)
+                meta = {k: v for k, v in record.items() if k not in predictions}
+                yield f"{self.path}:{number}", text, meta
+
+    def write(self, doc: Doc, meta: Dict[str, Any], line: Optional[int] = None) -> None:
+        """Append the document's record (``line``, its input line, names nothing in
+        JSONL)."""
         record = doc_to_record(doc, self.spans_key, self.tags)
         self.out.write(output_line(doc.text, meta, record, self.text_key))
 
@@ -304,166 +371,72 @@ def extract(
     n_process: int = 1,
     tags: bool = False,
     resume: bool = True,
-    progress: Optional[IO[str]] = sys.stderr,
+    progress: Optional[IO[str]] = STDERR,
     precision: Optional[str] = None,
     output_format: str = "jsonl",
     max_length: Optional[int] = None,
+    on_error: str = "stop",
+    gpu_id: int = -1,
 ) -> int:
     """Extract from every input line into ``output_path``: a JSONL file, or a folder for
-    ``output_format="brat"`` (see :class:`spacy_stsn.formats.brat.BratWriter`). Returns
-    the documents written now. ``max_length`` replaces the pipeline's ``nlp.max_length``
-    (the longest text it accepts)."""
+    ``output_format="brat"`` (see :class:`spacy_stsn.formats.brat_writer.BratWriter`);
+    returns the documents written now. The output is checked (writable, no input,
+    locked for the run: :mod:`spacy_stsn.extraction.output_lock`) before the pipeline
+    loads. ``max_length`` replaces ``nlp.max_length``. A line that is malformed or fails
+    in the pipeline stops the run after every document before it
+    (``on_error="stop"``), or is recorded in ``OUTPUT.errors.jsonl`` and skipped
+    (``"skip"``). ``gpu_id``: spaCy's, -1 for the CPU. Ctrl-C raises
+    :class:`spacy_stsn.extraction.run.Interrupted`; the output is then resumable like
+    any other."""
     if output_format == "brat" and tags:
         raise ValueError(
             "tags are written to JSONL output only (brat has no place for them)"
         )
+    check_on_error(on_error)
+    if output_format == "jsonl" and Path(output_path).is_dir():
+        raise ValueError(
+            f"{output_path} is a folder: JSONL output is a file (--output-format brat "
+            "writes a folder)"
+        )
     refuse_overwriting_inputs(output_path, [input_path])
-    nlp, stsn = load_pipeline(model, precision=precision)
-    if max_length is not None:
-        nlp.max_length = max_length
-    fmt = input_format(input_path, fmt)
-    # brat output writes no passthrough field, so none can collide with a prediction
-    reserved = prediction_fields(tags) if output_format == "jsonl" else ()
-
-    def inputs(skip: int) -> Inputs:
-        return read_inputs(
+    check_writable(output_path, sidecar_path(output_path), errors_path(output_path))
+    fingerprint = input_fingerprint(input_path)  # the input is there and readable
+    with OutputLock(output_path):
+        nlp, stsn = load_pipeline(model, gpu_id, precision)
+        if max_length is not None:
+            nlp.max_length = max_length
+        fmt = input_format(input_path, fmt)
+        # brat output writes no passthrough field, so none can collide with a prediction
+        reserved = prediction_fields(tags) if output_format == "jsonl" else ()
+        # inputs(skip): the input's numbered lines after the first ``skip``
+        inputs = partial(
+            read_numbered,
             input_path,
             fmt,
             text_key,
-            skip,
             max_length=nlp.max_length,
             reserved=reserved,
         )
-
-    run = {
-        "input": input_fingerprint(input_path),
-        "model": model_identity(model),
-        "options": {
-            "format": fmt,
-            "text_key": text_key,
-            "tags": tags,
-            "output_format": output_format,
-            "precision": precision,
-        },
-    }
-    if output_format == "brat":
-        writer: Writer = BratWriter(
-            output_path, input_path, stsn.spans_key, inputs(0) if resume else None
+        options = {"format": fmt, "text_key": text_key, "tags": tags}
+        options.update(output_format=output_format, precision=precision)
+        run = {"input": fingerprint, "model": model_identity(model), "options": options}
+        errors = errors_path(output_path)
+        recorded = recorded_lines(errors) if resume else {}
+        if output_format == "brat":
+            existing = _raising(inputs(0)) if resume else None
+            writer: Writer = BratWriter(
+                output_path, input_path, stsn.spans_key, existing, recorded
+            )
+        else:
+            writer = JsonlWriter(output_path, stsn.spans_key, tags, resume, text_key)
+        done = 0
+        if resume:
+            done = check_resume(
+                output_path, input_path, run, writer, inputs(0), recorded
+            )
+        write_sidecar(output_path, run)
+        log = ErrorLog(errors, {n: r for n, r in recorded.items() if n <= done})
+        how = RunOptions(
+            input_path, output_path, batch_size, n_process, on_error, progress
         )
-    else:
-        writer = JsonlWriter(output_path, stsn.spans_key, tags, resume, text_key)
-    if resume:
-        check_resume(output_path, input_path, run, writer, inputs(0))
-    write_sidecar(output_path, run)
-    done = writer.done
-    failure: List[ValueError] = []
-    documents = _until_error(inputs(done), failure)
-    written, start = 0, time.perf_counter()
-    with writer:
-        docs = nlp.pipe(
-            documents, as_tuples=True, batch_size=batch_size, n_process=n_process
-        )
-        for doc, meta in docs:
-            writer.write(doc, meta)
-            written += 1
-            if written % batch_size == 0:
-                writer.flush()
-                if progress is not None:
-                    rate = written / (time.perf_counter() - start)
-                    progress.write(f"\r{done + written} documents ({rate:.1f} docs/s)")
-    if progress is not None:
-        rate = written / max(time.perf_counter() - start, 1e-9)
-        progress.write(
-            f"\r{done + written} documents ({rate:.1f} docs/s); {written} new, {done} resumed\n"
-        )
-    if failure:
-        raise failure[0]
-    return written
-
-
-def _until_error(inputs: Inputs, failure: List[ValueError]) -> Inputs:
-    """Yield the inputs up to a bad line, then stop cleanly and keep its error:
-    ``nlp.pipe`` then finishes the batch in flight, so every document before the bad
-    line is written before the error is raised."""
-    try:
-        yield from inputs
-    except ValueError as err:
-        failure.append(err)
-
-
-def check_resume(
-    output: Path,
-    input_path: Path,
-    run: Dict[str, Any],
-    writer: Writer,
-    inputs: Inputs,
-) -> None:
-    """``ValueError`` unless continuing ``output`` with ``run`` (see :func:`extract`)
-    mixes nothing: an output that holds documents needs a sidecar with the same model
-    and options, and either the same input (path, size, first MiB) or an input whose
-    first lines are the documents already written (a bad line fixed after them, lines
-    appended)."""
-    holds = writer.done > 0 if isinstance(writer, BratWriter) else writer.size > 0
-    if not holds:
-        return
-    again = "run with --restart to start over, or choose another output"
-    saved = read_sidecar(output)
-    if saved is None:
-        raise ValueError(
-            f"{output}: it holds output, but no {sidecar_path(output).name} says which input, model and "
-            f"options it came from; {again}"
-        )
-    differences = settings_differences(saved, run)
-    if differences:
-        raise ValueError(
-            f"{output} was written with other settings ({'; '.join(differences)}); {again}"
-        )
-    if saved.get("input") == run["input"]:
-        return
-    difference = _first_difference(writer, inputs, input_path)
-    if difference is not None:
-        source = saved.get("input", {})
-        raise ValueError(
-            f"{output} holds {writer.done} documents from {source.get('path')} "
-            f"({source.get('size')} bytes) that are not the first lines of {input_path}: "
-            f"{difference}; {again}"
-        )
-
-
-def _first_difference(
-    writer: Writer, inputs: Inputs, input_path: Path
-) -> Optional[str]:
-    """Where the documents written by ``writer`` and the first input lines first differ,
-    or ``None``."""
-    expected = islice(inputs, writer.done)
-    pairs = zip_longest(_written(writer), expected)
-    for number, (got, want) in enumerate(pairs, 1):
-        if want is None:
-            return f"{input_path} has only {number - 1} lines"
-        where, text, meta = got
-        if text != want[0] or (meta is not None and meta != want[1]):
-            return f"{where} has {text!r:.60} where {input_path}:{number} has {want[0]!r:.60}"
-    return None
-
-
-def _written(writer: Writer) -> Iterator[Tuple[str, Any, Optional[Dict[str, Any]]]]:
-    """(where, text, passthrough fields or ``None`` for brat) of each document already
-    written."""
-    if isinstance(writer, BratWriter):
-        for name in sorted(writer.names, key=writer.names.__getitem__):
-            path = writer.directory / (name + ".txt")
-            yield str(path), path.read_bytes().decode("utf8", "replace"), None
-        return
-    predictions = prediction_fields(writer.tags)
-    with writer.path.open("rb") as handle:
-        for number, line in enumerate(islice(handle, writer.done), 1):
-            try:
-                record = json.loads(line)
-            except ValueError:  # not JSON, or not UTF-8
-                record = None
-            if not isinstance(record, dict):
-                yield f"{writer.path}:{number}", line[:60], None
-                continue
-            text = record.pop(writer.text_key, None)
-            meta = {k: v for k, v in record.items() if k not in predictions}
-            yield f"{writer.path}:{number}", text, meta
+        return write_outcomes(nlp, inputs(done), writer, log, how, done)

@@ -12,7 +12,17 @@ file, named both, before the second is written.
 """
 
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import (
+    Any,
+    Collection,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 from spacy.tokens import Doc
 
@@ -136,8 +146,10 @@ class BratWriter:
     are an error naming both lines, raised before the second is written.
 
     Resuming (``inputs`` given): the documents before the first one whose ``.ann`` is
-    missing count as done, so a rerun after a crash continues there; without ``inputs``
-    (``--restart``) every file is written again. Other files in OUTDIR are left alone.
+    missing count as done, so a rerun after a crash continues there; the input lines in
+    ``skipped`` (recorded by ``--on-error skip``) have no files and count as done too.
+    Without ``inputs`` (``--restart``) every file is written again. Other files in
+    OUTDIR are left alone.
     """
 
     def __init__(
@@ -146,14 +158,18 @@ class BratWriter:
         source: Path,
         spans_key: str = DEFAULT_SPANS_KEY,
         inputs: Optional[Iterator[Tuple[str, Dict[str, Any]]]] = None,
+        skipped: Collection[int] = (),
     ) -> None:
         self.directory, self.source, self.spans_key = Path(directory), source, spans_key
         # normalised name -> (input line, id as given), to refuse two documents of one
         # file
         self.names: Dict[str, Tuple[int, str]] = {}
-        self.done = 0
+        self.done = 0  # input lines done, skipped ones included
         try:
             for _, meta in inputs or ():
+                if self.done + 1 in skipped:
+                    self.done += 1
+                    continue
                 name, given = self._name(meta, self.done + 1)
                 if (
                     name in self.names
@@ -164,6 +180,18 @@ class BratWriter:
                 self.done += 1
         except ValueError:
             pass  # a bad input line: extraction stops there again and reports it
+
+    @property
+    def holds(self) -> bool:
+        """Whether documents of an earlier run are there."""
+        return bool(self.names)
+
+    def written(self) -> Iterator[Tuple[str, str, None]]:
+        """(where, text, ``None``: brat keeps no passthrough field) of each document
+        already written, in input order."""
+        for name in sorted(self.names, key=self.names.__getitem__):
+            path = self.directory / (name + ".txt")
+            yield str(path), path.read_bytes().decode("utf8", "replace"), None
 
     def _name(self, meta: Dict[str, Any], line: int) -> Tuple[str, str]:
         """The normalised name of an input line's document, and its id as given."""
@@ -177,8 +205,10 @@ class BratWriter:
         except ValueError as err:
             raise ValueError(f"{self.source}:{line}: {err}") from None
 
-    def write(self, doc: Doc, meta: Dict[str, Any]) -> None:
-        line = len(self.names) + 1  # every input line is one document
+    def write(self, doc: Doc, meta: Dict[str, Any], line: Optional[int] = None) -> None:
+        """Write the document of input line ``line`` (default: the line after the last
+        document written, when every input line is one)."""
+        line = len(self.names) + 1 if line is None else line
         name, given = self._name(meta, line)
         if name in self.names:
             other_line, other = self.names[name]

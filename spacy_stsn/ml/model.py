@@ -31,11 +31,9 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, Ints2d, Ints3d
 
 from ..nn.stsn import STSN, Extraction
-from .pooling import make_pooling_total
 from .labels import Span3
 from .optimizer import TorchAdamW
 from .precision import set_model_precision
-from ..nn.stsn import STSN, Extraction
 from .pooling import make_pooling_total
 from .rows import chunk_rows, gather_rows, is_whole_documents
 

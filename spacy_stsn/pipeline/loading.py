@@ -24,7 +24,7 @@ def load_pipeline(
     overrides the pipeline's saved precision (:mod:`spacy_stsn.ml.precision`; None keeps
     it), ``overrides`` other settings of the config (dotted keys)."""
     if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
+        use_gpu(gpu_id)
     try:
         config = dict(overrides or {})
         if precision is not None:
@@ -34,6 +34,35 @@ def load_pipeline(
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{model}: could not load the pipeline: {err}") from err
     return nlp, stsn_component(nlp, model)
+
+
+def use_gpu(gpu_id: int) -> None:
+    """spaCy's ``require_gpu(gpu_id)``, with an error that says what this machine
+    lacks (a GPU that torch sees, CuPy through which spaCy uses it) and how to run on
+    the CPU instead."""
+    try:
+        spacy.require_gpu(gpu_id)
+    except Exception as err:  # thinc: ValueError; CuPy: its CUDA errors
+        raise ValueError(
+            f"--gpu-id {gpu_id}: cannot run on GPU {gpu_id} ({err}); {_gpu_state()}; "
+            "--gpu-id -1 runs on the CPU"
+        ) from None
+
+
+def _gpu_state() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        state = f"torch {torch.__version__} sees {torch.cuda.device_count()} CUDA GPUs"
+    elif torch.version.cuda is None:
+        state = f"torch {torch.__version__} is a build without CUDA"
+    else:
+        state = f"torch {torch.__version__} sees no CUDA GPU"
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        state += "; spaCy computes on a GPU through CuPy (pip install cupy-cuda12x)"
+    return state
 
 
 def stsn_component(nlp: Language, name: str) -> STSNComponent:

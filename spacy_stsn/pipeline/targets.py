@@ -176,7 +176,7 @@ def make_targets(
             settings.window_size,
             settings.window_overlap,
             settings.max_span_width,
-            same_tokens(eg),
+            same_tokenization(eg.predicted, eg.reference),
         )
         spans = numpy.asarray([(s, e) for s, e, _ in gold], dtype="int64")
         labels = numpy.asarray([entity_ids[label] for *_, label in gold], "int32")

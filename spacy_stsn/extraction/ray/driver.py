@@ -21,10 +21,11 @@ Only imported when used: importing ``spacy_stsn`` or running the local ``extract
 imports Ray.
 """
 
+import functools
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, List, Optional, Union, cast
+from typing import IO, Any, Callable, Dict, List, Optional, Union
 
 import pyarrow as pa
 import ray
@@ -33,9 +34,13 @@ import spacy
 from spacy.language import Language
 
 from ...about import __version__
+from ...files import check_writable
 from ...pipeline.loading import load_pipeline, stsn_component
 from ..extract import doc_to_record, prediction_fields
+from ..failures import check_on_error, failure_message, pipe_each
+from ..output_lock import OutputLock
 from ..outputs import model_identity, refuse_overwriting_inputs
+from ..run import STDERR
 from .input import (
     BLOCK,
     ERROR,
@@ -66,10 +71,6 @@ from .storage import InputFile, Location, inside, is_folder_output, list_inputs,
 # by default, fewer and larger files, and a killed worker redoes at most one.
 BATCHES_PER_BLOCK = 4
 BATCHES_PER_SHARD = 16
-ON_ERROR = ("stop", "skip")
-# ``progress``'s default: the ``sys.stderr`` of the call (one bound at import would
-# outlive a redirection)
-STDERR = cast(IO[str], object())
 PipelineSource = Union[str, Callable[[], Language]]
 
 
@@ -128,10 +129,15 @@ class Extractor:
             errors, shards = [None] * len(texts), [None] * len(texts)
         records: List[Optional[Dict[str, Any]]] = [None] * len(texts)
         for start, end in runs(shards):
-            todo = [i for i in range(start, end) if errors[i] is None]
-            docs = self.nlp.pipe([texts[i] for i in todo], batch_size=self.batch_size)
-            for i, doc in zip(todo, docs):
-                records[i] = doc_to_record(doc, self.spans_key, self.tags)
+            todo = [(texts[i], i) for i in range(start, end) if errors[i] is None]
+            for i, outcome in pipe_each(self.nlp, todo, self.batch_size):
+                if not isinstance(outcome, BaseException):
+                    records[i] = doc_to_record(outcome, self.spans_key, self.tags)
+                elif ERROR not in batch.column_names:  # the Python API's Dataset
+                    raise outcome
+                else:  # a document that fails alone: its line's error
+                    where = f"{batch.column(FILE)[i].as_py()}:{batch.column(LINE)[i].as_py()}"
+                    errors[i] = failure_message(where, outcome)
         names = ["entities", "relations"] + (["tokens", "tags"] if self.tags else [])
         # the input's own annotation columns are replaced, as the local command does
         batch = batch.drop_columns([n for n in names if n in batch.column_names])
@@ -160,7 +166,7 @@ class Extractor:
                 errors[i] = (
                     f"{where}: expected a string {self.text_column!r}, found {text!r}"
                 )
-            elif len(text) > limit:  # the local command's words (extract.parse_lines)
+            elif len(text) > limit:  # the local command's words (extract.number_lines)
                 errors[i] = (
                     f"{where}: the text has {len(text):,} characters, more than the "
                     f"pipeline's max_length of {limit:,} (spaCy's E088); raise it with "
@@ -273,6 +279,27 @@ def check_model(model: PipelineSource) -> None:
         )
 
 
+def _holding_the_output_lock(run: Callable[..., int]) -> Callable[..., int]:
+    """``run`` (:func:`extract_on_ray`) with a local OUTPUT checked writable and locked
+    (:mod:`spacy_stsn.extraction.output_lock`) for the whole job; an object store has no
+    locks."""
+
+    @functools.wraps(run)
+    def locked(model: Any, input_path: Any, output_path: Any, **options: Any) -> int:
+        output = locate(str(output_path))
+        if not output.local:
+            return run(model, input_path, output_path, **options)
+        # before the lock file is made: it would be inside an input folder OUTPUT is in
+        sharded = is_folder_output(str(output_path))
+        _check_paths(locate(str(input_path)), output, sharded)
+        check_writable(Path(output.path))
+        with OutputLock(Path(output.path), "extract --ray"):
+            return run(model, input_path, output_path, **options)
+
+    return locked
+
+
+@_holding_the_output_lock
 def extract_on_ray(
     model: PipelineSource,
     input_path: Union[str, Path],
@@ -303,11 +330,11 @@ def extract_on_ray(
     suffix) gets shards written by the workers, ``docs_per_shard`` documents each
     (default 16 batches), and a rerun resumes it; a file gets every document in input
     order, written by the driver (``.parquet``: Parquet), and an existing one is only
-    overwritten with ``restart``. ``on_error``: a malformed line stops the job
-    (``"stop"``, after the lines before it in a file OUTPUT) or is written to the errors
-    (``"skip"``)."""
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error: one of {ON_ERROR}, not {on_error!r}")
+    overwritten with ``restart``. ``on_error``: a line that is malformed or whose
+    document fails in the pipeline stops the job (``"stop"``, after the lines before it
+    in a file OUTPUT) or is written to the errors (``"skip"``). A local OUTPUT is
+    locked for the job: a second job onto it is refused, naming the first."""
+    check_on_error(on_error)
     source, output = locate(str(input_path)), locate(str(output_path))
     files = list_inputs(source)
     sharded = is_folder_output(str(output_path))
@@ -451,7 +478,7 @@ def _summary(
         line += f"; {totals['shards']} shards written, {resumed} done before"
     if totals["errors"]:
         where = output.child(ERRORS).uri if sharded else errors_file(output).uri
-        line += f"; {totals['errors']} malformed lines skipped, listed in {where}"
+        line += f"; {totals['errors']} lines skipped, listed in {where}"
     return line + "\n"
 
 

@@ -29,7 +29,7 @@ import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from ..extract import input_format, parse_lines
+from ..extract import input_format, number_lines
 from .storage import InputFile
 
 # Text and JSONL lines carry their passthrough fields as one JSON object in this column:
@@ -193,42 +193,32 @@ def _reader(options: Options, block: Block) -> Any:
 
 def _read_lines(block: Block, options: Options) -> pa.Table:
     """The block's lines parsed by the local command's parser
-    (:func:`spacy_stsn.extraction.extract.parse_lines`); a malformed line becomes a row
-    with its error (and ends the block with ``on_error="stop"``: nothing after it will
-    be written)."""
+    (:func:`spacy_stsn.extraction.extract.number_lines`); a malformed line becomes a
+    row with its error (and ends the block with ``on_error="stop"``: nothing after it
+    will be written)."""
     location = block.file.location
     with location.fs.open_input_file(location.path) as f:
         data = f.read_at(block.end - block.start, block.start)
     # lines end at b"\n" (and keep it), as the local command reads them
-    lines = iter(io.BytesIO(data))
+    numbered = number_lines(
+        io.BytesIO(data),
+        location.uri,
+        input_format(Path(block.file.relative), options.fmt),
+        options.text_key,
+        first=block.first,
+        max_length=options.max_length,
+        reserved=options.reserved,
+    )
     texts: List[Optional[str]] = []
     fields: List[Optional[str]] = []
     errors: List[Optional[str]] = []
-    number = block.first
-    while True:  # parse_lines stops at a bad line: start it again after it
-        parsed = parse_lines(
-            lines,
-            location.uri,
-            input_format(Path(block.file.relative), options.fmt),
-            options.text_key,
-            first=number,
-            max_length=options.max_length,
-            reserved=options.reserved,
-        )
-        try:
-            for text, meta in parsed:
-                texts.append(text)
-                fields.append(json.dumps(meta, ensure_ascii=False))
-                errors.append(None)
-                number += 1
+    for _, parsed in numbered:
+        bad = isinstance(parsed, ValueError)
+        texts.append(None if bad else parsed[0])
+        fields.append(None if bad else json.dumps(parsed[1], ensure_ascii=False))
+        errors.append(str(parsed) if bad else None)
+        if bad and options.on_error == "stop":
             break
-        except ValueError as err:
-            texts.append(None)
-            fields.append(None)
-            errors.append(str(err))
-            number += 1
-            if options.on_error == "stop":
-                break
     table = pa.table(
         {"text": pa.array(texts, pa.string()), FIELDS: pa.array(fields, pa.string())}
     )

@@ -29,6 +29,7 @@ from ray.data.datasource.datasink import WriteResult
 
 from ...files import is_temporary
 from ..extract import output_line
+from ..failures import ERRORS_SUFFIX, error_line
 from .input import BLOCK, ERROR, FIELDS, FILE, INTERNAL, LINE, ORIGIN, Progress
 from .storage import (
     Location,
@@ -153,13 +154,7 @@ def parquet_table(
 
 
 def error_lines(errors: Iterable[Row]) -> str:
-    return "".join(
-        json.dumps(
-            {"file": r.file, "line": r.line, "error": r.error}, ensure_ascii=False
-        )
-        + "\n"
-        for r in errors
-    )
+    return "".join(error_line(r.file, r.line, r.error) for r in errors)
 
 
 class ShardDatasink(Datasink):
@@ -407,6 +402,4 @@ class OrderedOutput:
 
 def errors_file(output: Location) -> Location:
     """OUTPUT.errors.jsonl: the lines an ordered job skipped."""
-    return Location(
-        output.uri + ".errors.jsonl", output.fs, output.path + ".errors.jsonl"
-    )
+    return Location(output.uri + ERRORS_SUFFIX, output.fs, output.path + ERRORS_SUFFIX)

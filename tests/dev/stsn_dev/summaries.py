@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from spacy_stsn.evaluation.tasks import TASKS
+from spacy_stsn.files import check_writable
 
 METRICS = [f"{task.prefix}_{avg}f" for task in TASKS for avg in ("", "macro_")]
 
@@ -88,6 +89,21 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
+def summary_files(output: Path, stem: str) -> List[Path]:
+    """The table files :func:`write_summary` writes: ``output/STEM.json`` and
+    ``.md``."""
+    return [output / f"{stem}.json", output / f"{stem}.md"]
+
+
+def check_outputs(*paths: Optional[Path]) -> None:
+    """Exit with one line naming the first of ``paths`` that cannot be written
+    (:func:`spacy_stsn.files.check_writable`), before hours of training find it."""
+    try:
+        check_writable(*paths)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def write_summary(
     output: Path,
     stem: str,
@@ -100,9 +116,10 @@ def write_summary(
     curves = curves_table(rows)
     if curves:
         table += "\n" + curves
+    json_file, md_file = summary_files(output, stem)
     output.mkdir(parents=True, exist_ok=True)
-    (output / f"{stem}.json").write_text(
+    json_file.write_text(
         json.dumps({"summary": summary, "runs": rows, **extra}, indent=2)
     )
-    (output / f"{stem}.md").write_text(table)
+    md_file.write_text(table)
     return table
