@@ -44,6 +44,7 @@ from typing import (
 
 from spacy.tokens import Doc
 
+from ..files import check_writable
 from ..formats.brat_writer import BratWriter
 from ..pipeline.annotations import DEFAULT_SPANS_KEY, get_entities, relation_arguments
 from ..pipeline.loading import load_pipeline
@@ -51,7 +52,6 @@ from .failures import ErrorLog, check_on_error, errors_path, recorded_lines
 from .output_lock import OutputLock
 from .run import STDERR, RunOptions, write_outcomes
 from .outputs import (
-    check_writable,
     input_fingerprint,
     model_identity,
     refuse_overwriting_inputs,

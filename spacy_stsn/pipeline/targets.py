@@ -25,9 +25,9 @@ from .alignment import same_tokenization
 from .annotations import SYMMETRIC_KEY, doc_name, get_entities
 from .decoding import tail_first
 from .tags import OUTSIDE, encode_tags
+from ..ml.rows import is_whole_documents
 from .windows import (
     example_windows,
-    is_whole_documents,
     outside_windows,
     spans_in_windows,
     warn_outside,
