@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ..evaluation.evaluate import TASKS
+from ..evaluation.tasks import TASKS
 
 JSONL = "curve.jsonl"
 PNG = "curve.png"
@@ -94,9 +94,9 @@ def describe(records: List[Record]) -> str:
     """The last evaluation and the best one in words, for titles and messages."""
     last, best = records[-1], best_record(records)
     tasks = ", ".join(
-        f"{task} {100 * best['scores'][key + '_f']:.1f}"
-        for task, key in TASKS
-        if key + "_f" in best["scores"]
+        f"{task.name} {100 * best['scores'][task.prefix + '_f']:.1f}"
+        for task in TASKS
+        if task.prefix + "_f" in best["scores"]
     )
     return (
         f"step {last['step']}, epoch {last['epoch']}, {last['words']:,} words, "
@@ -114,7 +114,8 @@ def _series(records: List[Record], field: str, key: str, scale: float = 1.0):
 
 def _plot_scores(ax, records: List[Record]) -> None:
     steps = [r["step"] for r in records]
-    for (task, key), colour, marker in zip(TASKS, COLOURS, MARKERS):
+    for task, colour, marker in zip(TASKS, COLOURS, MARKERS):
+        key = task.prefix
         for suffix, style, name in (("_f", "-", "F1"), ("_macro_f", "--", "macro F1")):
             if any(key + suffix in r["scores"] for r in records):
                 ax.plot(
@@ -125,7 +126,7 @@ def _plot_scores(ax, records: List[Record]) -> None:
                     marker=marker,
                     markersize=5 if suffix == "_f" else 3,
                     linewidth=1.8 if suffix == "_f" else 1.0,
-                    label=f"{task} {name}",
+                    label=f"{task.name} {name}",
                 )
     ax.plot(
         steps,

@@ -161,8 +161,10 @@ class ShardDatasink(Datasink):
     """Ray Data's writer interface, one shard per input block, named from its input file
     and block: the write tasks (on the cluster, never the driver) turn the rows into
     records and write them whole (write then move). With ``on_error="stop"`` a block
-    holding a malformed line is not written: the task fails with the line's
-    ``FILE:LINE`` error; with ``"skip"`` the line goes to the block's errors shard."""
+    holding a malformed line is not written, and once every task has finished the job
+    fails with the ``FILE:LINE`` error of the first such line in input order (not of
+    whichever task failed first: the same error on every run); with ``"skip"`` the line
+    goes to the block's errors shard."""
 
     def __init__(
         self,
@@ -176,8 +178,9 @@ class ShardDatasink(Datasink):
         self.fmt, self.on_error = fmt, on_error
         self.totals = {"documents": 0, "errors": 0, "shards": 0}
 
-    def write(self, blocks: Iterable[Block], ctx: Any) -> Dict[str, int]:
-        written = {"documents": 0, "errors": 0, "shards": 0}
+    def write(self, blocks: Iterable[Block], ctx: Any) -> Dict[str, Any]:
+        written: Dict[str, Any] = {"documents": 0, "errors": 0, "shards": 0}
+        stops = []  # (file, line, error) of the first bad line of each stopped block
         for block in blocks:
             table = BlockAccessor.for_block(block).to_arrow()
             for shard, part in _by_block(table):
@@ -185,7 +188,8 @@ class ShardDatasink(Datasink):
                 for row in rows(part, self.text_column):
                     (errors if row.error is not None else documents).append(row)
                 if errors and self.on_error == "stop":
-                    raise ValueError(errors[0].error)
+                    stops.append((errors[0].file, errors[0].line, errors[0].error))
+                    continue
                 if errors:
                     errors_shard = posixpath.join(ERRORS, f"{shard}.jsonl")
                     write_atomic(
@@ -205,12 +209,18 @@ class ShardDatasink(Datasink):
                 written["documents"] += len(documents)
                 written["errors"] += len(errors)
                 written["shards"] += 1
-        return written
+        return {**written, "stops": stops}
 
     def on_write_complete(self, write_result: WriteResult) -> None:
+        stops = []
         for result in write_result.write_returns:
             for key, value in (result or {}).items():
-                self.totals[key] += value
+                if key == "stops":
+                    stops.extend(value)
+                else:
+                    self.totals[key] += value
+        if stops:
+            raise ValueError(min(stops, key=lambda s: (s[0] or "", s[1] or 0))[2])
 
 
 def _by_block(table: pa.Table) -> Iterator[Tuple[str, pa.Table]]:
