@@ -62,6 +62,10 @@ setup(
             "spacy_stsn.STSN.v1 = spacy_stsn.ml.model:build_stsn_model",
             "spacy_stsn.FeatureTok2Vec.v1 = spacy_stsn.ml.features:build_feature_tok2vec",
         ],
+        "spacy_span_getters": [
+            "spacy_stsn.sentence_spans.v1 = "
+            "spacy_stsn.pipeline.transformer_spans:configure_sentence_spans"
+        ],
         "spacy_misc": [
             "spacy_stsn.encoder.v1 = spacy_stsn.ml.encoders:resolve_encoder"
         ],

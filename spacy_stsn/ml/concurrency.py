@@ -21,9 +21,13 @@ import torch
 from spacy.language import Language
 from thinc.api import ArgsKwargs, Model, PyTorchShim
 
+from .encoder_batches import predict_by_length
+
 
 def predict_in_eval_mode(shim: PyTorchShim, inputs: ArgsKwargs) -> Any:
-    """Thinc's ``PyTorchShim.predict`` without the switch back to train mode."""
+    """Thinc's ``PyTorchShim.predict`` without the switch back to train mode (and a
+    transformer's large batch in chunks of similar length,
+    :mod:`spacy_stsn.ml.encoder_batches`)."""
     module = shim._model
     if module.training:
         module.eval()
@@ -31,7 +35,7 @@ def predict_in_eval_mode(shim: PyTorchShim, inputs: ArgsKwargs) -> Any:
         torch.no_grad(),
         torch.autocast(device_type="cuda", enabled=shim._mixed_precision),
     ):
-        return module(*inputs.args, **inputs.kwargs)
+        return predict_by_length(module, inputs)
 
 
 def make_shim_thread_safe(shim: PyTorchShim) -> None:
