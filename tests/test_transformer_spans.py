@@ -77,7 +77,8 @@ def test_a_sentence_inside_a_text_predicts_as_it_does_alone(tiny_bert_pipeline):
 
 def test_a_large_encoder_batch_runs_in_chunks_of_similar_length(tiny_bert):
     """Past ``max_items`` padded word pieces, the encoder runs in trimmed chunks; every
-    row's real positions and its pooled output are what one padded call gives."""
+    row's real positions and its pooled output are what one padded call gives (its
+    padding, which nothing reads, is not)."""
     import torch
     from thinc.api import ArgsKwargs
     from transformers import AutoModel
@@ -107,7 +108,7 @@ def test_a_large_encoder_batch_runs_in_chunks_of_similar_length(tiny_bert):
     assert torch.allclose(
         chunked.last_hidden_state[real], whole.last_hidden_state[real], atol=1e-5
     )
-    assert (chunked.last_hidden_state[~real] == 0).all()
+    assert chunked.last_hidden_state.shape == whole.last_hidden_state.shape
     assert torch.allclose(chunked.pooler_output, whole.pooler_output, atol=1e-5)
     # within max_items: one call, as before
     calls.clear()

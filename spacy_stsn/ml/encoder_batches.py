@@ -36,7 +36,7 @@ def predict_by_length(
     inputs (ArgsKwargs): the shim's inputs.
     max_items (int): the most padded word pieces in one call.
     RETURNS (Any): the module's output, as one call over the whole batch gives it
-        (sequence outputs padded with zeros past each row's length).
+        (sequence outputs padded with zeros past each chunk's longest row).
     """
     kwargs = inputs.kwargs
     mask = kwargs.get("attention_mask")
