@@ -2,6 +2,9 @@
 function over 80 lines (its decorators, signature and docstring included)."""
 
 import ast
+import importlib
+import inspect
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +54,49 @@ def test_the_training_targets_import_neither_the_network_nor_its_optimizer():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def undocumented_arguments(package: str) -> List[str]:
+    """The public functions and methods defined in ``package``'s modules whose
+    docstring does not list each argument on a line of its own, as ``name (type):``.
+
+    package (str): the package, e.g. "spacy_stsn.ml".
+    RETURNS (List[str]): ``module.function: missing arguments`` for each.
+    """
+    found = []
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        module = importlib.import_module(f"{package}.{info.name}")
+        functions = [
+            (name, value)
+            for name, value in vars(module).items()
+            if inspect.isfunction(value) and value.__module__ == module.__name__
+        ]
+        for cls in vars(module).values():
+            if inspect.isclass(cls) and cls.__module__ == module.__name__:
+                functions += [
+                    (f"{cls.__name__}.{name}", getattr(value, "__func__", value))
+                    for name, value in vars(cls).items()
+                    if inspect.isfunction(getattr(value, "__func__", value))
+                ]
+        for name, function in functions:
+            if name.split(".")[-1].startswith("_"):
+                continue
+            lines = {
+                line.strip() for line in (inspect.getdoc(function) or "").split("\n")
+            }
+            missing = [
+                argument
+                for argument in inspect.signature(function).parameters
+                if argument not in ("self", "cls")
+                and not any(line.startswith(f"{argument} (") for line in lines)
+            ]
+            if missing:
+                found.append(f"{module.__name__}.{name}: {missing}")
+    return found
+
+
+def test_public_functions_of_pipeline_and_ml_list_their_arguments():
+    """As spaCy's docstrings do: one line per argument, ``name (type): what``."""
+    missing = undocumented_arguments("spacy_stsn.pipeline")
+    missing += undocumented_arguments("spacy_stsn.ml")
+    assert missing == [], "\n".join(missing)
