@@ -246,10 +246,10 @@ def settings_docstring(indent: str = "    ") -> str:
     indent (str): the docstring's indentation.
     RETURNS (str): the lines.
     """
-    lines = [""]
+    lines, defaults = [""], STSNSettings.defaults()
     for item, kind in STSNSettings.described():
-        default = json.dumps(STSNSettings.defaults()[item.name])
-        rules = [f"default {default}", allowed(item.metadata)]
+        default = json.dumps(defaults[item.name])
+        rules = [f"Default {default}", allowed(item.metadata)]
         text = f"{item.name} ({kind}): {item.metadata['doc']} "
         text += "; ".join(rule for rule in rules if rule) + "."
         lines += textwrap.wrap(
