@@ -16,9 +16,9 @@ from spacy_stsn.ml.labels import Labels
 from spacy_stsn.ml.model import torch_module
 from spacy_stsn.pipeline.targets import TargetSettings, make_targets
 from spacy_stsn.ml.rows import chunk_rows
+from spacy_stsn.pipeline.window_outputs import merge_rows
 from spacy_stsn.pipeline.windows import (
     doc_windows,
-    merge_rows,
     Rows,
     spans_in_windows,
     token_windows,

@@ -33,6 +33,7 @@ from spacy.language import Language
 from thinc.api import Config
 
 from ..pipeline.loading import load_pipeline
+from ..pipeline.settings import STSNSettings
 from .evaluate import load_examples, predict
 from .sweep import Predictions, Thresholds
 from .tasks import TASKS
@@ -176,11 +177,11 @@ def tune(
         )
     config = read_config(model)
     name = stsn_name(config)
-    settings = config["components"][name]
+    settings = {**STSNSettings.defaults(), **config["components"][name]}
     current = Thresholds(
-        float(settings.get("threshold", 0.4)),
-        {k: float(v) for k, v in settings.get("relation_thresholds", {}).items()},
-        float(settings.get("nested_threshold", 0.0)),
+        float(settings["threshold"]),
+        {k: float(v) for k, v in settings["relation_thresholds"].items()},
+        float(settings["nested_threshold"]),
     )
     lowest = min([*grid, current.threshold, *current.relation_thresholds.values()])
     loose = {

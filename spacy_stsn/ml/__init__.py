@@ -1,2 +1,2 @@
-"""The Thinc side: the network wrapped as a registered architecture, its token encoders,
-compute precision, optimizer and the runtime settings they need."""
+"""The Thinc side: the network wrapped as a registered architecture, the requests it
+takes, its token encoders, compute precision, optimizer and the process it runs in."""

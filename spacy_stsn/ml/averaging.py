@@ -21,7 +21,12 @@ import torch
 
 def decay_at(t: int, max_decay: float) -> float:
     """Thinc's averaging decay after ``t`` updates (``Ops.update_averages``): short
-    memory early in training, growing to ``max_decay``."""
+    memory early in training, growing to ``max_decay``.
+
+    t (int): the updates so far.
+    max_decay (float): the decay it grows to.
+    RETURNS (float): the decay.
+    """
     return min((1.0 + t) / (10.0 + t), max_decay)
 
 
@@ -58,7 +63,11 @@ class ParameterAverages:
         return iter(())
 
     def average(self, key: Hashable) -> torch.Tensor:
-        """The average of the tensor stepped under ``key``."""
+        """The average of the tensor stepped under ``key``.
+
+        key (Hashable): the tensor's key.
+        RETURNS (torch.Tensor): its average.
+        """
         return self._averages[key]
 
     def refuse_while_applied(self) -> None:
@@ -75,7 +84,10 @@ class ParameterAverages:
         """Move the averages towards the weights just stepped: ``(key, weights, t)``
         with ``t`` the tensor's update count. One ``_foreach_lerp_`` per distinct
         decay (all tensors share one in spaCy's loop); a new key, or a tensor whose
-        shape changed, starts from its weights."""
+        shape changed, starts from its weights.
+
+        stepped (Iterable[Tuple[Hashable, torch.Tensor, int]]): the tensors stepped.
+        """
         self.refuse_while_applied()
         by_decay: Dict[float, Tuple[List[torch.Tensor], List[torch.Tensor]]] = {}
         for key, param, t in stepped:

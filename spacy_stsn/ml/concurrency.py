@@ -27,7 +27,12 @@ from .encoder_batches import predict_by_length
 def predict_in_eval_mode(shim: PyTorchShim, inputs: ArgsKwargs) -> Any:
     """Thinc's ``PyTorchShim.predict`` without the switch back to train mode (and a
     transformer's large batch in chunks of similar length,
-    :mod:`spacy_stsn.ml.encoder_batches`)."""
+    :mod:`spacy_stsn.ml.encoder_batches`).
+
+    shim (PyTorchShim): the shim.
+    inputs (ArgsKwargs): its module's arguments.
+    RETURNS (Any): the module's outputs.
+    """
     module = shim._model
     if module.training:
         module.eval()
@@ -41,14 +46,20 @@ def predict_in_eval_mode(shim: PyTorchShim, inputs: ArgsKwargs) -> Any:
 def make_shim_thread_safe(shim: PyTorchShim) -> None:
     """Give ``shim`` :func:`predict_in_eval_mode` as its ``predict`` (on the instance),
     unless its class defines a ``predict`` of its own or the instance has one
-    already."""
+    already.
+
+    shim (PyTorchShim): the shim.
+    """
     if "predict" in vars(shim) or type(shim).predict is not PyTorchShim.predict:
         return
     shim.predict = functools.partial(predict_in_eval_mode, shim)
 
 
 def make_model_thread_safe(model: Model) -> None:
-    """:func:`make_shim_thread_safe` for every PyTorch model inside ``model``."""
+    """:func:`make_shim_thread_safe` for every PyTorch model inside ``model``.
+
+    model (Model): the model.
+    """
     for node in model.walk():
         for shim in node.shims:
             if isinstance(shim, PyTorchShim):
@@ -57,7 +68,10 @@ def make_model_thread_safe(model: Model) -> None:
 
 def make_pipeline_thread_safe(nlp: Language) -> None:
     """:func:`make_model_thread_safe` for every component of ``nlp``, disabled ones
-    included."""
+    included.
+
+    nlp (Language): the pipeline.
+    """
     for _, component in nlp.components:
         model = getattr(component, "model", None)
         if isinstance(model, Model):

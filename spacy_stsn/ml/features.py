@@ -58,7 +58,20 @@ def build_feature_tok2vec(
     UTF-8 bytes per token (half from each end, ``character_width`` each, with a ``NORM``
     table of ``rows[0]``) of the same width; the features go through a
     ``MaxoutWindowEncoder`` of ``depth`` layers over ``window_size`` tokens on each
-    side. ``features`` False returns ``tok2vec``."""
+    side.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): the token encoder.
+    features (bool): whether to add the features; False returns ``tok2vec``.
+    width (int): the features' width.
+    attrs (List[str]): the lexical attributes embedded.
+    rows (List[int]): the hash table rows of each attribute.
+    depth (int): the window encoder's layers.
+    window_size (int): the tokens on each side the window encoder sees.
+    maxout_pieces (int): the window encoder's maxout pieces.
+    n_characters (int): UTF-8 bytes per token for ``CharacterEmbed``; 0: none.
+    character_width (int): the width of each byte's embedding.
+    RETURNS (Model[List[Doc], List[Floats2d]]): the encoder.
+    """
     if not features:
         return tok2vec
     if width < 1 or depth < 0 or n_characters < 0:
@@ -97,7 +110,12 @@ def init(
 ) -> None:
     """Initialize both encoders and declare ``nO``: the features' width plus the wrapped
     encoder's, its own ``nO`` (a transformer listener gets it when the transformer is
-    initialized) or else measured on ``X``."""
+    initialized) or else measured on ``X``.
+
+    model (Model): the feature tok2vec.
+    X (Optional[List[Doc]]): sample docs.
+    Y (Optional[List[Floats2d]]): unused.
+    """
     tok2vec, lexical = model.get_ref("tok2vec"), model.get_ref("features")
     tok2vec.initialize(X=X)
     lexical.initialize(X=X)

@@ -20,7 +20,11 @@ class Labels(NamedTuple):
     @classmethod
     def from_data(cls, data: Dict[str, Any]) -> "Labels":
         """From the component's label data (``cfg["labels"]``, what ``spacy init
-        labels`` writes)."""
+        labels`` writes).
+
+        data (Dict[str, Any]): the label data.
+        RETURNS (Labels): the label sets.
+        """
         return cls(
             tuple(data["entities"]),
             tuple(data["relations"]),

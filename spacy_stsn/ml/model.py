@@ -10,9 +10,7 @@ Decoding)`` at inference, which runs :meth:`~spacy_stsn.nn.stsn.STSN.infer` with
 decoding settings and given entities as arguments.
 """
 
-import os
-from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy
 import torch
@@ -28,73 +26,14 @@ from thinc.api import (
     xp2torch,
 )
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
-from thinc.types import Floats2d, Ints2d, Ints3d
+from thinc.types import Floats2d
 
 from ..nn.stsn import STSN, Extraction
-from .labels import Span3
-from .optimizer import TorchAdamW
 from .precision import set_model_precision
 from .pooling import make_pooling_total
+from .requests import Decoding, STSNInput
 from .rows import chunk_rows, gather_rows, is_whole_documents
-
-
-@dataclass
-class Candidates:
-    """Training candidates for a batch of R rows: spans (R, S, 2) as [start, end)
-    offsets in their row and pairs (R, P, 2) of indices into ``spans`` (padding rows
-    point at span 0 and are masked in the loss). ``rows`` (R, 3): document, start and
-    end of each row (the windows of :mod:`spacy_stsn.pipeline.windows`); None: the
-    documents as they are, one row each."""
-
-    spans: Ints3d
-    pairs: Ints3d
-    rows: Optional[numpy.ndarray] = None
-
-
-@dataclass
-class Decoding:
-    """What inference takes besides the docs: the overlap policy (``nested_threshold``
-    None: flat; a number: nested, see
-    :func:`spacy_stsn.nn.span_selection.select_entities`), with given entities their
-    spans (R, k, 2) in row offsets, padded with [0, 0), and the rows (R, 3) as
-    :class:`Candidates`' (None: one per document). Without given entities,
-    ``boundaries`` (B, T), 1 or 0 per token of each document, says which tokens may
-    start or end a predicted entity (:mod:`spacy_stsn.pipeline.boundaries`; None: every
-    token). Rows that are not the documents themselves run in chunks of at most
-    ``max_batch_items`` padded positions, so memory is bounded whatever the length of a
-    document."""
-
-    nested_threshold: Optional[float] = 0.0
-    given: Optional[Ints3d] = None
-    boundaries: Optional[Ints2d] = None
-    rows: Optional[numpy.ndarray] = None
-    max_batch_items: int = 2048
-
-
-STSNInput = Tuple[List[Doc], Union[Candidates, Decoding]]
-
-
-def given_spans(ops: Any, entities: Sequence[Sequence[Span3]]) -> Ints3d:
-    """Spans (B, k, 2) of given entities (per doc, ``(start, end, label)``), padded with
-    [0, 0)."""
-    spans = numpy.zeros(
-        (len(entities), max([1] + [len(e) for e in entities]), 2), dtype="int32"
-    )
-    for row, doc_entities in enumerate(entities):
-        if doc_entities:  # a doc without given entities keeps its padding row
-            spans[row, : len(doc_entities)] = [(s, e) for s, e, _ in doc_entities]
-    return ops.asarray(spans)
-
-
-def _one_torch_thread_after_fork() -> None:
-    """A process forked after torch ran in its parent (``nlp.pipe(n_process=2)`` after
-    ``nlp(text)``) hangs in its first matrix product: the OpenMP pool it inherits has no
-    threads. One intra-op thread per child needs no pool, and is what several processes
-    sharing the cores want anyway."""
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_one_torch_thread_after_fork)
+from . import runtime  # noqa: F401  (one torch thread in forked children)
 
 
 @registry.architectures("spacy_stsn.STSN.v1")
@@ -112,22 +51,39 @@ def build_stsn_model(
     attention_window: Optional[int] = 128,
     inference_precision: str = "float32",
 ) -> Model[STSNInput, Tuple]:
-    """STSN over ``tok2vec``. ``hidden_width`` None keeps the encoder's width (the
-    paper's d); ``n_layers`` 0 is the "w/o Label" ablation; ``interaction`` is bi |
-    ner_to_re | re_to_ner | none (Table 5); ``max_pair_entities`` caps how many
-    predicted entities per window (:mod:`spacy_stsn.pipeline.windows`: a sentence, a
-    token window, or the whole document under ``windows = "document"``) are paired at
-    inference, the best-scored ones, so that the pairs stay bounded whatever the
-    entities (a warning counts those it leaves out); ``learn_rate_scale`` multiplies
-    the optimizer's learning rate for every layer the component trains itself (the head,
-    and the thinc layers of its tok2vec such as lexical features), not for a transformer
-    it listens to, so randomly initialised layers can learn faster than the pretrained
-    encoder; ``attention_window`` (tokens): longer documents get block-local attention
-    in the stacked layers, so their cost grows linearly (None: always full attention);
-    ``inference_precision`` is an alias kept for pipelines saved with it: "bfloat16"
-    runs this head (only) under bfloat16 autocast at inference; the pipeline's
-    ``precision`` callback (:mod:`spacy_stsn.ml.precision`), when set, decides for the
-    transformer and the head, in training too."""
+    """STSN (:class:`~spacy_stsn.nn.stsn.STSN`) over ``tok2vec``.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): the token encoder: a spacy-transformers
+        listener with ``reduce_max`` pooling is the paper's Align Module; a CNN tok2vec
+        works too.
+    hidden_width (Optional[int]): the width of the stacked attention layers; None
+        keeps the encoder's width (the paper's d).
+    n_layers (int): stacked attention layers; 0 is the paper's "w/o Label" ablation.
+    n_heads (int): attention heads per layer (the paper's h).
+    width_embedding (int): the width of the span width embedding (the paper's 150).
+    max_span_width (int): the longest candidate span in tokens (the paper's epsilon).
+    interaction (str): the information interaction between NER and RE: "bi" (the
+        paper's), "ner_to_re", "re_to_ner" or "none" (the paper's Table 5 ablations).
+    dropout (float): the head's dropout rate.
+    max_pair_entities (int): how many predicted entities per window (a sentence, a
+        token window, or the whole document under ``windows = "document"``) are
+        paired at inference, the best-scored ones, so that the pairs stay bounded
+        whatever the entities (a warning counts those it leaves out); beyond the paper.
+    learn_rate_scale (float): multiplies the optimizer's learning rate for every layer
+        the component trains itself (the head, and the thinc layers of its tok2vec),
+        not for a transformer it listens to, so randomly initialised layers can learn
+        faster than the pretrained encoder; 1.0 is the paper's.
+    attention_window (Optional[int]): longer documents (in tokens) get block-local
+        attention in the stacked layers, so their cost grows linearly; None: always
+        full attention, the paper's; beyond the paper.
+    inference_precision (str): an alias kept for pipelines saved with it: "bfloat16"
+        runs this head (only) under bfloat16 autocast at inference; the pipeline's
+        ``precision`` callback (:mod:`spacy_stsn.ml.precision`), when set, decides for
+        the transformer and the head, in training too.
+    RETURNS (Model[STSNInput, Tuple]): the model; its input is ``(docs, Candidates)``
+        in training and ``(docs, Decoding)`` at inference
+        (:mod:`spacy_stsn.ml.requests`).
+    """
     module = STSN(
         hidden_width=hidden_width,
         n_layers=n_layers,
@@ -139,18 +95,7 @@ def build_stsn_model(
         max_pair_entities=max_pair_entities,
         attention_window=attention_window,
     )
-    head = Model(
-        "stsn_torch",
-        pytorch_forward,
-        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
-        shims=[ScaledPyTorchShim(module, learn_rate_scale=learn_rate_scale)],
-    )
-    if inference_precision not in ("float32", "bfloat16"):
-        raise ValueError(
-            "inference_precision must be 'float32' or 'bfloat16' (an alias of the pipeline's precision "
-            f"setting, spacy_stsn.precision.v1), not {inference_precision!r}"
-        )
-    set_model_precision(head, "float32", inference_precision)
+    head = torch_head(module, learn_rate_scale, inference_precision)
     # tokens with no word pieces (whitespace, zero-width and control characters)
     make_pooling_total(tok2vec)
     return Model(
@@ -168,6 +113,31 @@ def build_stsn_model(
     )
 
 
+def torch_head(
+    module: STSN, learn_rate_scale: float, inference_precision: str
+) -> Model:
+    """The thinc layer that runs ``module``.
+
+    module (STSN): the network.
+    learn_rate_scale (float): the architecture's ``learn_rate_scale``.
+    inference_precision (str): the architecture's ``inference_precision``.
+    RETURNS (Model): the layer, named "stsn_torch".
+    """
+    head = Model(
+        "stsn_torch",
+        pytorch_forward,
+        attrs={"convert_inputs": _convert_inputs, "convert_outputs": _convert_outputs},
+        shims=[ScaledPyTorchShim(module, learn_rate_scale=learn_rate_scale)],
+    )
+    if inference_precision not in ("float32", "bfloat16"):
+        raise ValueError(
+            "inference_precision must be 'float32' or 'bfloat16' (an alias of the pipeline's precision "
+            f"setting, spacy_stsn.precision.v1), not {inference_precision!r}"
+        )
+    set_model_precision(head, "float32", inference_precision)
+    return head
+
+
 class ScaledPyTorchShim(PyTorchShim):
     """Thinc's PyTorch shim, with the optimizer step scaled by ``learn_rate_scale``."""
 
@@ -180,7 +150,12 @@ class ScaledPyTorchShim(PyTorchShim):
         ``torch.inference_mode`` (no autograd bookkeeping at all) and without thinc's
         ``eval()`` / ``train()`` round trip per call, which walks all ~100 submodules
         twice: the module is switched to eval mode only when it is not in it already
-        (``begin_update`` switches it back)."""
+        (``begin_update`` switches it back).
+
+        inputs (ArgsKwargs): the module's arguments (padded vectors, lengths and the
+            decoding settings).
+        RETURNS (Any): the module's :class:`~spacy_stsn.nn.stsn.Extraction`.
+        """
         if self._model.training:
             self._model.eval()
         with (
@@ -190,8 +165,14 @@ class ScaledPyTorchShim(PyTorchShim):
             return self._model.infer(*inputs.args, **inputs.kwargs)
 
     def finish_update(self, optimizer: Optimizer) -> None:
-        if isinstance(optimizer, TorchAdamW):
-            # spacy_stsn.AdamW.v1 takes torch parameters as they are: no copies
+        """Step the module's parameters at ``learn_rate_scale`` times the rate.
+
+        optimizer (Optimizer): thinc's optimizer, or one that steps torch parameters
+            in place (it has ``update_torch_parameters``, as ``spacy_stsn.AdamW.v1``).
+        """
+        if hasattr(optimizer, "update_torch_parameters"):
+            # an optimizer that steps torch parameters as they are
+            # (spacy_stsn.AdamW.v1): no copies
             optimizer.update_torch_parameters(
                 self.id, self._model.named_parameters(), lr_scale=self.learn_rate_scale
             )
@@ -213,7 +194,11 @@ def finish_update(model: Model, optimizer: Optimizer) -> None:
     every layer the component trains itself: the torch head (through its shim) and the
     thinc layers of its tok2vec (the lexical features of
     ``spacy_stsn.FeatureTok2Vec.v1``, a CNN), randomly initialised like the head, unlike
-    the transformer it listens to, which its own component updates."""
+    the transformer it listens to, which its own component updates.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    optimizer (Optimizer): the optimizer.
+    """
     scale = model.attrs.get("learn_rate_scale", 1.0)
     for node in model.walk():
         for shim in node.shims:
@@ -228,20 +213,36 @@ def finish_update(model: Model, optimizer: Optimizer) -> None:
 
 
 def torch_module(model: Model) -> STSN:
+    """The network inside the model.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    RETURNS (STSN): its torch module.
+    """
     return model.get_ref("head").shims[0]._model
 
 
 def set_head_dropout(model: Model, rate: Optional[float]) -> None:
     """Set the torch head's dropout (``None``: the architecture's ``dropout``); Thinc's
-    ``set_dropout_rate`` only reaches Thinc layers."""
+    ``set_dropout_rate`` only reaches Thinc layers.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    rate (Optional[float]): the dropout rate; None: the architecture's.
+    """
     torch_module(model).set_dropout(rate)
 
 
 def build_head(
     model: Model, input_width: int, n_entities: int, n_relations: int, n_tags: int
 ) -> None:
-    """Create the label-dependent parameters; also called before loading weights from
-    disk."""
+    """Create the label-dependent parameters (nothing to do when they exist in these
+    sizes); also called before loading weights from disk.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    input_width (int): the width of the tok2vec's output.
+    n_entities (int): entity labels.
+    n_relations (int): relation types.
+    n_tags (int): token tags.
+    """
     module = torch_module(model)
     if module.is_built and module.dims == (
         input_width,
@@ -255,8 +256,13 @@ def build_head(
 
 
 def input_width(model: Model, docs: List[Doc]) -> int:
-    """Width of the tok2vec output: its ``nO`` if declared, else measured on sample
-    docs."""
+    """Width of the tok2vec output: its ``nO`` if declared, else what it outputs for
+    sample docs.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    docs (List[Doc]): sample documents, not empty.
+    RETURNS (int): the width.
+    """
     tok2vec = model.get_ref("tok2vec")
     if tok2vec.has_dim("nO"):
         return tok2vec.get_dim("nO")
@@ -264,6 +270,13 @@ def input_width(model: Model, docs: List[Doc]) -> int:
 
 
 def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
+    """Initialize the tok2vec and build the head for the labels in
+    ``model.attrs["labels"]``.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    X (Optional[STSNInput]): sample documents (and a request, unused).
+    Y (Any): unused.
+    """
     labels = model.attrs["labels"]
     if labels is None:
         raise ValueError(
@@ -286,8 +299,16 @@ def init(model: Model, X: Optional[STSNInput] = None, Y: Any = None) -> None:
 
 
 def forward(model: Model, inputs: STSNInput, is_train: bool) -> Tuple[Any, Callable]:
-    """Training: the head's logits for the candidates. Inference: a list of (row
-    indices, :class:`Extraction`) per chunk of rows."""
+    """The model's forward pass.
+
+    model (Model): the ``spacy_stsn.STSN.v1`` model.
+    inputs (STSNInput): the docs and the request (:mod:`spacy_stsn.ml.requests`):
+        ``Candidates`` in training, ``Decoding`` at inference.
+    is_train (bool): whether the pass is a training one.
+    RETURNS (Tuple[Any, Callable]): in training, the head's logits for the candidates
+        and their backprop; at inference, a list of (row indices,
+        :class:`~spacy_stsn.nn.stsn.Extraction`) per chunk of rows.
+    """
     docs, request = inputs
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
     lengths = [len(v) for v in vectors]

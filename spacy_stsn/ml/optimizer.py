@@ -150,7 +150,12 @@ class TorchAdamW(Optimizer):
         """The path for a shim that hands over its torch parameters themselves (the STSN
         head's ``ScaledPyTorchShim``): no numpy/cupy conversion and no copy: the
         optimizer takes each gradient tensor and leaves ``param.grad`` None, so the next
-        backward pass writes a fresh one (nothing to zero)."""
+        backward pass writes a fresh one (nothing to zero).
+
+        shim_id (int): the shim's id.
+        parameters (Iterable[Tuple[str, torch.nn.Parameter]]): its named parameters.
+        lr_scale (float): the multiple of the learning rate for these parameters.
+        """
         for name, param in parameters:
             if param.grad is None:
                 continue
@@ -302,8 +307,20 @@ def make_torch_adamw(
     """``[training.optimizer]`` with ``@optimizers = "spacy_stsn.AdamW.v1"``: the
     settings of thinc's ``Adam.v1``, with the paper's meaning: ``torch.optim.AdamW``
     (``L2`` = decoupled weight decay) after clipping the global gradient norm to
-    ``grad_clip``. ``use_averages``: score and save the moving average of the weights
-    (thinc's), applied to the transformer's too through the ``stsn`` component."""
+    ``grad_clip``.
+
+    learn_rate (FloatOrSeq): the learning rate, or a schedule.
+    L2 (FloatOrSeq): the weight decay.
+    beta1 (FloatOrSeq): Adam's first-moment decay.
+    beta2 (FloatOrSeq): Adam's second-moment decay.
+    eps (FloatOrSeq): Adam's epsilon.
+    grad_clip (FloatOrSeq): the most the global gradient norm may be; 0: no clipping.
+    L2_is_weight_decay (bool): must be true: ``L2`` is decoupled weight decay (thinc's
+        ``Adam.v1`` adds L2 to the gradient).
+    use_averages (bool): score and save the moving average of the weights (thinc's),
+        applied to the transformer's too through the ``stsn`` component.
+    RETURNS (TorchAdamW): the optimizer.
+    """
     if not L2_is_weight_decay:
         raise ValueError(
             "spacy_stsn.AdamW.v1 is AdamW: its L2 is decoupled weight decay, so "

@@ -33,8 +33,8 @@ def make_pooling_total(model: Model) -> Model:
     """Make the pooling of every ``trfs2arrays`` layer in ``model`` give a token with no
     word pieces the zero vector (in place, once per layer).
 
-    model (Model): a tok2vec, listener or any model containing them. RETURNS (Model):
-    ``model``.
+    model (Model): a tok2vec, listener or any model containing them.
+    RETURNS (Model): ``model``.
     """
     for node in model.walk():
         if node.name == PIECES_TO_TOKENS and node.layers:
@@ -67,7 +67,12 @@ class TotalPooling:
 def pad_empty(model: Model, X: Ragged) -> Tuple[Ragged, Floats2d]:
     """``X`` with one zero row for each sequence of length 0, and where ``X``'s rows
     went: (padded ragged, row indices). The index arithmetic runs on the lengths' own
-    array module (the host for spacy-transformers' alignments)."""
+    array module (the host for spacy-transformers' alignments).
+
+    model (Model): the pooling layer.
+    X (Ragged): the word pieces of each token.
+    RETURNS (Tuple[Ragged, Floats2d]): the padded ragged and the row indices.
+    """
     xp_lengths = numpy if isinstance(X.lengths, numpy.ndarray) else model.ops.xp
     lengths = X.lengths
     empty = (lengths == 0).astype("int32")

@@ -39,6 +39,11 @@ NATIVE_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16", "bf16"})
 
 
 def check_precision(precision: str) -> str:
+    """``precision`` if it is one of ``PRECISIONS``, else a ``ValueError`` naming them.
+
+    precision (str): the precision asked for.
+    RETURNS (str): ``precision``.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     return precision
@@ -62,8 +67,12 @@ def cpu_flags() -> FrozenSet[str]:
 def native_bfloat16(
     device: torch.device, flags: Optional[FrozenSet[str]] = None
 ) -> bool:
-    """Whether ``device`` multiplies bfloat16 natively (``flags``: the CPU's, read from
-    the machine if None)."""
+    """Whether ``device`` multiplies bfloat16 natively.
+
+    device (torch.device): the device.
+    flags (Optional[FrozenSet[str]]): the CPU's flags; None: read from the machine.
+    RETURNS (bool): whether it does.
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -76,7 +85,13 @@ def resolve(
 ) -> Optional[torch.dtype]:
     """The autocast dtype of ``precision`` on ``device``: None (float32) or
     ``torch.bfloat16``; ``auto`` is bfloat16 where the device executes it natively,
-    float32 elsewhere (emulated bfloat16 is slower)."""
+    float32 elsewhere (emulated bfloat16 is slower).
+
+    precision (str): "float32", "bfloat16" or "auto".
+    device (torch.device): the device.
+    flags (Optional[FrozenSet[str]]): the CPU's flags; None: read from the machine.
+    RETURNS (Optional[torch.dtype]): the dtype.
+    """
     check_precision(precision)
     if precision == "bfloat16" or (
         precision == "auto" and native_bfloat16(device, flags)
@@ -87,7 +102,11 @@ def resolve(
 
 def to_float32(value: Any) -> Any:
     """``value`` with every floating tensor in it (tuples, named tuples, lists, dicts,
-    Hugging Face ``ModelOutput``s) cast to float32; other values unchanged."""
+    Hugging Face ``ModelOutput``s) cast to float32; other values unchanged.
+
+    value (Any): the value.
+    RETURNS (Any): the value cast.
+    """
     if isinstance(value, torch.Tensor):
         return value.float() if value.is_floating_point() else value
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple
@@ -107,7 +126,12 @@ def set_shim_precision(shim: PyTorchShim, precision: str, inference: str) -> Non
 
     The shim's ``predict`` and ``begin_update`` are wrapped once (on the instance); the
     precisions and the module are read at each call (spacy-transformers replaces the
-    module when it loads weights)."""
+    module when it loads weights).
+
+    shim (PyTorchShim): the shim.
+    precision (str): the precision in training.
+    inference (str): the precision at inference.
+    """
     # this wrapper calls the thread-safe predict (spacy_stsn.ml.concurrency)
     make_shim_thread_safe(shim)
     shim._stsn_precision = {
@@ -173,8 +197,12 @@ def _releasing(backprop: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def set_model_precision(
     model: Model, precision: str, inference: Optional[str] = None
 ) -> None:
-    """The precision of every PyTorch module in a thinc model (``inference`` defaults to
-    ``precision``)."""
+    """The precision of every PyTorch module in a thinc model.
+
+    model (Model): the model.
+    precision (str): the precision in training.
+    inference (Optional[str]): the precision at inference; None: ``precision``.
+    """
     for node in model.walk():
         for shim in node.shims:
             if isinstance(shim, PyTorchShim):
@@ -185,7 +213,11 @@ def set_model_precision(
 def make_precision_callback(precision: str = "auto") -> Callable[[Language], Language]:
     """``[nlp.after_pipeline_creation]`` callback: every PyTorch model of the pipeline
     (transformers, the STSN head) computes in ``precision`` ("float32", "bfloat16" or
-    "auto"), in training and in inference."""
+    "auto"), in training and in inference.
+
+    precision (str): the precision.
+    RETURNS (Callable[[Language], Language]): the callback.
+    """
     check_precision(precision)
 
     def set_pipeline_precision(nlp: Language) -> Language:
@@ -204,7 +236,12 @@ def make_precision_callback(precision: str = "auto") -> Callable[[Language], Lan
 def set_listened_precision(nlp: Language, model: Model, precision: str) -> None:
     """The precision of an ``stsn`` component's ``model`` (an inline transformer
     included) and of the components of ``nlp`` its listeners listen to (each named by
-    its ``upstream``; "*": every transformer or tok2vec)."""
+    its ``upstream``; "*": every transformer or tok2vec).
+
+    nlp (Language): the pipeline.
+    model (Model): the component's model.
+    precision (str): the precision.
+    """
     set_model_precision(model, precision)
     upstream = {getattr(node, "upstream_name", "*") for node, _ in listeners(model)}
     for name, component in nlp.components:
@@ -218,7 +255,11 @@ def set_listened_precision(nlp: Language, model: Model, precision: str) -> None:
 def overrides(precision: str) -> Dict[str, Any]:
     """The ``config=`` of ``spacy.load`` that sets the pipeline's precision, also for
     pipelines saved without the callback: ``spacy.load(path,
-    config=overrides("bfloat16"))``."""
+    config=overrides("bfloat16"))``.
+
+    precision (str): the precision.
+    RETURNS (Dict[str, Any]): the overrides.
+    """
     return {
         "nlp": {
             "after_pipeline_creation": {
@@ -231,7 +272,11 @@ def overrides(precision: str) -> Dict[str, Any]:
 
 def pipeline_precision(nlp: Language) -> str:
     """The precision ``nlp`` was configured with: its precision callback's, else the
-    one an ``stsn`` component's config sets, else "float32"."""
+    one an ``stsn`` component's config sets, else "float32".
+
+    nlp (Language): the pipeline.
+    RETURNS (str): the precision.
+    """
     config = nlp.config
     callback = config["nlp"].get("after_pipeline_creation") or {}
     if callback.get("@callbacks") == "spacy_stsn.precision.v1":
@@ -245,7 +290,11 @@ def pipeline_precision(nlp: Language) -> str:
 
 def describe(nlp: Language) -> str:
     """The configured precision and what it computes in on this machine's CPU, e.g.
-    "auto (bfloat16)"."""
+    "auto (bfloat16)".
+
+    nlp (Language): the pipeline.
+    RETURNS (str): the description.
+    """
     precision = pipeline_precision(nlp)
     dtype = resolve(precision, torch.device("cpu"))
     return f"{precision} ({'bfloat16' if dtype is not None else 'float32'} on CPU)"

@@ -10,7 +10,12 @@ from thinc.types import Floats2d
 
 def is_whole_documents(rows: numpy.ndarray, lengths: Sequence[int]) -> bool:
     """Whether ``rows`` (R, 3) are the documents themselves, one row each, in order:
-    then the network sees the batch exactly as it did before windows existed."""
+    then the network sees the batch exactly as it did before windows existed.
+
+    rows (numpy.ndarray): (R, 3) document, start and end of each row.
+    lengths (Sequence[int]): each document's tokens.
+    RETURNS (bool): whether they are.
+    """
     lengths = numpy.asarray(lengths)
     return len(rows) == len(lengths) and bool(
         (rows[:, 0] == numpy.arange(len(lengths))).all()
@@ -22,7 +27,12 @@ def is_whole_documents(rows: numpy.ndarray, lengths: Sequence[int]) -> bool:
 def chunk_rows(lengths: numpy.ndarray, max_items: int) -> List[numpy.ndarray]:
     """Row indices in chunks of similar length, each at most ``max_items`` padded
     positions (or a single row): spacy-transformers' ``batch_by_length`` rule, one step
-    per chunk instead of per row."""
+    per chunk instead of per row.
+
+    lengths (numpy.ndarray): each row's tokens.
+    max_items (int): the most padded positions per chunk.
+    RETURNS (List[numpy.ndarray]): the chunks' row indices.
+    """
     order = numpy.argsort(lengths, kind="stable")
     ordered = lengths[order]
     chunks, i = [], 0
@@ -40,7 +50,14 @@ def gather_rows(
 ) -> Tuple[Any, Any, Any]:
     """The rows (R, 3) of documents of ``lengths`` tokens whose vectors are ``flat``
     (N, D), as a padded batch (R, L, D), their lengths (R,) and the index (R, L) of each
-    position in ``flat`` (-1 at padding): one gather, no loop over rows."""
+    position in ``flat`` (-1 at padding): one gather, no loop over rows.
+
+    ops (Any): the model's ops.
+    flat (Floats2d): (N, D) the documents' token vectors, one after the other.
+    lengths (Sequence[int]): each document's tokens.
+    rows (numpy.ndarray): (R, 3) document, start and end of each row.
+    RETURNS (Tuple[Any, Any, Any]): the padded batch, the lengths and the index.
+    """
     offsets = numpy.concatenate([[0], numpy.cumsum(lengths)])
     row_lengths = rows[:, 2] - rows[:, 1]
     width = numpy.arange(max(1, int(row_lengths.max())))

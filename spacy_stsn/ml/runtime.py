@@ -1,4 +1,5 @@
-"""Handing the memory that training steps freed back to the operating system.
+"""The process the network runs in: the memory that training steps freed handed back to
+the operating system, and one torch thread in a forked child process.
 
 Training in bfloat16 on a CPU allocates every step's casts and activations in new sizes;
 glibc's malloc keeps the freed blocks in its heap instead of returning them, and the
@@ -10,6 +11,7 @@ slows down, too rarely and the memory grows. Other C libraries (musl, macOS) hav
 import ctypes
 import functools
 import itertools
+import os
 import sys
 from typing import Callable, Optional
 
@@ -39,7 +41,11 @@ def _malloc_trim() -> Optional[Callable[[int], int]]:
 
 def release_free_memory(every: Optional[int] = None) -> bool:
     """Every ``every``-th call (default ``EVERY``; 0: never), return the heap's free
-    pages to the operating system; ``True`` when this call did."""
+    pages to the operating system.
+
+    every (Optional[int]): calls between trims; None: ``EVERY``; 0: never.
+    RETURNS (bool): whether this call trimmed.
+    """
     every = EVERY if every is None else every
     if not every or next(_calls) % every:
         return False
@@ -48,3 +54,19 @@ def release_free_memory(every: Optional[int] = None) -> bool:
         return False
     trim(0)
     return True
+
+
+def one_torch_thread_after_fork() -> None:
+    """In a child process forked after torch ran in its parent
+    (``nlp.pipe(n_process=2)`` after ``nlp(text)``), use one intra-op thread: the
+    OpenMP pool the child inherits has no threads, and its first matrix product would
+    hang. One thread per child needs no pool, and is what several processes sharing the
+    cores want anyway. Registered with ``os.register_at_fork`` when this module is
+    imported (by :mod:`spacy_stsn.ml.model`); a process that never imported torch is
+    left alone."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=one_torch_thread_after_fork)

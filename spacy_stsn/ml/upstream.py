@@ -34,7 +34,11 @@ LISTENERS: Dict[str, Tuple[str, Callable[[Doc], bool], str]] = {
 
 
 def listeners(model: Model) -> Iterator[Tuple[Model, Tuple]]:
-    """The listener layers in ``model``, each with its entry of ``LISTENERS``."""
+    """The listener layers in ``model``, each with its entry of ``LISTENERS``.
+
+    model (Model): the model.
+    YIELDS (Tuple[Model, Tuple]): each listener and its entry.
+    """
     for node in model.walk():
         if node.name in LISTENERS:
             yield node, LISTENERS[node.name]
@@ -44,8 +48,9 @@ def check_upstream(model: Model, docs: List[Doc], component: str) -> None:
     """Raise a ``ValueError`` naming the upstream component when a listener of ``model``
     would read nothing from one of ``docs``: that component has not run on it.
 
-    model (Model): the component's model. docs (List[Doc]): the non-empty docs about to
-    be predicted. component (str): the component's name, for the message.
+    model (Model): the component's model.
+    docs (List[Doc]): the non-empty docs about to be predicted.
+    component (str): the component's name, for the message.
     """
     for node, (attribute, has_output, default_name) in listeners(model):
         missing = [doc for doc in docs if not has_output(doc)]

@@ -4,8 +4,8 @@ Under ``torch.autocast`` every matrix product casts its float32 weight to the au
 dtype (bfloat16 on CPU, see :mod:`spacy_stsn.ml.precision`) and autocast forgets the
 copy when its region closes. A pipeline opens one region per ``predict`` call, so every
 call re-casts every weight: for the transformer and the STSN head at one short sentence
-that is as much memory traffic as their arithmetic (torch.profiler: ``aten::copy_``
-about 40 % of the head's bfloat16 time at batch 1).
+that is as much memory traffic as their arithmetic (the profile: benchmarks/README.md,
+"The head's profile, and the fix: weights cast once").
 
 Here the cast copy of a weight is kept with the weight and reused until the weight
 may have changed: another storage, an in-place update that bumps the tensor's version

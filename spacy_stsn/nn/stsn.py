@@ -88,8 +88,14 @@ class STSN(nn.Module):
     def build(
         self, input_width: int, n_entities: int, n_relations: int, n_tags: int
     ) -> "STSN":
-        """Create the parameters. ``n_tags`` is ignored (no tagging decoder) when
-        ``n_layers == 0``."""
+        """Create the parameters.
+
+        input_width (int): the width of the token vectors (the paper's encoder output).
+        n_entities (int): entity labels (the span decoder adds NoneEntity).
+        n_relations (int): relation types.
+        n_tags (int): token tags; ignored (no tagging decoder) when ``n_layers == 0``.
+        RETURNS (STSN): the module.
+        """
         width = self.hidden_width or input_width
         if self.n_layers and width % self.n_heads:
             raise ValueError(
@@ -117,8 +123,11 @@ class STSN(nn.Module):
 
     def set_dropout(self, rate: Optional[float]) -> None:
         """Dropout for the next passes (spaCy's ``[training] dropout`` reaches here
-        through ``update(drop=)``); ``None`` restores the rate the module was built
-        with."""
+        through ``update(drop=)``).
+
+        rate (Optional[float]): the rate; None restores the one the module was built
+            with.
+        """
         rate = self.dropout_rate if rate is None else rate
         for module in self.modules():
             if isinstance(module, nn.Dropout):
@@ -129,8 +138,14 @@ class STSN(nn.Module):
     def encode(
         self, tokens: Tensor, lengths: Tensor
     ) -> Tuple[Optional[Tensor], Tensor, Tensor]:
-        """Map aligned token vectors (B, T, D) to H_L^N, H_E^N, H_R^N (each (B, T, d),
-        zero at padding)."""
+        """Map aligned token vectors to H_L^N, H_E^N, H_R^N (each (B, T, d), zero at
+        padding).
+
+        tokens (Tensor): (B, T, D) the token vectors, padded.
+        lengths (Tensor): (B,) each row's tokens.
+        RETURNS (Tuple[Optional[Tensor], Tensor, Tensor]): the three states; H_L is None
+            without stacked layers.
+        """
         packing = Packing(lengths, tokens.shape[1])
         tokens = packing.pack(tokens)
         h_e, h_r = self.project_e(tokens), self.project_r(tokens)
@@ -144,9 +159,15 @@ class STSN(nn.Module):
     def forward(
         self, tokens: Tensor, lengths: Tensor, spans: Tensor, pairs: Tensor
     ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Training: logits for tags (B, T, l), for the candidate spans (B, S, 2) (B, S,
-        E + 1) and for the candidate pairs (B, P, 2) of indices into ``spans`` (B, P,
-        R)."""
+        """Training: logits for the tags, the candidate spans and the candidate pairs.
+
+        tokens (Tensor): (B, T, D) the token vectors, padded.
+        lengths (Tensor): (B,) each row's tokens.
+        spans (Tensor): (B, S, 2) the candidate spans, [start, end).
+        pairs (Tensor): (B, P, 2) the candidate pairs, indices into ``spans``.
+        RETURNS (Tuple[Tensor, Tensor, Tensor]): tag logits (B, T, l), span logits (B,
+            S, E + 1) and relation logits (B, P, R).
+        """
         h_l, h_e, h_r = self.encode(tokens, lengths)
         span_reps = span_representations(h_e, spans, self.width_embedding)
         rel_logits = relation_logits(
@@ -194,6 +215,13 @@ class STSN(nn.Module):
         Under a bfloat16 autocast (the pipeline's precision,
         :mod:`spacy_stsn.ml.precision`) the encoder part runs in bfloat16; the decoders,
         which turn its states into scores, always run in float32.
+
+        tokens (Tensor): (B, T, D) the token vectors, padded.
+        lengths (Tensor): (B,) each row's tokens.
+        given (Optional[Tensor]): (B, k, 2) given entities, or None.
+        nested_threshold (Optional[float]): the overlap policy: None is flat.
+        boundaries (Optional[Tensor]): (B, T) where entities may start or end, or None.
+        RETURNS (Extraction): the probabilities, spans, entities and pairs.
         """
         encoded = self.encode(tokens, lengths)
         with torch.autocast(tokens.device.type, enabled=False):

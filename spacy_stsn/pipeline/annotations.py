@@ -44,7 +44,12 @@ class Relation(NamedTuple):
 
 def doc_name(doc: Doc, index: Optional[int] = None) -> str:
     """A human-readable name of a document for error messages: its ``orig_id`` if known,
-    else its position."""
+    else its position.
+
+    doc (Doc): the document.
+    index (Optional[int]): its position in its corpus or batch.
+    RETURNS (str): the name.
+    """
     orig_id = doc.user_data.get("orig_id")
     parts = []
     if orig_id is not None:
@@ -64,7 +69,16 @@ def make_relation(
     label: str,
     score: float = 1.0,
 ) -> Dict[str, Any]:
-    """Build one relation record in the stored format."""
+    """Build one relation record in the stored format.
+
+    head (Tuple[int, int]): the head entity's token offsets.
+    head_label (str): its label.
+    tail (Tuple[int, int]): the tail entity's token offsets.
+    tail_label (str): its label.
+    label (str): the relation type.
+    score (float): the relation's score.
+    RETURNS (Dict[str, Any]): the record.
+    """
     return {
         "head": [int(head[0]), int(head[1])],
         "head_label": str(head_label),
@@ -79,7 +93,12 @@ def validate_relations(
     doc: Doc, relations: Iterable[Dict[str, Any]], index: Optional[int] = None
 ) -> None:
     """Raise ``ValueError`` naming the document if a relation is malformed or points
-    outside the doc."""
+    outside the doc.
+
+    doc (Doc): the document.
+    relations (Iterable[Dict[str, Any]]): its relations.
+    index (Optional[int]): its position, in the message.
+    """
     for i, rel in enumerate(relations):
         for key in ("head", "tail", "head_label", "tail_label", "label"):
             if key not in rel:
@@ -159,7 +178,14 @@ def set_entities(
     ents: bool = True,
 ) -> None:
     """Write entities to ``doc.spans[spans_key]`` (all, with scores) and, unless
-    ``ents`` is False, to ``doc.ents`` (non-overlapping)."""
+    ``ents`` is False, to ``doc.ents`` (non-overlapping).
+
+    doc (Doc): the document.
+    spans (Sequence[Tuple[int, int, str]]): the entities.
+    scores (Optional[Sequence[float]]): their scores.
+    spans_key (str): the span group.
+    ents (bool): whether to write ``doc.ents`` too.
+    """
     order = sorted(
         range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], spans[i][2])
     )
@@ -185,7 +211,14 @@ def given_entities(
     that is not one of the model's ``labels`` (its relations were learnt between those
     types: an upstream "ORG" must be mapped to the model's "Org", not guessed), and a
     span given twice with two labels (which one its relations would carry is
-    undecidable)."""
+    undecidable).
+
+    doc (Doc): the document.
+    spans_key (Optional[str]): the span group; None: ``doc.ents``.
+    labels (Sequence[str]): the model's entity labels.
+    component (str): the component's name, in messages.
+    RETURNS (List[Tuple[int, int, str]]): the entities.
+    """
     if spans_key is not None and spans_key not in doc.spans:
         raise ValueError(
             f"[{component}] {doc_name(doc)} has no span group {spans_key!r} for the given entities "
@@ -215,7 +248,12 @@ def get_entities(
     doc: Doc, spans_key: str = DEFAULT_SPANS_KEY
 ) -> List[Tuple[int, int, str]]:
     """Entities of a doc as ``(start, end, label)``: the span group if present, else
-    ``doc.ents``."""
+    ``doc.ents``.
+
+    doc (Doc): the document.
+    spans_key (str): the span group.
+    RETURNS (List[Tuple[int, int, str]]): the entities.
+    """
     spans = doc.spans[spans_key] if spans_key in doc.spans else doc.ents
     return [(span.start, span.end, span.label_) for span in spans]
 
@@ -228,7 +266,14 @@ def relation_arguments(
 ) -> List[Tuple[int, int]]:
     """Positions of each relation's head and tail in ``entities``, for formats that
     index an entity list (SpERT JSON, the ``extract`` JSONL). An argument that is not
-    among them raises ``ValueError`` naming the doc."""
+    among them raises ``ValueError`` naming the doc.
+
+    doc (Doc): the document.
+    entities (Sequence[Tuple[int, int, str]]): its entity list.
+    spans_key (str): the span group (in messages).
+    index (Optional[int]): its position, in messages.
+    RETURNS (List[Tuple[int, int]]): per relation, the head's and the tail's index.
+    """
     position = {entity: n for n, entity in enumerate(entities)}
     out = []
     for j, rel in enumerate(doc._.relations):

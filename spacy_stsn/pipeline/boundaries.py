@@ -31,7 +31,7 @@ INVISIBLE_CATEGORIES = ("Cc", "Cf", "Zs", "Zl", "Zp")
 @functools.lru_cache(maxsize=1)
 def invisible_code_points() -> numpy.ndarray:
     """Whether each code point (0 to ``sys.maxunicode``) is invisible, as a bool array
-    (computed once per process, about 0.2 s)."""
+    (computed once per process)."""
     table = numpy.zeros(sys.maxunicode + 1, dtype=bool)
     table[
         [

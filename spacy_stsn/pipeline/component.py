@@ -3,10 +3,10 @@ of its own.
 
 Gold entities come from ``doc.spans[spans_key]`` (or ``doc.ents``) and relations from
 ``doc._.relations`` (:mod:`spacy_stsn.pipeline.annotations`);
-:mod:`spacy_stsn.pipeline.targets` turns them into training targets and losses, the
-network (:mod:`spacy_stsn.nn.stsn`, wrapped by :mod:`spacy_stsn.ml.model`) scores spans
-and pairs, and :mod:`spacy_stsn.pipeline.decoding` turns its outputs into the
-annotations written back in the same representation.
+:mod:`spacy_stsn.pipeline.targets` and ``losses`` turn them into training targets and
+losses, the network (:mod:`spacy_stsn.nn.stsn`, wrapped by :mod:`spacy_stsn.ml.model`)
+scores spans and pairs, and :mod:`spacy_stsn.pipeline.decoding` turns its outputs into
+the annotations written back in the same representation.
 """
 
 from contextlib import nullcontext
@@ -18,12 +18,10 @@ from typing import (
     Iterable,
     Iterator,
     List,
-    NamedTuple,
     Optional,
     Tuple,
 )
 
-import numpy
 import srsly
 from spacy import util
 from spacy.language import Language
@@ -36,16 +34,9 @@ from thinc.api import Model, Optimizer, set_dropout_rate
 # registers spacy_stsn.FeatureTok2Vec.v1 wherever stsn is loaded
 from ..ml import features  # noqa: F401
 from ..ml.averaging import ParameterAverages
-from ..ml.labels import Labels, Span3
-from ..ml.model import (
-    Decoding,
-    build_head,
-    finish_update,
-    given_spans,
-    set_head_dropout,
-    torch_module,
-)
-from ..nn.stsn import Extraction
+from ..ml.labels import Labels
+from ..ml.model import build_head, finish_update, set_head_dropout, torch_module
+from ..ml.requests import Decoding, given_spans
 from .annotations import given_entities, make_relation, set_entities
 from .boundaries import entity_boundaries
 from .decoding import (
@@ -55,36 +46,12 @@ from .decoding import (
     resolve_overlaps,
 )
 from .settings import initial_cfg, restore_learned
-from .windows import (
-    Rows,
-    batch_rows,
-    check_windows,
-    decode_rows,
-    merge_rows,
-    row_entities,
-    warn_dropped,
-)
-from .targets import (
-    Targets,
-    TargetSettings,
-    check_label_data,
-    label_data,
-    make_targets,
-    stsn_loss,
-)
+from .window_outputs import Prediction, decode_rows, merge_rows
+from .windows import batch_rows, check_windows, row_entities
+from .label_data import check_label_data, label_data
+from .targets import Targets, TargetSettings, make_targets
+from .losses import stsn_loss
 from ..ml.upstream import check_upstream
-
-
-class Prediction(NamedTuple):
-    """What ``predict`` hands to ``set_annotations``: the windows of the non-empty docs
-    (:mod:`spacy_stsn.pipeline.windows`), the network's outputs for them per chunk (row
-    indices, outputs) and, with ``entities = "given"``, the entities the docs were given
-    (per doc, read once, in ``predict``) and each row's share of them."""
-
-    chunks: List[Tuple[numpy.ndarray, Extraction]]
-    rows: Rows
-    given: Optional[List[List[Span3]]] = None
-    row_given: Optional[List[List[Span3]]] = None
 
 
 class STSNComponent(TrainablePipe):
@@ -100,9 +67,15 @@ class STSNComponent(TrainablePipe):
         scorer: Optional[Callable] = None,
         **settings: Any,
     ) -> None:
-        """Create the component; ``settings`` are the factory's
-        (:func:`spacy_stsn.pipeline.factory.make_stsn`), checked and defaulted by
-        :func:`spacy_stsn.pipeline.settings.check_settings`."""
+        """Create the component.
+
+        vocab (Vocab): the pipeline's vocabulary.
+        model (Model): the network, ``spacy_stsn.STSN.v1``.
+        name (str): the component's name, in its error messages.
+        scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``.
+        settings (Any): the component's settings, checked and defaulted by
+            :class:`spacy_stsn.pipeline.settings.STSNSettings`.
+        """
         self.vocab, self.model, self.name, self.scorer = vocab, model, name, scorer
         self.cfg: Dict[str, Any] = initial_cfg(settings)
         check_windows(
@@ -111,8 +84,7 @@ class STSNComponent(TrainablePipe):
             model.attrs["max_span_width"],
         )
 
-    # -- labels and settings
-    # ---------------------------------------------------------------------
+    # -- labels and settings --
     @property
     def labels(self) -> Tuple[str, ...]:
         """Entity labels (what ``spacy init labels`` and ``nlp.pipe_labels`` show)."""
@@ -155,8 +127,8 @@ class STSNComponent(TrainablePipe):
         """Add an entity label before ``initialize`` (labels are fixed once the model is
         built).
 
-        label (str): the entity label. RETURNS (int): 1 if it was added, 0 if it was
-        there already.
+        label (str): the entity label.
+        RETURNS (int): 1 if it was added, 0 if it was there already.
         """
         if self.cfg["input_width"] is not None:
             raise ValueError(
@@ -167,8 +139,7 @@ class STSNComponent(TrainablePipe):
         self.cfg["labels"]["entities"].append(label)
         return 1
 
-    # -- initialize
-    # ------------------------------------------------------------------------------
+    # -- initialize --
     def initialize(
         self,
         get_examples: Callable[[], Iterable[Example]],
@@ -179,10 +150,11 @@ class STSNComponent(TrainablePipe):
         """Learn the label sets, resolve ``tag_scheme`` and ``overlaps`` from the data,
         and build the network.
 
-        get_examples (Callable[[], Iterable[Example]]): the training examples. nlp
-        (Language): the pipeline (unused). labels (Dict[str, List[str]]): label data
-        from ``spacy init labels`` (``entities``, ``relations``, optionally ``tags`` and
-        ``symmetric``), instead of the labels found in the examples.
+        get_examples (Callable[[], Iterable[Example]]): the training examples.
+        nlp (Optional[Language]): the pipeline (unused).
+        labels (Optional[Dict[str, List[str]]]): label data from ``spacy init labels``
+            (``entities``, ``relations``, optionally ``tags`` and ``symmetric``),
+            instead of the labels found in the examples.
         """
         validate_get_examples(get_examples, f"{self.name}.initialize")
         examples = list(get_examples())
@@ -196,15 +168,15 @@ class STSNComponent(TrainablePipe):
         self.model.initialize(X=(sample, None))
         self.cfg["input_width"] = torch_module(self.model).dims[0]
 
-    # -- predict
-    # ---------------------------------------------------------------------------------
+    # -- predict --
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         """Annotate a stream of docs, predicting on sub-batches of similar length
         (``max_batch_items`` padded positions each), as spacy-transformers'
         ``Transformer.pipe`` does.
 
-        stream (Iterable[Doc]): the docs. batch_size (int): docs read from the stream at
-        a time. YIELDS (Doc): the annotated docs, in order.
+        stream (Iterable[Doc]): the docs.
+        batch_size (int): docs read from the stream at a time.
+        YIELDS (Doc): the annotated docs, in order.
         """
         # a hard dependency, imported when first needed
         from spacy_transformers.util import batch_by_length
@@ -220,9 +192,10 @@ class STSNComponent(TrainablePipe):
         """Run the network on the docs as one batch, padded to the longest (``pipe``
         groups docs by length).
 
-        docs (Iterable[Doc]): the docs to predict. RETURNS (Optional[Prediction]): the
-        network's outputs for the non-empty docs, in order, and their given entities
-        with ``entities = "given"`` (None if all docs are empty).
+        docs (Iterable[Doc]): the docs to predict.
+        RETURNS (Optional[Prediction]): the network's outputs for the non-empty docs,
+            in order, and their given entities with ``entities = "given"`` (None if
+            all docs are empty).
         """
         docs = [doc for doc in docs if len(doc)]
         if not docs:
@@ -252,8 +225,8 @@ class STSNComponent(TrainablePipe):
         ``predictions``; with given entities, the span group gets them and ``doc.ents``
         is left as the upstream component set it.
 
-        docs (Iterable[Doc]): the docs given to ``predict``. predictions
-        (Optional[Prediction]): what ``predict`` returned for them.
+        docs (Iterable[Doc]): the docs given to ``predict``.
+        predictions (Optional[Prediction]): what ``predict`` returned for them.
         """
         docs = list(docs)
         given = self.cfg["entities"] == "given"
@@ -277,21 +250,18 @@ class STSNComponent(TrainablePipe):
             doc._.stsn_tags = pred.tags
 
     def _decode(self, predictions: Prediction, n_docs: int) -> List[DocPrediction]:
-        """Each document's annotations from the outputs of its windows, with the one
-        warning of the call when ``max_pair_entities`` left entities unpaired."""
+        """Each document's annotations from the outputs of its windows."""
         thresholds = relation_threshold_array(
             self.relation_labels, self.cfg["threshold"], self.cfg["relation_thresholds"]
         )
         max_pair = torch_module(self.model).max_pair_entities
-        decoded, unpaired = decode_rows(
-            predictions, self.label_set, thresholds, self.model.ops.to_numpy, max_pair
-        )
-        warn_dropped(
+        decoded = decode_rows(
+            predictions,
+            self.label_set,
+            thresholds,
+            self.model.ops.to_numpy,
+            max_pair,
             self.name,
-            "predicted entities were left out of relation candidates",
-            unpaired,
-            f"max_pair_entities ({max_pair}) pairs the best-scored entities of each "
-            "window only; raise it in [components.stsn.model] to pair more",
         )
         return merge_rows(predictions.rows, decoded, n_docs, predictions.given)
 
@@ -301,8 +271,7 @@ class STSNComponent(TrainablePipe):
         width = self.model.attrs["max_span_width"]
         return cfg["windows"], cfg["window_size"], cfg["window_overlap"], width
 
-    # -- training
-    # --------------------------------------------------------------------------------
+    # -- training --
     def update(
         self,
         examples: Iterable[Example],
@@ -313,11 +282,13 @@ class STSNComponent(TrainablePipe):
     ) -> Dict[str, float]:
         """One step on the sum of the tagging, span and relation losses (Eq. 18).
 
-        examples (Iterable[Example]): the batch. drop (Optional[float]): the dropout
-        rate (``[training] dropout``); None keeps the architecture's. sgd
-        (Optional[Optimizer]): the optimizer; None leaves the gradients for a later
-        ``finish_update``. losses (Optional[Dict[str, float]]): the loss is added to
-        ``losses[name]``. RETURNS (Dict[str, float]): ``losses``.
+        examples (Iterable[Example]): the batch.
+        drop (Optional[float]): the dropout rate (``[training] dropout``); None keeps
+            the architecture's.
+        sgd (Optional[Optimizer]): the optimizer; None leaves the gradients for a later
+            ``finish_update``.
+        losses (Optional[Dict[str, float]]): the loss is added to ``losses[name]``.
+        RETURNS (Dict[str, float]): ``losses``.
         """
         losses = {} if losses is None else losses
         losses.setdefault(self.name, 0.0)
@@ -355,7 +326,9 @@ class STSNComponent(TrainablePipe):
         for the block (:mod:`spacy_stsn.ml.averaging`); other parameters go through
         thinc.
 
-        params: the optimizer's averages. A generator, as spaCy's pipes define it.
+        params (Any): the optimizer's averages.
+        YIELDS (None): once, inside the block (a generator, as spaCy's pipes define
+            it).
         """
         applied = (
             params.applied() if isinstance(params, ParameterAverages) else nullcontext()
@@ -368,10 +341,11 @@ class STSNComponent(TrainablePipe):
     ) -> Tuple[float, Tuple]:
         """The loss of a batch and its gradients with respect to the network's logits.
 
-        examples (Iterable[Example]): the batch. scores (Tuple[Tuple, Targets]): the
-        network's training outputs and the targets they were computed for. RETURNS
-        (Tuple[float, Tuple]): the loss and the gradients of the tag, span and relation
-        logits.
+        examples (Iterable[Example]): the batch.
+        scores (Tuple[Tuple, Targets]): the network's training outputs and the targets
+            they were computed for.
+        RETURNS (Tuple[float, Tuple]): the loss and the gradients of the tag, span and
+            relation logits.
         """
         outputs, targets = scores
         return stsn_loss(self.model.ops, outputs, targets)
@@ -380,14 +354,14 @@ class STSNComponent(TrainablePipe):
         width = self.model.attrs["max_span_width"]
         return TargetSettings.from_cfg(self.label_set, self.cfg, width, self.name)
 
-    # -- scoring and serialization
-    # ---------------------------------------------------------------
+    # -- scoring and serialization --
     def score(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
         """NER, RE and RE+ scores (``spacy_stsn.scorer.v1``), symmetric types matched in
         either order.
 
-        examples (Iterable[Example]): predicted and gold docs. RETURNS (Dict[str, Any]):
-        the scores.
+        examples (Iterable[Example]): predicted and gold docs.
+        kwargs (Any): passed on to the scorer.
+        RETURNS (Dict[str, Any]): the scores.
         """
         validate_examples(examples, f"{self.name}.score")
         return self.scorer(
@@ -401,7 +375,12 @@ class STSNComponent(TrainablePipe):
         self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()
     ) -> "STSNComponent":
         """Load what ``to_bytes`` saved: the learned labels first, which size the
-        network, then its weights."""
+        network, then its weights.
+
+        bytes_data (bytes): what ``to_bytes`` returned.
+        exclude (Iterable[str]): parts not to load ("cfg", "vocab", "model").
+        RETURNS (STSNComponent): the component.
+        """
         msg = srsly.msgpack_loads(bytes_data)
         if "cfg" not in exclude:
             self._load_cfg(srsly.json_loads(msg["cfg"]))
@@ -415,7 +394,12 @@ class STSNComponent(TrainablePipe):
         self, path: Path, *, exclude: Iterable[str] = tuple()
     ) -> "STSNComponent":
         """Load what ``to_disk`` saved, as :meth:`from_bytes`; a missing part is an
-        error naming ``path``."""
+        error naming ``path``.
+
+        path (Path): the component's directory.
+        exclude (Iterable[str]): parts not to load ("cfg", "model").
+        RETURNS (STSNComponent): the component.
+        """
         path = util.ensure_path(path)
         if not (path / "cfg").exists() or not (path / "model").exists():
             raise ValueError(

@@ -92,7 +92,12 @@ def resolve_overlaps(setting: str, data_overlaps: Optional[float]) -> str:
 def nested_threshold(policy: str, threshold: float) -> Optional[float]:
     """What the network's entity selection takes for a resolved policy: None is flat, a
     number is nested decoding with ``nested_threshold`` (see
-    :func:`spacy_stsn.nn.span_selection.select_entities`)."""
+    :func:`spacy_stsn.nn.span_selection.select_entities`).
+
+    policy (str): the resolved policy, "flat" or "nested".
+    threshold (float): the ``nested_threshold`` setting.
+    RETURNS (Optional[float]): None or the threshold.
+    """
     if policy == "flat":
         return None
     if policy == "nested":
@@ -111,6 +116,10 @@ def select_non_overlapping(
     For gold data (no scores) this keeps the outer entity of a nesting, e.g. "Codeine
     intoxication" over "Codeine". The flat overlap policy applies the same rule on the
     device (:func:`spacy_stsn.nn.span_selection.greedy_non_overlapping`).
+
+    spans (Sequence[Offsets]): the spans' ``(start, end)``.
+    scores (Optional[Sequence[float]]): their scores; None: all equal.
+    RETURNS (List[int]): the indices kept.
     """
     if scores is None:
         scores = [1.0] * len(spans)
@@ -139,7 +148,13 @@ def relation_threshold_array(
 ) -> numpy.ndarray:
     """The threshold of each relation type, in the decoder's order: ``per_type[label]``
     where given, else ``threshold``. A type ``per_type`` names that the model does not
-    have is a ``ValueError`` naming it."""
+    have is a ``ValueError`` naming it.
+
+    relation_labels (Sequence[str]): the model's relation types, in order.
+    threshold (float): the ``threshold`` setting.
+    per_type (Dict[str, float]): the ``relation_thresholds`` setting.
+    RETURNS (numpy.ndarray): the thresholds.
+    """
     unknown = sorted(set(per_type) - set(relation_labels))
     if unknown:
         raise ValueError(
@@ -171,7 +186,13 @@ def canonical_order(
     head: numpy.ndarray, tail: numpy.ndarray, symmetric: numpy.ndarray
 ) -> numpy.ndarray:
     """Whether each (head, tail) pair of (N, 2) offsets must be swapped: a symmetric
-    relation (``symmetric`` (N,) bool) whose tail comes first (:func:`tail_first`)."""
+    relation whose tail comes first (:func:`tail_first`).
+
+    head (numpy.ndarray): (N, 2) the heads' offsets.
+    tail (numpy.ndarray): (N, 2) the tails' offsets.
+    symmetric (numpy.ndarray): (N,) whether each relation's type is symmetric.
+    RETURNS (numpy.ndarray): (N,) bool.
+    """
     return symmetric & tail_first(head.T, tail.T)
 
 
@@ -184,7 +205,15 @@ def decode_relations(
     """Relations of a sub-batch as parallel arrays (batch row, head offsets (N, 2), head
     span index, tail offsets, tail span index, type id, score), symmetric ones canonical
     and deduplicated (the higher score wins); ``threshold`` is one for all types or one
-    per type (:func:`relation_threshold_array`)."""
+    per type (:func:`relation_threshold_array`).
+
+    outputs (Any): the network's :class:`~spacy_stsn.nn.stsn.Extraction` (host
+        arrays).
+    relation_labels (Sequence[str]): the model's relation types, in order.
+    threshold (Union[float, numpy.ndarray]): the threshold(s).
+    symmetric (Collection[str]): the symmetric relation types.
+    RETURNS (Tuple[numpy.ndarray, ...]): the parallel arrays.
+    """
     b, p, r = numpy.nonzero(
         (outputs.rel_probs >= threshold) & outputs.pair_valid[..., None]
     )
@@ -226,7 +255,15 @@ def decode_batch(
     """Decode one sub-batch of :class:`spacy_stsn.nn.stsn.Extraction` outputs (host
     arrays) for documents of ``lengths`` tokens; see the module docstring for the rules.
     With ``given`` entities (per doc, those whose spans are ``outputs.spans``) the
-    entities are those, with their labels and score 1."""
+    entities are those, with their labels and score 1.
+
+    outputs (Any): the network's outputs (host arrays).
+    labels (Labels): the model's label sets.
+    lengths (Sequence[int]): each row's tokens.
+    threshold (Union[float, numpy.ndarray]): the relation threshold(s).
+    given (Optional[Sequence[Sequence[Span3]]]): each row's given entities.
+    RETURNS (List[DocPrediction]): each row's annotations.
+    """
     n_docs, entity_labels = len(lengths), labels.entities
     relation_labels, tag_labels = labels.relations, labels.tags
     if given is None:
@@ -295,7 +332,12 @@ def relation_key(
 ) -> Tuple[Offsets, str, Offsets, str, str]:
     """A stored relation's (head, head_label, tail, tail_label, label) with a symmetric
     one in canonical order, so that two annotations of the same symmetric fact compare
-    equal (used by the scorer)."""
+    equal (used by the scorer).
+
+    rel (Dict[str, Any]): the relation, as ``doc._.relations`` stores it.
+    symmetric (Collection[str]): the symmetric relation types.
+    RETURNS (Tuple[Offsets, str, Offsets, str, str]): the key.
+    """
     head, tail = tuple(rel["head"]), tuple(rel["tail"])
     head_label, tail_label = rel["head_label"], rel["tail_label"]
     if rel["label"] in symmetric and tail_first(head, tail):

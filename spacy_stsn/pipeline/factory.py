@@ -1,6 +1,6 @@
 """The ``stsn`` factory: the name a config uses (``factory = "stsn"``, registered
-through entry points), the default model, every setting with its default and what it
-means, and the default score weights."""
+through entry points), the default model, the settings' defaults (from
+:class:`~spacy_stsn.pipeline.settings.STSNSettings`) and the default score weights."""
 
 from typing import Callable, Dict, List, Optional
 
@@ -11,7 +11,7 @@ from ..ml.concurrency import make_model_thread_safe, make_pipeline_thread_safe
 from ..ml.nested_listeners import support_nested_listeners
 from ..ml.precision import set_listened_precision
 from .component import STSNComponent
-from .settings import DEFAULTS
+from .settings import STSNSettings, settings_docstring
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -45,6 +45,19 @@ window_size = 1
 maxout_pieces = 3
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+# what spacy train selects the best model by: NER F1 and strict RE+ F1, equally
+DEFAULT_SCORE_WEIGHTS = {
+    "ents_f": 0.5,
+    "rel_strict_f": 0.5,
+    "ents_p": 0.0,
+    "ents_r": 0.0,
+    "rel_f": 0.0,
+    "rel_strict_p": 0.0,
+    "rel_strict_r": 0.0,
+    "ents_macro_f": None,
+    "rel_macro_f": None,
+    "rel_strict_macro_f": None,
+}
 
 
 @Language.factory(
@@ -52,21 +65,10 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
     assigns=["doc.ents", "doc.spans", "doc._.relations", "doc._.stsn_tags"],
     default_config={
         "model": DEFAULT_MODEL,
-        **DEFAULTS,
+        **STSNSettings.defaults(),
         "scorer": {"@scorers": "spacy_stsn.scorer.v1"},
     },
-    default_score_weights={
-        "ents_f": 0.5,
-        "rel_strict_f": 0.5,
-        "ents_p": 0.0,
-        "ents_r": 0.0,
-        "rel_f": 0.0,
-        "rel_strict_p": 0.0,
-        "rel_strict_r": 0.0,
-        "ents_macro_f": None,
-        "rel_macro_f": None,
-        "rel_strict_macro_f": None,
-    },
+    default_score_weights=DEFAULT_SCORE_WEIGHTS,
 )
 def make_stsn(
     nlp: Language,
@@ -96,61 +98,12 @@ def make_stsn(
     name (str): the component's name, in its error messages.
     model (Model): the network, ``spacy_stsn.STSN.v1`` over a tok2vec or a transformer
         listener.
-    spans_key (str): the span group that holds every entity, gold and predicted,
-        overlaps included.
-    threshold (float): the paper's alpha: a relation is kept when its sigmoid reaches
-        it.
-    relation_thresholds (Dict[str, float]): per relation type, a threshold that
-        replaces ``threshold`` for that type (``python -m spacy_stsn tune`` chooses them
-        on dev); {}: ``threshold`` for every type.
-    tag_scheme (str): "BIO", "extended_BIO" (two-fold overlaps, section 4.1.2) or
-        "auto" (extended_BIO iff the training data has overlapping entities), resolved
-        at initialize.
-    overlaps (str): "flat" (predicted entities never overlap: the greedy rule of
-        :mod:`spacy_stsn.pipeline.decoding` runs before pairing), "nested" (overlaps
-        kept, the paper) or "auto" (flat iff the training data has no overlapping
-        entities), resolved at initialize.
-    nested_threshold (float): under "nested", an entity that overlaps a better-scored
-        one is kept only if its score reaches this (0: every overlap, the paper).
-    symmetric_relations (List[str]): relation types whose argument order carries no
-        meaning, added to those the training data marks (a SpERT types file's
-        ``"symmetric": true``); put in canonical order.
-    entities (str): "predict" (joint extraction) or "given": at inference, take the
-        entities an upstream component set (``doc.ents``, or the span group
-        ``given_spans_key``) and predict only the relations among them; training is the
-        same either way (gold entities, all three losses).
-    given_spans_key (Optional[str]): the span group holding the given entities; None
-        reads ``doc.ents``.
-    neg_entity_samples (int): random non-entity spans per document in training.
-    neg_relation_samples (int): random unrelated gold-entity pairs per document in
-        training.
-    max_batch_items (int): padded token positions per sub-batch in ``pipe`` (docs are
-        grouped by length), and per chunk of windows when a document is cut into
-        windows: it bounds the head's memory, whatever the length of the text.
-    windows (str): where relation candidates are looked for
-        (:mod:`spacy_stsn.pipeline.windows`), in training and at inference alike:
-        "auto" (each sentence where the doc has sentence boundaries, a
-        senter/sentencizer upstream or sentence starts from the input, else token
-        windows), "tokens" (token windows whatever the sentences) or "document" (the
-        whole document is one window: the paper's behaviour on its sentence-level
-        inputs and this package's before windows; a long text then pairs only the
-        ``max_pair_entities`` best entities of the whole text). A document no longer
-        than ``window_size`` is one window in every mode.
-    window_size (int): the longest window in tokens; a longer document or sentence is
-        cut into token windows (128: every CoNLL04 and ADE sentence fits, the longest
-        has 118 tokens).
-    window_overlap (int): tokens that consecutive token windows share at least, so
-        relation arguments at most ``window_overlap + 1`` tokens apart always share a
-        window (32: 98 % of the CoNLL04 relations and 99 % of ADE's; with 128-token
-        windows 99.9 % of them share one when the sentences are joined;
-        benchmarks/README.md, "Relation distances"); at least ``max_span_width - 1``.
-    precision (Optional[str]): "float32", "bfloat16" or "auto", the compute precision
-        of this component's model and of the transformer it listens to
-        (:mod:`spacy_stsn.ml.precision`); None leaves it to the pipeline's
-        ``spacy_stsn.precision.v1`` callback, which also records its precision here, so
-        that a pipeline sourcing the component (``source = ...``) keeps it.
     scorer (Optional[Callable]): the scoring method, ``spacy_stsn.scorer.v1``.
     RETURNS (STSNComponent): the component.
+
+    The other arguments are the component's settings, each described with its type,
+    default and allowed values by :class:`spacy_stsn.pipeline.settings.STSNSettings`
+    (and in docs/settings.md; the list below is generated from it).
     """
     # the transformer it listens to (created before it) and its own model predict
     # safely from several threads (spacy_stsn.ml.concurrency), and its listener can be
@@ -182,3 +135,6 @@ def make_stsn(
         precision=precision,
         scorer=scorer,
     )
+
+
+make_stsn.__doc__ += settings_docstring()

@@ -22,7 +22,14 @@ def load_pipeline(
     raises ``ValueError`` naming ``model`` (spaCy raises ``OSError`` with its own codes,
     or a msgpack/JSON error from deep inside). ``precision`` (float32 | bfloat16 | auto)
     overrides the pipeline's saved precision (:mod:`spacy_stsn.ml.precision`; None keeps
-    it), ``overrides`` other settings of the config (dotted keys)."""
+    it), ``overrides`` other settings of the config (dotted keys).
+
+    model (str): the pipeline's directory or package name.
+    gpu_id (int): the GPU to load onto; -1: the CPU.
+    precision (Optional[str]): "float32", "bfloat16" or "auto"; None keeps the saved.
+    overrides (Optional[Dict[str, Any]]): config overrides.
+    RETURNS (Tuple[Language, STSNComponent]): the pipeline and its stsn component.
+    """
     if gpu_id >= 0:
         use_gpu(gpu_id)
     try:
@@ -39,7 +46,10 @@ def load_pipeline(
 def use_gpu(gpu_id: int) -> None:
     """spaCy's ``require_gpu(gpu_id)``, with an error that says what this machine
     lacks (a GPU that torch sees, CuPy through which spaCy uses it) and how to run on
-    the CPU instead."""
+    the CPU instead.
+
+    gpu_id (int): the GPU.
+    """
     try:
         spacy.require_gpu(gpu_id)
     except Exception as err:  # thinc: ValueError; CuPy: its CUDA errors
@@ -67,7 +77,12 @@ def _gpu_state() -> str:
 
 def stsn_component(nlp: Language, name: str) -> STSNComponent:
     """The pipeline's stsn component; ``ValueError`` naming the pipeline ``name`` if it
-    has none."""
+    has none.
+
+    nlp (Language): the pipeline.
+    name (str): what to call it in the message.
+    RETURNS (STSNComponent): the component.
+    """
     stsn = next(
         (pipe for _, pipe in nlp.pipeline if isinstance(pipe, STSNComponent)), None
     )

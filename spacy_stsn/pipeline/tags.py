@@ -28,8 +28,14 @@ def _preceding_first(spans: Sequence[Span3]) -> List[Span3]:
 def encode_tags(
     n_tokens: int, spans: Sequence[Span3], scheme: str = "BIO"
 ) -> Tuple[List[str], int]:
-    """Tag ``n_tokens`` tokens with ``spans`` (start, end, label); return the tags and
-    how many were left untagged."""
+    """Tag ``n_tokens`` tokens with ``spans``.
+
+    n_tokens (int): the tokens.
+    spans (Sequence[Span3]): the entities, ``(start, end, label)``.
+    scheme (str): "BIO" or "extended_BIO".
+    RETURNS (Tuple[List[str], int]): the tags and how many entities were left
+        untagged.
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"Unknown tag scheme {scheme!r}; expected one of {SCHEMES}")
     folds = 2 if scheme == "extended_BIO" else 1
@@ -53,7 +59,11 @@ def encode_tags(
 
 def decode_tags(tags: Sequence[str]) -> List[Span3]:
     """Read entities back from (extended) BIO tags; an ``I-X`` with no open ``X`` starts
-    a new entity."""
+    a new entity.
+
+    tags (Sequence[str]): one tag per token.
+    RETURNS (List[Span3]): the entities.
+    """
     spans: List[Span3] = []
     open_: List[List] = []  # [start, label] of entities still running
     for i, tag in enumerate(list(tags) + [OUTSIDE]):
@@ -78,5 +88,9 @@ def decode_tags(tags: Sequence[str]) -> List[Span3]:
 def decode_doc_tags(doc) -> List[Span3]:
     """Entities read off a doc's predicted token tags (``doc._.stsn_tags``): the tagging
     decoder's own view, for inspection; the component's entities always come from the
-    span decoder."""
+    span decoder.
+
+    doc (Doc): an annotated document.
+    RETURNS (List[Span3]): the entities.
+    """
     return decode_tags(doc._.stsn_tags or [])

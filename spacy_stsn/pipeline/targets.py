@@ -1,30 +1,31 @@
-"""Training targets and losses of STSN: what the network should output for a batch of
-gold examples.
+"""Training targets of STSN: what the network should output for a batch of gold
+examples.
 
 Pure functions of the examples and the component's label sets (as coref's
 ``create_gold_scores``): the component calls :func:`make_targets` in ``update`` and
-:func:`stsn_loss` in ``get_loss``. Per document the candidates are the gold spans plus
-up to ``neg_entity_samples`` random non-entity spans, and the gold-related entity pairs
-plus up to ``neg_relation_samples`` unrelated gold-entity pairs (the paper's section
-4.1.4, as SpERT samples them). Relations of a symmetric type are put in one canonical
-order (the argument that starts first is the head), so the reversed pair is a negative
-and the model learns to predict one order only.
+:func:`spacy_stsn.pipeline.losses.stsn_loss` on them in ``get_loss``. Per document the
+candidates are the gold spans plus up to ``neg_entity_samples`` random non-entity spans,
+and the gold-related entity pairs plus up to ``neg_relation_samples`` unrelated
+gold-entity pairs (the paper's section 4.1.4, as SpERT samples them). Relations of a
+symmetric type are put in one canonical order (the argument that starts first is the
+head), so the reversed pair is a negative and the model learns to predict one order
+only.
 """
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy
 from spacy.training import Example
 
 from ..ml.labels import Labels, Span3
-from ..ml.model import Candidates
+from ..ml.requests import Candidates
 from ..nn.span_selection import enumerate_spans, ordered_pairs
 from .alignment import same_tokenization
-from .annotations import SYMMETRIC_KEY, doc_name, get_entities
+from .annotations import doc_name, get_entities
 from .decoding import tail_first
-from .tags import OUTSIDE, encode_tags
+from .tags import encode_tags
 from ..ml.rows import is_whole_documents
 from .windows import (
     example_windows,
@@ -32,78 +33,6 @@ from .windows import (
     spans_in_windows,
     warn_outside,
 )
-
-
-def label_data(
-    examples: Sequence[Example],
-    spans_key: str,
-    tag_scheme: str,
-    known: Dict[str, List[str]],
-    preset: Optional[Dict[str, List[str]]] = None,
-) -> Tuple[Dict[str, List[str]], str, float]:
-    """What a component learns from its training examples before training: the label
-    data (entity and relation labels, the relation types the corpus marks symmetric, the
-    token tags), the tag scheme (``auto``: extended_BIO iff some document has
-    overlapping entities) and the fraction of documents with overlapping entities.
-    ``known`` is label data set before (``add_label``, ``symmetric_relations``);
-    ``preset`` is label data from ``spacy init labels``, used instead of the examples'
-    labels."""
-    entities, relations = set(known["entities"]), set()
-    symmetric = set(known.get("symmetric", ()))
-    n_overlapping = 0
-    for eg in examples:
-        ents = get_entities(eg.reference, spans_key)
-        entities.update(label for _, _, label in ents)
-        relations.update(rel["label"] for rel in eg.reference._.relations)
-        symmetric.update(eg.reference.user_data.get(SYMMETRIC_KEY, ()))
-        n_overlapping += has_overlap(ents)
-    if tag_scheme == "auto":
-        tag_scheme = "extended_BIO" if n_overlapping else "BIO"
-    if preset is not None:
-        entities, relations = set(preset["entities"]), set(preset["relations"])
-        symmetric.update(preset.get("symmetric", ()))
-    tags = {OUTSIDE} | {f"{prefix}-{label}" for label in entities for prefix in "BI"}
-    if preset is not None and preset.get("tags"):
-        tags.update(preset["tags"])
-    elif tag_scheme == "extended_BIO":
-        # two-fold tags ("B-AE/B-DRUG") exist only for the combinations the data has
-        for eg in examples:
-            tags.update(
-                encode_tags(
-                    len(eg.reference), get_entities(eg.reference, spans_key), tag_scheme
-                )[0]
-            )
-    labels = {
-        "entities": sorted(entities),
-        "relations": sorted(relations),
-        "tags": [OUTSIDE] + sorted(tags - {OUTSIDE}),
-        "symmetric": sorted(symmetric & relations),
-    }
-    return labels, tag_scheme, n_overlapping / max(len(examples), 1)
-
-
-def check_label_data(
-    labels: Dict[str, List[str]], cfg: Dict[str, Any], overlaps: str, name: str
-) -> None:
-    """What ``initialize`` says about the label data it found: no entity labels is an
-    error; no relation types (an entity-only corpus) trains and predicts entities only;
-    overlaps too rare for ``overlaps = "auto"`` to decode nested are pointed out."""
-    if not labels["entities"]:
-        raise ValueError(
-            f"[{name}] found no entity labels in the training data (spans_key "
-            f"{cfg['spans_key']!r} or doc.ents); check the corpus and the spans_key setting"
-        )
-    if not labels["relations"]:
-        warnings.warn(
-            f"[{name}] found no relation types in the training data (doc._.relations is empty in "
-            "every document): the component will train and predict entities only"
-        )
-    if cfg["overlaps"] == "auto" and cfg["data_overlaps"] and overlaps == "flat":
-        warnings.warn(
-            f"[{name}] {100 * cfg['data_overlaps']:.1f} % of the training documents have overlapping "
-            "entities: too few for nested decoding (overlaps = 'auto' resolved to 'flat'); set "
-            "overlaps = 'nested' to predict overlapping entities"
-        )
 
 
 @dataclass
@@ -126,7 +55,14 @@ class TargetSettings:
     def from_cfg(
         cls, labels: Labels, cfg: Dict[str, Any], max_span_width: int, name: str
     ) -> "TargetSettings":
-        """The settings of a component with label sets ``labels`` and cfg ``cfg``."""
+        """The settings of a component.
+
+        labels (Labels): its label sets.
+        cfg (Dict[str, Any]): its cfg.
+        max_span_width (int): its architecture's ``max_span_width``.
+        name (str): its name.
+        RETURNS (TargetSettings): the settings.
+        """
         negatives = (cfg["neg_entity_samples"], cfg["neg_relation_samples"])
         return cls(
             labels,
@@ -144,7 +80,7 @@ class TargetSettings:
 @dataclass
 class Targets:
     """Training candidates and their gold labels for a batch of non-empty docs, one row
-    per window (:class:`~spacy_stsn.ml.model.Candidates`)."""
+    per window (:class:`~spacy_stsn.ml.requests.Candidates`)."""
 
     candidates: Candidates
     span_labels: numpy.ndarray  # (R, S) int, 0 = NoneEntity, -1 = padding
@@ -161,7 +97,13 @@ def make_targets(
     (:func:`spacy_stsn.pipeline.windows.example_windows`), padded into batch
     arrays; the candidates are moved to ``xp`` (the model's array module), the labels
     stay on the host until the loss. Gold entities and relations that no window holds
-    are no candidates, with one warning that counts them."""
+    are no candidates, with one warning that counts them.
+
+    examples (Sequence[Example]): the batch, non-empty docs only.
+    settings (TargetSettings): the component's settings.
+    xp (Any): the model's array module.
+    RETURNS (Targets): the candidates and labels.
+    """
     entity_ids = {label: i + 1 for i, label in enumerate(settings.labels.entities)}
     rel_ids = {label: i for i, label in enumerate(settings.labels.relations)}
     tag_ids = {tag: i for i, tag in enumerate(settings.labels.tags)}
@@ -198,7 +140,7 @@ def make_targets(
                 settings,
                 len(rel_ids),
             )
-            per_row.append(targets + (doc_tags[start:end],))
+            per_row.append(RowTargets(*targets, doc_tags[start:end]))
             rows.append((i, start, end))
     warn_outside(settings.name, *outside.tolist())
     rows = numpy.asarray(rows, dtype="int64")
@@ -206,17 +148,27 @@ def make_targets(
     return _pad_targets(per_row, None if whole else rows, len(rel_ids), xp)
 
 
+class RowTargets(NamedTuple):
+    """One row's candidates and their gold labels, before padding."""
+
+    spans: numpy.ndarray  # (S, 2) [start, end) in the row
+    span_labels: numpy.ndarray  # (S,) entity label ids, 0 = NoneEntity
+    pairs: numpy.ndarray  # (P, 2) indices into spans
+    pair_labels: numpy.ndarray  # (P, R) multi-hot relation types
+    tags: numpy.ndarray  # (T,) tag ids, -1 = ignored
+
+
 def _pad_targets(
-    per_row: Sequence[Tuple[numpy.ndarray, ...]],
+    per_row: Sequence[RowTargets],
     rows: Optional[numpy.ndarray],
     n_relations: int,
     xp: Any,
 ) -> Targets:
     """Each row's spans, span labels, pairs, pair labels and tags as padded batch
     arrays."""
-    n_spans = max(len(d[0]) for d in per_row)
-    n_pairs = max(1, max(len(d[2]) for d in per_row))
-    n_tokens = max(len(d[4]) for d in per_row)
+    n_spans = max(len(row.spans) for row in per_row)
+    n_pairs = max(1, max(len(row.pairs) for row in per_row))
+    n_tokens = max(len(row.tags) for row in per_row)
     batch = len(per_row)
     spans = numpy.zeros((batch, n_spans, 2), dtype="int32")
     span_labels = numpy.full((batch, n_spans), -1, dtype="int32")
@@ -225,13 +177,12 @@ def _pad_targets(
     pair_mask = numpy.zeros((batch, n_pairs), dtype=bool)
     tag_labels = numpy.full((batch, n_tokens), -1, dtype="int32")
     for b, row in enumerate(per_row):
-        row_spans, row_span_labels, row_pairs, row_pair_labels, row_tags = row
-        spans[b, : len(row_spans)] = row_spans
-        span_labels[b, : len(row_spans)] = row_span_labels
-        pairs[b, : len(row_pairs)] = row_pairs
-        pair_labels[b, : len(row_pairs)] = row_pair_labels
-        pair_mask[b, : len(row_pairs)] = True
-        tag_labels[b, : len(row_tags)] = row_tags
+        spans[b, : len(row.spans)] = row.spans
+        span_labels[b, : len(row.spans)] = row.span_labels
+        pairs[b, : len(row.pairs)] = row.pairs
+        pair_labels[b, : len(row.pairs)] = row.pair_labels
+        pair_mask[b, : len(row.pairs)] = True
+        tag_labels[b, : len(row.tags)] = row.tags
     return Targets(
         Candidates(xp.asarray(spans), xp.asarray(pairs), rows),
         span_labels,
@@ -251,7 +202,16 @@ def doc_gold(
     """One document's gold entities in the predicted tokens and its positive pairs
     (indices into the entities, symmetric types in canonical order) with their
     multi-hot relation types; a label the model does not have or a relation argument
-    that is no entity is a ``ValueError`` naming the document."""
+    that is no entity is a ``ValueError`` naming the document.
+
+    index (int): the example's index in the batch, in error messages.
+    eg (Example): the example.
+    settings (TargetSettings): the component's settings.
+    entity_ids (Dict[str, int]): the entity label ids.
+    rel_ids (Dict[str, int]): the relation type ids.
+    RETURNS (Tuple[List[Span3], Dict[Tuple[int, int], numpy.ndarray]]): the entities
+        and the positive pairs.
+    """
     gold = aligned_entities(eg, settings.spans_key)
     for start, end, label in gold:
         if label not in entity_ids:
@@ -296,7 +256,17 @@ def row_targets(
     """One row's spans, span labels, pairs and pair labels: its gold spans (m, 2) plus
     up to ``neg_entity_samples`` random other spans of up to ``max_span_width`` tokens
     within its ``length`` tokens; its positive pairs (indices into the gold spans) plus
-    up to ``neg_relation_samples`` other ordered pairs of its gold spans."""
+    up to ``neg_relation_samples`` other ordered pairs of its gold spans.
+
+    length (int): the row's tokens.
+    gold_spans (numpy.ndarray): (m, 2) its gold spans, in row offsets.
+    gold_labels (numpy.ndarray): (m,) their label ids.
+    positive (Dict[Tuple[int, int], numpy.ndarray]): its gold pairs and their
+        multi-hot types.
+    settings (TargetSettings): the component's settings.
+    n_relations (int): the relation types.
+    RETURNS (Tuple[numpy.ndarray, ...]): spans, span labels, pairs and pair labels.
+    """
     # Negative spans: a random sample of all spans up to max_span_width that are not
     # gold entities.
     starts, ends = enumerate_spans(length, settings.max_span_width).T
@@ -337,59 +307,15 @@ def row_targets(
     return row_spans, row_span_labels, row_pairs, row_pair_labels
 
 
-def stsn_loss(ops: Any, outputs: Tuple, targets: Targets) -> Tuple[float, Tuple]:
-    """Eq. 18: cross-entropy for tags and spans, binary cross-entropy for relations (Eq.
-    9, 13, 17), and their gradients with respect to the logits ``outputs = (tag_logits,
-    span_logits, rel_logits)``. The loss is read back from the device once, as a single
-    number."""
-    tag_logits, span_logits, rel_logits = outputs
-    xp = ops.xp
-    tag_loss, d_tags = softmax_cross_entropy(
-        ops, tag_logits, xp.asarray(targets.tag_labels)
-    )
-    span_loss, d_spans = softmax_cross_entropy(
-        ops, span_logits, xp.asarray(targets.span_labels)
-    )
-    mask = xp.asarray(targets.pair_mask, dtype="float32")[..., None]
-    probs = ops.sigmoid(rel_logits)
-    y = xp.asarray(targets.pair_labels, dtype="float32")
-    n_pairs = xp.maximum(mask.sum(), 1).astype("float32")
-    eps = 1e-7
-    rel_loss = (
-        -((y * xp.log(probs + eps) + (1 - y) * xp.log(1 - probs + eps)) * mask).sum()
-        / n_pairs
-    )
-    d_rels = ((probs - y) * mask / n_pairs).astype("float32")
-    return float(tag_loss + span_loss + rel_loss), (d_tags, d_spans, d_rels)
-
-
-def softmax_cross_entropy(ops: Any, logits: Any, labels: Any) -> Tuple[Any, Any]:
-    """Mean cross-entropy over positions whose label is >= 0 (a device scalar), and its
-    gradient w.r.t. ``logits``."""
-    xp = ops.xp
-    if logits.shape[-1] == 0:
-        return xp.zeros((), dtype="float32"), xp.zeros(logits.shape, dtype="float32")
-    valid = labels >= 0
-    n = xp.maximum(valid.sum(), 1).astype("float32")
-    probs = ops.softmax(logits, axis=-1)
-    gold = (
-        xp.eye(logits.shape[-1], dtype="float32")[xp.where(valid, labels, 0)]
-        * valid[..., None]
-    )
-    loss = -(xp.log(probs + 1e-9) * gold).sum() / n
-    return loss, ((probs - gold) * valid[..., None] / n).astype("float32")
-
-
-def has_overlap(spans: Sequence[Span3]) -> bool:
-    """Whether any two of the entities share a token."""
-    ordered = sorted((s, e) for s, e, _ in spans)
-    return any(ordered[i][1] > ordered[i + 1][0] for i in range(len(ordered) - 1))
-
-
 def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
     """Gold entities in the predicted doc's tokens; entities that do not align to tokens
     are left out with a warning (the tokenizer, not the data, decides where tokens
-    start)."""
+    start).
+
+    eg (Example): the example.
+    spans_key (str): the ``spans_key`` setting.
+    RETURNS (List[Span3]): the entities.
+    """
     gold = get_entities(eg.reference, spans_key)
     if same_tokenization(eg.predicted, eg.reference):
         return gold
@@ -409,7 +335,11 @@ def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
 
 def aligned_relations(eg: Example) -> List[Dict[str, Any]]:
     """Gold relations in the predicted doc's tokens; a relation whose argument does not
-    align is left out (its entity was already reported by :func:`aligned_entities`)."""
+    align is left out (its entity was already reported by :func:`aligned_entities`).
+
+    eg (Example): the example.
+    RETURNS (List[Dict[str, Any]]): the relations.
+    """
     relations = eg.reference._.relations
     if same_tokenization(eg.predicted, eg.reference):
         return relations

@@ -33,19 +33,18 @@ the same candidates and the same numbers.
 Overlapping windows see the tokens they share twice. Each token is *owned* by one window
 (the seam lies in the middle of the overlap, moved left where needed so that every span
 of up to ``max_span_width`` tokens fits the window that owns its first token); the owner
-decides the entities that start there and the token's tag. A relation is kept when both
-its arguments are kept entities, with the best score of the windows that found it.
+decides the entities that start there and the token's tag
+(:mod:`spacy_stsn.pipeline.window_outputs` merges the windows' annotations).
 """
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc
 
-from .decoding import DocPrediction, decode_batch
-from ..ml.labels import Labels, Span3
+from ..ml.labels import Span3
 
 WINDOW_MODES = ("auto", "tokens", "document")
 # why what lies in no window takes part in no relation
@@ -57,7 +56,12 @@ OUTSIDE = (
 
 def check_windows(size: int, overlap: int, max_width: int) -> None:
     """``ValueError`` unless token windows of ``size`` tokens overlapping by
-    ``overlap`` can hold every span of up to ``max_width`` tokens."""
+    ``overlap`` can hold every span of up to ``max_width`` tokens.
+
+    size (int): the ``window_size`` setting.
+    overlap (int): the ``window_overlap`` setting.
+    max_width (int): the architecture's ``max_span_width``.
+    """
     if not max_width <= size or not max_width - 1 <= overlap < size:
         raise ValueError(
             f"window_size ({size}) must be at least max_span_width ({max_width}) and "
@@ -70,7 +74,15 @@ def token_windows(
     start: int, end: int, size: int, overlap: int, max_width: int
 ) -> numpy.ndarray:
     """Windows (n, 4) of tokens [start, end): [start, end) of each window and the
-    tokens it owns [own_start, own_end); one window when the range fits."""
+    tokens it owns [own_start, own_end); one window when the range fits.
+
+    start (int): the first token of the range.
+    end (int): the end of the range.
+    size (int): the longest window.
+    overlap (int): tokens consecutive windows share at least.
+    max_width (int): the longest span, which never crosses a seam of owned tokens.
+    RETURNS (numpy.ndarray): the windows.
+    """
     if end - start <= size:
         return numpy.asarray([[start, end, start, end]], dtype="int64")
     stride = size - overlap
@@ -85,7 +97,11 @@ def token_windows(
 
 
 def sentence_bounds(doc: Doc) -> numpy.ndarray:
-    """Token offsets where the sentences start, and the document's length."""
+    """Token offsets where the sentences start, and the document's length.
+
+    doc (Doc): a document with sentence boundaries.
+    RETURNS (numpy.ndarray): the offsets, sorted, 0 first.
+    """
     if "sents" in doc.user_hooks:
         starts = [sent.start for sent in doc.sents]
     else:
@@ -97,7 +113,15 @@ def doc_windows(
     doc: Doc, mode: str, size: int, overlap: int, max_width: int
 ) -> numpy.ndarray:
     """The windows (n, 4) of ``doc`` under ``mode`` (see the module docstring): start,
-    end, and the tokens owned, [own_start, own_end)."""
+    end, and the tokens owned, [own_start, own_end).
+
+    doc (Doc): the document.
+    mode (str): the ``windows`` setting.
+    size (int): the ``window_size`` setting.
+    overlap (int): the ``window_overlap`` setting.
+    max_width (int): the architecture's ``max_span_width``.
+    RETURNS (numpy.ndarray): the windows.
+    """
     n = len(doc)
     if mode == "document":
         return numpy.asarray([[0, n, 0, n]], dtype="int64")
@@ -128,7 +152,17 @@ def example_windows(
     """The windows of a training example's document, as inference takes them
     (:func:`doc_windows`); under ``"auto"`` a predicted doc without sentence boundaries
     takes the reference's, when it has them and ``same_tokens`` (sentence starts from
-    the corpus, which a sentencizer or senter reproduces at inference)."""
+    the corpus, which a sentencizer or senter reproduces at inference).
+
+    eg (Any): the training example.
+    mode (str): the ``windows`` setting.
+    size (int): the ``window_size`` setting.
+    overlap (int): the ``window_overlap`` setting.
+    max_width (int): the architecture's ``max_span_width``.
+    same_tokens (bool): whether the predicted and reference docs have the same
+        tokens.
+    RETURNS (numpy.ndarray): the windows, as :func:`doc_windows`'.
+    """
     doc = eg.predicted
     if (
         mode == "auto"
@@ -154,7 +188,11 @@ class Rows:
 
     @classmethod
     def from_windows(cls, windows: Sequence[numpy.ndarray]) -> "Rows":
-        """From each document's :func:`doc_windows`, in document order."""
+        """From each document's :func:`doc_windows`, in document order.
+
+        windows (Sequence[numpy.ndarray]): the windows per document.
+        RETURNS (Rows): the rows.
+        """
         doc = numpy.repeat(numpy.arange(len(windows)), [len(w) for w in windows])
         stacked = numpy.concatenate(list(windows)).reshape(-1, 4)
         return cls(doc, *stacked.T)
@@ -169,7 +207,11 @@ class Rows:
         return numpy.stack([self.doc, self.start, self.end], -1)
 
     def for_doc(self, doc: int) -> numpy.ndarray:
-        """The rows of document ``doc``, in order (rows are grouped by document)."""
+        """The rows of document ``doc``, in order (rows are grouped by document).
+
+        doc (int): the document's index in the batch.
+        RETURNS (numpy.ndarray): the row indices.
+        """
         lo, hi = numpy.searchsorted(self.doc, [doc, doc + 1])
         return numpy.arange(lo, hi)
 
@@ -177,7 +219,15 @@ class Rows:
 def batch_rows(
     docs: Sequence[Doc], mode: str, size: int, overlap: int, max_width: int
 ) -> Rows:
-    """The :class:`Rows` of a batch of non-empty documents (:func:`doc_windows`)."""
+    """The :class:`Rows` of a batch of non-empty documents (:func:`doc_windows`).
+
+    docs (Sequence[Doc]): the documents.
+    mode (str): the ``windows`` setting.
+    size (int): the ``window_size`` setting.
+    overlap (int): the ``window_overlap`` setting.
+    max_width (int): the architecture's ``max_span_width``.
+    RETURNS (Rows): their windows.
+    """
     return Rows.from_windows(
         [doc_windows(doc, mode, size, overlap, max_width) for doc in docs]
     )
@@ -188,7 +238,13 @@ def row_entities(
 ) -> List[List[Span3]]:
     """Each row's share of per-document given ``entities``, in row offsets; entities
     in no row (across a sentence boundary) are counted in a warning: they stay
-    entities, in no relation."""
+    entities, in no relation.
+
+    rows (Rows): the windows of the documents.
+    entities (Sequence[Sequence[Span3]]): each document's given entities.
+    name (str): the component's name, in the warning.
+    RETURNS (List[List[Span3]]): each row's entities.
+    """
     per_row: List[List[Span3]] = [[] for _ in range(len(rows.doc))]
     outside = 0
     for d, ents in enumerate(entities):
@@ -208,7 +264,13 @@ def outside_windows(
     hits: numpy.ndarray, n_spans: int, pairs: Sequence[Tuple[int, int]]
 ) -> numpy.ndarray:
     """How many of ``n_spans`` spans lie in no window and how many ``pairs`` of them
-    share no window, given the (window, span) ``hits`` of :func:`spans_in_windows`."""
+    share no window, given the (window, span) ``hits`` of :func:`spans_in_windows`.
+
+    hits (numpy.ndarray): the (window, span) pairs.
+    n_spans (int): the spans.
+    pairs (Sequence[Tuple[int, int]]): pairs of span indices.
+    RETURNS (numpy.ndarray): the two counts.
+    """
     windows_of: List[set] = [set() for _ in range(n_spans)]
     for w, g in hits.tolist():
         windows_of[g].add(w)
@@ -217,7 +279,12 @@ def outside_windows(
 
 
 def warn_outside(name: str, entities: int, relations: int) -> None:
-    """The one warning of a training step whose gold annotations some window lacks."""
+    """The one warning of a training step whose gold annotations some window lacks.
+
+    name (str): the component's name.
+    entities (int): gold entities in no window.
+    relations (int): gold relations whose arguments share no window.
+    """
     if entities or relations:
         warnings.warn(
             f"[{name}] {entities:,} gold entities cross a window boundary and "
@@ -227,14 +294,14 @@ def warn_outside(name: str, entities: int, relations: int) -> None:
         )
 
 
-def unpaired_entities(is_entity: numpy.ndarray, max_pair_entities: int) -> int:
-    """Kept entities beyond the ``max_pair_entities`` of their row (B, S mask): they
-    are entities, but in no relation candidate."""
-    return int(numpy.maximum(is_entity.sum(-1) - max_pair_entities, 0).sum())
-
-
 def warn_dropped(name: str, what: str, count: int, why: str) -> None:
-    """The one warning of a call that drops ``count`` items (nothing when 0)."""
+    """The one warning of a call that drops ``count`` items (nothing when 0).
+
+    name (str): the component's name.
+    what (str): what was dropped.
+    count (int): how many.
+    why (str): why, and what to do about it.
+    """
     if count:
         warnings.warn(f"[{name}] {count:,} {what}: {why}", stacklevel=3)
 
@@ -242,7 +309,12 @@ def warn_dropped(name: str, what: str, count: int, why: str) -> None:
 def spans_in_windows(windows: numpy.ndarray, spans: numpy.ndarray) -> numpy.ndarray:
     """Which of the ``spans`` (m, 2) lie inside which of one document's ``windows`` (n,
     4, sorted by start): (window, span) index pairs, (p, 2). A span crossing every
-    window (a sentence boundary) is in none."""
+    window (a sentence boundary) is in none.
+
+    windows (numpy.ndarray): the windows.
+    spans (numpy.ndarray): the spans.
+    RETURNS (numpy.ndarray): the pairs, sorted by window then span.
+    """
     spans = numpy.asarray(spans, dtype="int64").reshape(-1, 2)
     if not len(spans) or not len(windows):
         return numpy.zeros((0, 2), dtype="int64")
@@ -258,94 +330,3 @@ def spans_in_windows(windows: numpy.ndarray, spans: numpy.ndarray) -> numpy.ndar
         found.append(numpy.stack([w[inside], numpy.flatnonzero(inside)], -1))
     pairs = numpy.concatenate(found)
     return pairs[numpy.lexsort((pairs[:, 1], pairs[:, 0]))]
-
-
-def decode_rows(
-    prediction: Any,
-    labels: Labels,
-    thresholds: numpy.ndarray,
-    to_numpy: Callable[[Any], numpy.ndarray],
-    max_pair_entities: int,
-) -> Tuple[List[DocPrediction], int]:
-    """Decode the chunks of a prediction (``spacy_stsn.pipeline.component.Prediction``)
-    row by row, in row offsets, and count the entities ``max_pair_entities`` left
-    unpaired."""
-    rows, given = prediction.rows, prediction.row_given
-    per_row: List[Any] = [None] * len(rows.doc)
-    unpaired = 0
-    for index, outputs in prediction.chunks:
-        outputs = type(outputs)(*(to_numpy(o) for o in outputs))
-        if given is None:
-            unpaired += unpaired_entities(outputs.is_entity, max_pair_entities)
-        decoded = decode_batch(
-            outputs,
-            labels,
-            rows.lengths[index],
-            thresholds,
-            None if given is None else [given[i] for i in index],
-        )
-        for i, pred in zip(index.tolist(), decoded):
-            per_row[i] = pred
-    return per_row, unpaired
-
-
-def merge_rows(
-    rows: Rows,
-    predictions: Sequence[DocPrediction],
-    n_docs: int,
-    given: Optional[Sequence[Sequence[Span3]]] = None,
-) -> List[DocPrediction]:
-    """Each document's prediction from its rows' (``predictions[i]`` in row i's
-    offsets): a document that is one row keeps it as it is; otherwise see the module
-    docstring. With ``given`` entities, those are the document's entities."""
-    merged = []
-    for d in range(n_docs):
-        own = rows.for_doc(d)
-        if len(own) == 1 and rows.start[own[0]] == 0:
-            merged.append(predictions[own[0]])
-            continue
-        merged.append(
-            _merge_doc(
-                [predictions[r] for r in own],
-                [(rows.start[r], rows.own_start[r], rows.own_end[r]) for r in own],
-                None if given is None else given[d],
-            )
-        )
-    return merged
-
-
-def _merge_doc(
-    parts: Sequence[DocPrediction],
-    where: Sequence[Tuple[int, int, int]],
-    given: Optional[Sequence[Span3]],
-) -> DocPrediction:
-    entities: Dict[Span3, float] = {}
-    tags: Optional[List[str]] = None if parts[0].tags is None else []
-    for part, (start, lo, hi) in zip(parts, where):
-        for (s, e, label), score in zip(part.entities, part.scores):
-            if lo <= s + start < hi:
-                entities[(int(s + start), int(e + start), label)] = score
-        if tags is not None:
-            tags.extend(part.tags[lo - start : hi - start])
-    if given is not None:
-        entities = {(s, e, label): 1.0 for s, e, label in given}
-    best: Dict[Tuple, Tuple] = {}
-    for part, (start, _, _) in zip(parts, where):
-        for head, head_label, tail, tail_label, label, score in part.relations:
-            head = (int(head[0] + start), int(head[1] + start))
-            tail = (int(tail[0] + start), int(tail[1] + start))
-            if (*head, head_label) not in entities or (
-                *tail,
-                tail_label,
-            ) not in entities:
-                continue
-            key = (head, tail, label)
-            if key not in best or score > best[key][-1]:
-                best[key] = (head, head_label, tail, tail_label, label, score)
-    ordered = sorted((*span, score) for span, score in entities.items())
-    return DocPrediction(
-        [(s, e, label) for s, e, label, _ in ordered],
-        [score for *_, score in ordered],
-        list(best.values()),
-        tags,
-    )

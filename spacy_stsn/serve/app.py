@@ -131,30 +131,44 @@ def create_app(
     async def extract(request: Request) -> Response:
         """Entities and relations of ``text`` (answered as one document) or ``texts``
         (answered as ``documents``, in order)."""
-        try:
-            asked = parse_request(await request.body())
-        except ValidationError as err:  # (a ValueError too)
-            return _invalid(err)
-        except ValueError as err:
-            return _problem(400, str(err))
-        texts = asked.documents()
-        problem = _too_much(texts, options, single=asked.text is not None)
-        if problem is not None:
-            return _problem(413, problem)
-        try:
-            records = await backend.annotate(texts, asked.html)
-        except (NotReady, Busy) as err:
-            return _problem(503, str(err), {"Retry-After": RETRY_AFTER})
-        except ModelError as err:
-            return _problem(500, str(err))
-        metrics.documents.inc(len(texts))
-        documents = [{"text": t, **r} for t, r in zip(texts, records)]
-        passthrough = {"id": asked.id} if "id" in asked.model_fields_set else {}
-        if asked.text is not None:
-            return JSONResponse({**passthrough, **documents[0]})
-        return JSONResponse({**passthrough, "documents": documents})
+        return await answer_extract(request, options, backend, metrics)
 
     return app
+
+
+async def answer_extract(
+    request: Request, options: ServeOptions, backend: Backend, metrics: ServeMetrics
+) -> Response:
+    """The answer to ``POST /extract``: the documents' annotations, or a problem.
+
+    request (Request): the request.
+    options (ServeOptions): the limits of a request.
+    backend (Backend): what annotates.
+    metrics (ServeMetrics): counts the documents annotated.
+    RETURNS (Response): the annotations (200) or the problem (400, 413, 422, 500, 503).
+    """
+    try:
+        asked = parse_request(await request.body())
+    except ValidationError as err:  # (a ValueError too)
+        return _invalid(err)
+    except ValueError as err:
+        return _problem(400, str(err))
+    texts = asked.documents()
+    problem = _too_much(texts, options, single=asked.text is not None)
+    if problem is not None:
+        return _problem(413, problem)
+    try:
+        records = await backend.annotate(texts, asked.html)
+    except (NotReady, Busy) as err:
+        return _problem(503, str(err), {"Retry-After": RETRY_AFTER})
+    except ModelError as err:
+        return _problem(500, str(err))
+    metrics.documents.inc(len(texts))
+    documents = [{"text": t, **r} for t, r in zip(texts, records)]
+    passthrough = {"id": asked.id} if "id" in asked.model_fields_set else {}
+    if asked.text is not None:
+        return JSONResponse({**passthrough, **documents[0]})
+    return JSONResponse({**passthrough, "documents": documents})
 
 
 def parse_request(body: bytes) -> ExtractRequest:
