@@ -1,1 +1,6 @@
-"""The command line: ``python -m spacy_stsn COMMAND``, thin layers over the library."""
+"""The command line: ``spacy stsn COMMAND`` (or ``python -m spacy_stsn COMMAND``), one
+module per command, each a thin layer over a library function; ``main.main`` runs it."""
+
+from .main import check_command_line
+
+__all__ = ["check_command_line"]
