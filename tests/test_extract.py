@@ -440,7 +440,9 @@ def test_a_bare_carriage_return_stays_inside_its_document(trained, tmp_path):
     assert [r["text"] for r in _lines(out)] == ["a\rb", "c"]
 
 
-def test_html_renders_the_documents_the_run_annotated(trained, tmp_path, monkeypatch):
+def test_html_renders_the_documents_the_run_annotated(
+    quick_pipeline, tmp_path, monkeypatch
+):
     """--html shows the first --html-docs documents of the run itself, annotated in its
     --precision by the one pipeline the run loaded (not loaded again, nor the documents
     annotated again): each rendered document is the one written to the output."""
@@ -448,7 +450,7 @@ def test_html_renders_the_documents_the_run_annotated(trained, tmp_path, monkeyp
     import spacy_stsn.extraction.visualize as visualize
     from spacy_stsn.extraction.records import doc_to_record
 
-    _, model_dir, _ = trained
+    model_dir, _ = quick_pipeline
     loads, rendered = [], []
     load, draw = extract_module.load_pipeline, visualize.render
 
