@@ -28,6 +28,11 @@ setup(
         # `convert` streams SpERT JSON lists (memory flat with the file's size)
         "ijson>=3.2",
         "numpy>=1.21",
+        # `spacy stsn`: the commands are a typer app (the typer that carries its own
+        # click, whose errors are typer.TyperException) printing through wasabi, as
+        # spaCy's own
+        "typer>=0.29,<1",
+        "wasabi>=0.9.1,<1.2",
         # `spacy package --build wheel` (project.yml's `package`) refuses to run without
         # `build` or `wheel`; `wheel` builds offline, where `build` would fetch
         # setuptools into an isolated environment first
@@ -57,6 +62,9 @@ setup(
         "plots": ["matplotlib>=3.6"],
     },
     entry_points={
+        # `spacy stsn ...`: spaCy imports spacy_stsn/cli/plugin.py through its
+        # registry.cli, which adds the stsn app to its own command line
+        "spacy_cli": ["stsn = spacy_stsn.cli.plugin:app"],
         "spacy_factories": ["stsn = spacy_stsn.pipeline.factory:make_stsn"],
         "spacy_architectures": [
             "spacy_stsn.STSN.v1 = spacy_stsn.ml.model:build_stsn_model",

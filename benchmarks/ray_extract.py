@@ -172,7 +172,7 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
             source,
             output,
             batch_size=job["batch_size"],
-            resume=False,
+            restart=True,
             progress=None,
         )
         cpu = time.process_time() - cpu_start

@@ -24,7 +24,7 @@ def __getattr__(name: str):
     """``spacy_stsn.extract_dataset`` (Ray Data extraction), imported on first use: Ray
     is an optional extra and importing ``spacy_stsn`` must not import it."""
     if name == "extract_dataset":
-        from .extraction.ray.driver import extract_dataset
+        from .extraction.ray.annotate import extract_dataset
 
         return extract_dataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

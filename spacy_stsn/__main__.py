@@ -1,4 +1,5 @@
-"""``python -m spacy_stsn``: the command line (:mod:`spacy_stsn.cli`)."""
+"""``python -m spacy_stsn``: the command line (:mod:`spacy_stsn.cli`), the same app as
+``spacy stsn``."""
 
 import sys
 

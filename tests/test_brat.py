@@ -615,7 +615,7 @@ def test_extract_writes_brat_that_convert_reads_back(trained, tmp_path, capsys):
             out,
             output_format="brat",
             progress=None,
-            resume=False,
+            restart=True,
         )
         == 4
     )

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from spacy_stsn.cli.main import main
-from spacy_stsn.extraction.extract import completed_lines, extract
+from spacy_stsn.extraction.extract import extract
+from spacy_stsn.extraction.jsonl_output import completed_lines
 from spacy_stsn.extraction.visualize import arc_distance, relation_graph, render
 
 ODD_TEXTS = [
@@ -272,7 +273,7 @@ def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
     assert sorted(p.name for p in folder.iterdir()) == ["in.txt"]
     assert not (tmp_path / "out.jsonl").exists()
     with pytest.raises(ValueError, match=r"a\.jsonl: refusing .* it is the input"):
-        extract(str(model_dir), source, source, resume=False, progress=None)
+        extract(str(model_dir), source, source, restart=True, progress=None)
 
     spert = tmp_path / "x.json"
     spert.write_text(json.dumps(conll04_records[:2]))
@@ -367,7 +368,7 @@ def test_a_resume_onto_the_output_of_another_input_or_settings_is_refused(
         with pytest.raises(ValueError, match=r"no other\.jsonl\.resume\.json says"):
             extract(str(model_dir), a, other, progress=None)
         assert other.read_text() == content
-    assert extract(str(model_dir), b, out, resume=False, progress=None) == 5
+    assert extract(str(model_dir), b, out, restart=True, progress=None) == 5
     # brat output too
     folder = tmp_path / "brat"
     extract(str(model_dir), a, folder, output_format="brat", progress=None)
@@ -407,7 +408,7 @@ def test_input_fields_named_like_predictions_are_refused_and_text_key_keeps_its_
 
     body = " ".join(next(r for r in conll04_records if r["relations"])["tokens"])
     source.write_text(json.dumps({"id": 7, "text": "a summary", "body": body}) + "\n")
-    extract(str(model_dir), source, out, text_key="body", resume=False, progress=None)
+    extract(str(model_dir), source, out, text_key="body", restart=True, progress=None)
     (record,) = _lines(out)
     assert (
         record["body"] == body and record["text"] == "a summary" and record["id"] == 7
@@ -435,5 +436,43 @@ def test_a_bare_carriage_return_stays_inside_its_document(trained, tmp_path):
     ]
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_bytes(b'\xef\xbb\xbf{"text": "a\\rb"}\r\n{"text": "c"}\r\n')
-    extract(str(model_dir), jsonl, out, resume=False, progress=None)
+    extract(str(model_dir), jsonl, out, restart=True, progress=None)
     assert [r["text"] for r in _lines(out)] == ["a\rb", "c"]
+
+
+def test_html_renders_the_documents_the_run_annotated(
+    quick_pipeline, tmp_path, monkeypatch
+):
+    """--html shows the first --html-docs documents of the run itself, annotated in its
+    --precision by the one pipeline the run loaded (not loaded again, nor the documents
+    annotated again): each rendered document is the one written to the output."""
+    import spacy_stsn.extraction.extract as extract_module
+    import spacy_stsn.extraction.visualize as visualize
+    from spacy_stsn.extraction.records import doc_to_record
+
+    model_dir, _ = quick_pipeline
+    loads, rendered = [], []
+    load, draw = extract_module.load_pipeline, visualize.render
+
+    def counting_load(model, gpu_id=-1, precision=None):
+        loads.append(precision)
+        return load(model, gpu_id, precision)
+
+    def keeping_render(docs, **options):
+        rendered.extend(docs)
+        return draw(rendered, **options)
+
+    monkeypatch.setattr(extract_module, "load_pipeline", counting_load)
+    monkeypatch.setattr(visualize, "render", keeping_render)
+    texts = ["John Smith lives in Boston .", "Mary works for IBM .", "Bob is here ."]
+    source = tmp_path / "in.txt"
+    source.write_text("".join(f"{text}\n" for text in texts))
+    out, html = tmp_path / "o.jsonl", tmp_path / "o.html"
+    argv = ["extract", str(model_dir), str(source), "-o", str(out), "--html", str(html)]
+    assert main(argv + ["--html-docs", "2", "--precision", "bfloat16"]) == 0
+    assert loads == ["bfloat16"]
+    assert [doc.text for doc in rendered] == texts[:2]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    for doc, record in zip(rendered, records):
+        assert doc_to_record(doc) == {k: record[k] for k in ("entities", "relations")}
+    assert html.read_text().count("<svg") == 2

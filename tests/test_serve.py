@@ -18,7 +18,7 @@ import spacy
 from spacy.language import Language
 
 from conftest import load_records
-from spacy_stsn.extraction.extract import doc_to_record
+from spacy_stsn.extraction.records import doc_to_record
 
 httpx = pytest.importorskip("httpx", reason="the serve tests need httpx")
 pytest.importorskip("fastapi", reason="serve needs pip install spacy-stsn[serve]")

@@ -8,12 +8,14 @@ underneath); a relation whose argument is a nested entity outside ``doc.ents`` a
 to the entity that contains it.
 """
 
-from typing import Any, Dict, Iterable, List
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
 
 from spacy import displacy
 from spacy.displacy.templates import TPL_PAGE
 from spacy.tokens import Doc
 
+from ..files import write_text
 from ..pipeline.annotations import DEFAULT_SPANS_KEY
 
 # displaCy's default arc view puts word centres 110 px apart and draws 16 px Arial:
@@ -90,3 +92,32 @@ def render(
         )
     html = "\n".join(parts)
     return TPL_PAGE.format(lang="en", dir="ltr", content=html).strip() if page else html
+
+
+class FirstDocs:
+    """A writer (``write(doc, meta, line)``, ``flush()``, a context manager) that also
+    keeps the first ``n`` documents written through it, for :meth:`render`: the
+    documents the run annotated, in its precision, not annotated again."""
+
+    def __init__(self, writer: Any, n: int) -> None:
+        self.writer, self.n, self.docs = writer, n, []
+
+    def __enter__(self) -> "FirstDocs":
+        self.writer.__enter__()
+        return self
+
+    def write(self, doc: Doc, meta: Dict[str, Any], line: Optional[int] = None) -> None:
+        self.writer.write(doc, meta, line)
+        if len(self.docs) < self.n:
+            self.docs.append(doc)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.writer.__exit__(*exc)
+
+    def render(self, path: Path, spans_key: str = DEFAULT_SPANS_KEY) -> None:
+        """The kept documents as a displaCy page (:func:`render`), written whole or not
+        at all."""
+        write_text(path, render(self.docs, spans_key=spans_key))

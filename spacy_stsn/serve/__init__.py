@@ -1,4 +1,4 @@
-"""Serving a pipeline over HTTP: ``python -m spacy_stsn serve MODEL``.
+"""Serving a pipeline over HTTP: ``spacy stsn serve MODEL``.
 
 The app (:mod:`.app`, FastAPI) answers ``POST /extract`` with the records ``extract``
 writes, from a micro-batcher (:mod:`.batching`) that gathers concurrent requests into
@@ -9,9 +9,9 @@ An optional integration (``pip install spacy-stsn[serve]``): importing this pack
 imports the options only; FastAPI, uvicorn and Ray are imported when a server starts.
 """
 
-from .options import ServeOptions, add_arguments
+from .options import ServeOptions
 
-__all__ = ["ServeOptions", "add_arguments", "serve"]
+__all__ = ["ServeOptions", "serve"]
 
 
 def serve(options: ServeOptions) -> None:

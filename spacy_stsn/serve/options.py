@@ -1,12 +1,11 @@
-"""The settings of ``serve``, validated in one place, and the command line flags made
-from them.
+"""The settings of ``serve``, validated in one place.
 
 :class:`ServeOptions` is what :func:`spacy_stsn.serve.serve` takes; each field's
-``help`` is the flag's help, so that the argparse command (``python -m spacy_stsn
-serve``) and a later CLI read one description. Nothing here imports the web stack.
+``help`` (and ``choices``) is the flag's of the command line (``spacy stsn serve``,
+:mod:`spacy_stsn.cli.serve`), which is made from the fields. Nothing here imports the
+web stack.
 """
 
-import argparse
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -19,8 +18,8 @@ from ..ml.precision import PRECISIONS, check_precision
 PipelineSource = Union[str, Callable[[], Language]]
 
 
-def _option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
-    return field(default=default, metadata={"help": help, **argparse_kwargs})
+def _option(default: Any, help: str, **flag: Any) -> Any:
+    return field(default=default, metadata={"help": help, **flag})
 
 
 @dataclass
@@ -63,9 +62,7 @@ class ServeOptions:
         "the most documents waiting for the model; a request that would queue more is "
         "answered 503 with Retry-After, not left to time out",
     )
-    tags: bool = _option(
-        False, "also answer the tokens and their predicted tags", action="store_true"
-    )
+    tags: bool = _option(False, "also answer the tokens and their predicted tags")
     precision: Optional[str] = _option(
         None,
         "compute in this precision (default: the pipeline's own); bfloat16 answers can "
@@ -78,15 +75,12 @@ class ServeOptions:
         30.0,
         "at SIGTERM or Ctrl-C: seconds to finish the requests in flight before exiting",
     )
-    access_log: bool = _option(
-        False, "log every request (uvicorn's access log)", action="store_true"
-    )
+    access_log: bool = _option(False, "log every request (uvicorn's access log)")
     # Ray Serve
     ray: bool = _option(
         False,
         "serve as a Ray Serve application (pip install spacy-stsn[serve-ray]): "
         "replicas that each load the pipeline, Serve's batching",
-        action="store_true",
     )
     address: Optional[str] = _option(
         None, "--ray: the cluster to join (default: start a local Ray instance)"
@@ -112,11 +106,6 @@ class ServeOptions:
                 f"--max-queue ({self.max_queue}) must hold one request of --max-texts "
                 f"({self.max_texts})"
             )
-
-    @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> "ServeOptions":
-        """The options of parsed command line arguments (see :func:`add_arguments`)."""
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "ServeOptions":
@@ -154,17 +143,3 @@ def _parse(name: str, value: str, kind: type) -> Any:
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``MODEL`` and a ``--flag`` per option of :class:`ServeOptions`, with its default
-    and help."""
-    parser.add_argument("model", help="a pipeline folder or an installed package")
-    for option in fields(ServeOptions):
-        if option.default is MISSING:
-            continue
-        kwargs = dict(option.metadata)
-        if "action" not in kwargs:
-            kind = type(option.default) if option.default is not None else str
-            kwargs["type"] = kind
-        parser.add_argument(f"--{_flag(option.name)}", default=option.default, **kwargs)

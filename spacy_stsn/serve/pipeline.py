@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from spacy.tokens import Doc
 
-from ..extraction.extract import doc_to_record
+from ..extraction.records import doc_to_record
 from ..pipeline.loading import load_pipeline, stsn_component
 from ..extraction.visualize import render
 from .options import PipelineSource

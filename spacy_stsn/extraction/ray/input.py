@@ -29,7 +29,7 @@ import ray.data
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from ..extract import input_format, number_lines
+from ..inputs import input_format, number_lines
 from .storage import InputFile
 
 # Text and JSONL lines carry their passthrough fields as one JSON object in this column:
