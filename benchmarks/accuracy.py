@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from harness import REPO, Benchmark
+
 from stsn_dev.experiments import (
     add_grid_arguments,
     add_set_argument,

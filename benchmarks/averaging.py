@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from harness import REPO, Benchmark
+
 from stsn_dev.experiments import (
     add_grid_arguments,
     add_set_argument,

@@ -106,8 +106,11 @@ def phases(nlp: Any, doc: Any) -> Dict[str, Dict[str, float]]:
     for name, proc in nlp.pipeline:
         if name == "stsn":
             tok2vec = proc.model.get_ref("tok2vec")
-            measure("stsn listener alone", lambda: tok2vec.predict([doc]))
-        doc = measure(name, lambda: proc(doc))
+            measure(
+                "stsn listener alone",
+                lambda tok2vec=tok2vec, doc=doc: tok2vec.predict([doc]),
+            )
+        doc = measure(name, lambda proc=proc, doc=doc: proc(doc))
     return out
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy
-
 from harness import Benchmark, fmt, markdown_table
 from measure import data_dir
 

@@ -80,7 +80,7 @@ def worker(job: Dict[str, Any]) -> Dict[str, Any]:
     doc = None
     for _ in range(job["repeats"]):
         fresh = Doc(nlp.vocab, words=words, spaces=spaces)
-        elapsed, doc = time_call(lambda: nlp(fresh))
+        elapsed, doc = time_call(lambda fresh=fresh: nlp(fresh))
         times.append(elapsed)
         # long documents: fewer repeats rather than a run of hours
         if sum(times) > job["max_seconds"]:

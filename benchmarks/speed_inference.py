@@ -137,7 +137,10 @@ def inference_worker(job: Dict[str, Any]) -> Dict[str, Any]:
             fresh = make_docs(nlp.vocab, words)
             before = timer.total()
             elapsed, docs = time_call(
-                lambda: [list(nlp.pipe(fresh, batch_size=batch_size)), sync()][0]
+                lambda fresh=fresh: [
+                    list(nlp.pipe(fresh, batch_size=batch_size)),
+                    sync(),
+                ][0]
             )
             times.append(elapsed)
             stsn_times.append(timer.total() - before)

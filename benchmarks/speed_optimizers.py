@@ -94,7 +94,9 @@ def optimizers_worker(job: Dict[str, Any]) -> Dict[str, Any]:
                 continue
             losses: Dict[str, float] = {}
             elapsed, optimizer_s = time_call(
-                lambda: train_step(nlp, optimizer, batch, dropout, sync, losses)
+                lambda nlp=nlp, optimizer=optimizer, batch=batch, losses=losses: (
+                    train_step(nlp, optimizer, batch, dropout, sync, losses)
+                )
             )
             if i >= job["warmup"]:
                 run["times"].append(elapsed)

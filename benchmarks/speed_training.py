@@ -98,7 +98,7 @@ def training_worker(job: Dict[str, Any]) -> Dict[str, Any]:
     losses: Dict[str, float] = {}
     for i, batch in enumerate(batches):
         elapsed, _ = time_call(
-            lambda: train_step(nlp, optimizer, batch, dropout, sync, losses)
+            lambda batch=batch: train_step(nlp, optimizer, batch, dropout, sync, losses)
         )
         if i >= job["warmup"]:
             times.append(elapsed)

@@ -120,6 +120,7 @@ def test_accuracy_set_overrides_every_row_and_the_title_states_the_batch(
     """``accuracy.py --set`` reaches every row's runs (after the row's own change), and
     the table's title names the batch size the runs had, not always the config's."""
     import accuracy
+
     from stsn_dev.summaries import METRICS
 
     seen: dict = {}
@@ -149,7 +150,6 @@ def test_flops_are_counted_from_shapes_with_cpu_attention() -> None:
     """A linear layer and CPU's fused attention kernel (which torch's counter misses)
     forward, and the attention's backward too."""
     import torch
-
     from profiling import count_flops
 
     linear = torch.nn.Linear(8, 4)

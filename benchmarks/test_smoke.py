@@ -12,6 +12,7 @@ from typing import Any, Dict, Tuple
 
 import pytest
 from harness import RESULTS
+
 from stsn_dev.smoke_kit import SmokeKit, run_smoke
 
 HERE = Path(__file__).resolve().parent
@@ -134,6 +135,7 @@ def test_averaging_benchmark_saves_what_the_seed_trains_without_averages(
     import averaging
     import numpy
     import spacy
+
     from stsn_dev.experiments import override_args, schedule_overrides
 
     overrides = {

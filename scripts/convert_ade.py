@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 from spacy_stsn.formats.spert import convert_file
-
 from stsn_dev.summaries import check_outputs
 
 

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List
 
+from spacy_stsn.evaluation.evaluate import summary_line
 from stsn_dev.experiments import (
     add_set_argument,
     parse_overrides,
@@ -26,8 +27,6 @@ from stsn_dev.experiments import (
     split_dev,
 )
 from stsn_dev.summaries import check_outputs, f1s, summary_files, write_summary
-
-from spacy_stsn.evaluation.evaluate import summary_line
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,7 +34,6 @@ from spacy.tokens import DocBin
 import spacy_stsn  # noqa: F401
 from spacy_stsn.cli.main import main as stsn_cli
 from spacy_stsn.extraction.visualize import relation_graph
-
 from stsn_dev.summaries import check_outputs
 
 CHROMIUM_FLAGS = [

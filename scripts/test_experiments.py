@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from stsn_dev import experiments
 from stsn_dev.experiments import (
     dev_curve,

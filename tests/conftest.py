@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+
 from stsn_dev.data import data_dir
 from stsn_dev.tiny_bert import make_tiny_bert
 
@@ -63,6 +64,7 @@ def trained(tmp_path_factory, conll04_records, ade_overlap_records):
     """A CNN-tok2vec STSN pipeline trained by spaCy's loop until it reproduces 20
     CoNLL04 + 10 ADE sentences."""
     import spacy
+
     from stsn_dev.pipelines import CNN_TOK2VEC, train_pipeline
 
     tmp_path = tmp_path_factory.mktemp("cnn")
@@ -79,6 +81,7 @@ def tiny_bert_pipeline(
     """["transformer", "stsn"] over the tiny random BERT, trained by spaCy's loop on 15
     sentences."""
     import spacy
+
     from stsn_dev.pipelines import LISTENER, TRANSFORMER, train_pipeline
 
     records = conll04_records[:10] + ade_overlap_records[:5]

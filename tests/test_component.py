@@ -9,9 +9,9 @@ import spacy
 import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from stsn_dev.pipelines import examples_from_corpus
 
 from spacy_stsn.pipeline.annotations import make_relation, set_entities
+from stsn_dev.pipelines import examples_from_corpus
 
 
 def test_factory_is_found_through_entry_points_without_import():

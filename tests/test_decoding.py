@@ -7,8 +7,8 @@ import numpy
 import pytest
 import torch
 
-from spacy_stsn.nn import stsn as stsn_torch
 from spacy_stsn.ml.labels import Labels
+from spacy_stsn.nn import stsn as stsn_torch
 from spacy_stsn.nn.span_selection import (
     enumerate_spans,
     greedy_non_overlapping,

@@ -7,12 +7,11 @@ import json
 
 import pytest
 from doubles import MARKER
+from test_extract import _lines, _rounded
 
 from spacy_stsn.cli.main import main
 from spacy_stsn.extraction.extract import extract
 from spacy_stsn.extraction.failures import pipe_each
-
-from test_extract import _lines, _rounded
 
 
 def _annotations(records):

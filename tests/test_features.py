@@ -5,15 +5,15 @@ case."""
 import numpy
 import pytest
 import spacy
+from thinc.api import Adam, Config, Optimizer
+
+from spacy_stsn.ml.model import torch_module
 from stsn_dev.pipelines import (
     TRAIN_CONFIG,
     TRANSFORMER,
     _write_corpus,
     examples_from_corpus,
 )
-from thinc.api import Adam, Config, Optimizer
-
-from spacy_stsn.ml.model import torch_module
 
 FEATURES = """
 [components.stsn.model.tok2vec]

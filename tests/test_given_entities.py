@@ -6,9 +6,9 @@ import pytest
 import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
-from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 from spacy_stsn.evaluation.scorer import score_relations
+from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 
 def test_relations_among_an_entity_rulers_entities(tmp_path, tiny_bert_pipeline):

@@ -9,11 +9,11 @@ import unicodedata
 import numpy
 import spacy
 import torch
-
 from spacy.training import Example
+
 from spacy_stsn.cli.main import main
-from spacy_stsn.pipeline.annotations import make_relation
 from spacy_stsn.ml.model import torch_module
+from spacy_stsn.pipeline.annotations import make_relation
 
 # one or two characters of every kind, each put between words and alone below
 ODD = {

@@ -302,7 +302,7 @@ def test_spacy_scores_and_saves_the_transformers_averages(
     examples = examples_from_corpus(nlp, corpus)
     for _ in range(3):
         nlp.update(examples, sgd=False)
-        for name, proc in nlp.pipeline:
+        for _name, proc in nlp.pipeline:
             proc.finish_update(optimizer)
         optimizer.step_schedules()
 

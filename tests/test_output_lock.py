@@ -9,11 +9,10 @@ import subprocess
 import time
 
 from doubles import start
+from test_extract import _lines, _rounded
 
 from spacy_stsn.cli.main import main
 from spacy_stsn.extraction.extract import extract
-
-from test_extract import _lines, _rounded
 
 TEXTS = [f"John Smith lives in Boston number {i} ." for i in range(24)]
 

@@ -30,10 +30,10 @@ import numpy
 import pytest
 import spacy
 from packaging.requirements import Requirement
-from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 from thinc.api import Config
 
 import spacy_stsn
+from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 
 VERSION = "0.0.1"
 

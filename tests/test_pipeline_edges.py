@@ -8,6 +8,7 @@ import sys
 import pytest
 import spacy
 from spacy.tokens import Doc, Span
+
 from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 

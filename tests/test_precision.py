@@ -10,10 +10,8 @@ import spacy
 import torch
 from spacy.training import Example
 from spacy.util import registry
-from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 
 from spacy_stsn.ml.model import torch_module
-from spacy_stsn.nn.cast_cache import invalidate
 from spacy_stsn.ml.precision import (
     describe,
     native_bfloat16,
@@ -21,7 +19,9 @@ from spacy_stsn.ml.precision import (
     pipeline_precision,
     resolve,
 )
+from spacy_stsn.nn.cast_cache import invalidate
 from spacy_stsn.pipeline.loading import load_pipeline
+from stsn_dev.pipelines import LISTENER, TRAIN_CONFIG, TRANSFORMER, _write_corpus
 
 CPU = torch.device("cpu")
 PRECISION = """

@@ -10,7 +10,6 @@ from spacy.util import registry
 
 from spacy_stsn.training.curve import read_curve, redraw
 from spacy_stsn.training.loggers import progress_logger_v1
-
 from stsn_dev.pipelines import CNN_TOK2VEC, train_pipeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import List
 
+import doubles
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import ray
 import ray.cloudpickle
-import doubles
 from test_extract import ODD_TEXTS, _lines, _rounded
 
 from spacy_stsn.cli.main import main

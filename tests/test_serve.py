@@ -15,9 +15,9 @@ from typing import Any, AsyncIterator, Dict, Iterator, List, Tuple
 
 import pytest
 import spacy
+from conftest import load_records
 from spacy.language import Language
 
-from conftest import load_records
 from spacy_stsn.extraction.records import doc_to_record
 
 httpx = pytest.importorskip("httpx", reason="the serve tests need httpx")
@@ -302,7 +302,7 @@ def test_bad_input_fails_alone_while_good_requests_are_answered(
     assert "this document fails on purpose" in together[2][1]["detail"]
     assert "relation 0 has no 'head'" in together[4][1]["detail"]
     good_ones = together[:2] + together[3:4] + together[5:]
-    for (status, answer), text in zip(good_ones, texts[:5]):
+    for (_status, answer), text in zip(good_ones, texts[:5]):
         assert same(answer, truth[text])
     assert len(good) >= 24
     for text, status, answer in good:

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-
-from spacy_stsn.cli.main import main
 from test_serve import (
     HERE,
     Troubled,
@@ -25,6 +23,7 @@ from test_serve import (
     wait_ready,
 )
 
+from spacy_stsn.cli.main import main
 from spacy_stsn.serve import ServeOptions  # noqa: E402  (after test_serve's skips)
 
 SCRIPTS = HERE.parent / "scripts"

@@ -14,9 +14,6 @@ from collections import Counter
 from typing import Set
 
 import pytest
-
-from spacy_stsn.serve.server import listen
-from test_serve_operations import _address
 from test_serve import (
     _client_load,
     expected,
@@ -25,6 +22,9 @@ from test_serve import (
     sentences,
     wait_ready,
 )
+from test_serve_operations import _address
+
+from spacy_stsn.serve.server import listen
 
 ray = pytest.importorskip("ray", reason="serve --ray needs spacy-stsn[serve-ray]")
 serve = pytest.importorskip("ray.serve", reason="serve --ray needs ray[serve]")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.language import Language
-from stsn_dev.settings_doc import docstring_arguments, settings_page
 
 from spacy_stsn.ml.model import build_stsn_model
 from spacy_stsn.pipeline.factory import make_stsn
 from spacy_stsn.pipeline.settings import STSNSettings, initial_cfg
+from stsn_dev.settings_doc import docstring_arguments, settings_page
 
 ROOT = Path(__file__).parent.parent
 

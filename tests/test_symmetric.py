@@ -10,7 +10,6 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 from spacy_stsn.evaluation.scorer import score_relations
 from spacy_stsn.formats.spert import convert_file
@@ -18,6 +17,7 @@ from spacy_stsn.formats.types import load_symmetric
 from spacy_stsn.ml.labels import Labels
 from spacy_stsn.pipeline.annotations import SYMMETRIC_KEY, make_relation, set_entities
 from spacy_stsn.pipeline.targets import TargetSettings, make_targets
+from stsn_dev.pipelines import CNN_TOK2VEC, examples_from_corpus, train_pipeline
 
 TYPES = {
     "entities": {

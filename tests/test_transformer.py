@@ -2,6 +2,7 @@
 the listener."""
 
 import spacy
+
 from stsn_dev.pipelines import examples_from_corpus
 
 

@@ -11,7 +11,6 @@ import spacy
 from conftest import load_records
 from spacy.tokens import Doc
 from spacy.training import Example
-from stsn_dev.pipelines import _write_corpus, examples_from_corpus
 
 from spacy_stsn.evaluation.evaluate import load_examples, predict
 from spacy_stsn.evaluation.scorer import score_relations
@@ -24,6 +23,7 @@ from spacy_stsn.evaluation.tuning import (
     write_pipeline,
 )
 from spacy_stsn.pipeline.annotations import make_relation, set_entities
+from stsn_dev.pipelines import _write_corpus, examples_from_corpus
 
 WORDS = ["w0", "w1", "w2", "w3", "w4", "w5"]
 

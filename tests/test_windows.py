@@ -11,19 +11,19 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy_transformers.util import batch_by_length
 
-from spacy_stsn.pipeline.annotations import make_relation, set_entities
 from spacy_stsn.ml.labels import Labels
 from spacy_stsn.ml.model import torch_module
-from spacy_stsn.pipeline.targets import TargetSettings, make_targets
 from spacy_stsn.ml.rows import chunk_rows
+from spacy_stsn.pipeline.annotations import make_relation, set_entities
+from spacy_stsn.pipeline.decoding import DocPrediction
+from spacy_stsn.pipeline.targets import TargetSettings, make_targets
 from spacy_stsn.pipeline.window_outputs import merge_rows
 from spacy_stsn.pipeline.windows import (
-    doc_windows,
     Rows,
+    doc_windows,
     spans_in_windows,
     token_windows,
 )
-from spacy_stsn.pipeline.decoding import DocPrediction
 
 
 def test_token_windows_overlap_and_own_every_token_once():

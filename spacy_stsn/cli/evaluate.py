@@ -1,7 +1,6 @@
 """``spacy stsn evaluate``: NER / RE / RE+ metrics of a pipeline on a corpus."""
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from wasabi import msg

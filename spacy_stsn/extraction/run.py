@@ -20,7 +20,6 @@ from spacy.tokens import Doc
 
 from .failures import ErrorLog, failure_message, pipe_each
 
-
 # ``progress``'s default: the ``sys.stderr`` of the call (one bound at import would
 # outlive a redirection)
 STDERR = cast(IO[str], object())

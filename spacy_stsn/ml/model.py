@@ -29,11 +29,11 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d
 
 from ..nn.stsn import STSN, Extraction
-from .precision import set_model_precision
+from . import runtime  # noqa: F401  (one torch thread in forked children)
 from .pooling import make_pooling_total
+from .precision import set_model_precision
 from .requests import Decoding, STSNInput
 from .rows import chunk_rows, gather_rows, is_whole_documents
-from . import runtime  # noqa: F401  (one torch thread in forked children)
 
 
 @registry.architectures("spacy_stsn.STSN.v1")

@@ -37,6 +37,7 @@ from ..ml.averaging import ParameterAverages
 from ..ml.labels import Labels
 from ..ml.model import build_head, finish_update, set_head_dropout, torch_module
 from ..ml.requests import Decoding, given_spans
+from ..ml.upstream import check_upstream
 from .annotations import given_entities, make_relation, set_entities
 from .boundaries import entity_boundaries
 from .decoding import (
@@ -45,13 +46,12 @@ from .decoding import (
     relation_threshold_array,
     resolve_overlaps,
 )
+from .label_data import check_label_data, label_data
+from .losses import stsn_loss
 from .settings import initial_cfg, restore_learned
+from .targets import Targets, TargetSettings, make_targets
 from .window_outputs import Prediction, decode_rows, merge_rows
 from .windows import batch_rows, check_windows, row_entities
-from .label_data import check_label_data, label_data
-from .targets import Targets, TargetSettings, make_targets
-from .losses import stsn_loss
-from ..ml.upstream import check_upstream
 
 
 class STSNComponent(TrainablePipe):

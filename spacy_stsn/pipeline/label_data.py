@@ -89,13 +89,15 @@ def check_label_data(
     if not labels["relations"]:
         warnings.warn(
             f"[{name}] found no relation types in the training data (doc._.relations is empty in "
-            "every document): the component will train and predict entities only"
+            "every document): the component will train and predict entities only",
+            stacklevel=2,
         )
     if cfg["overlaps"] == "auto" and cfg["data_overlaps"] and overlaps == "flat":
         warnings.warn(
             f"[{name}] {100 * cfg['data_overlaps']:.1f} % of the training documents have overlapping "
             "entities: too few for nested decoding (overlaps = 'auto' resolved to 'flat'); set "
-            "overlaps = 'nested' to predict overlapping entities"
+            "overlaps = 'nested' to predict overlapping entities",
+            stacklevel=2,
         )
 
 

@@ -21,12 +21,12 @@ from spacy.training import Example
 
 from ..ml.labels import Labels, Span3
 from ..ml.requests import Candidates
+from ..ml.rows import is_whole_documents
 from ..nn.span_selection import enumerate_spans, ordered_pairs
 from .alignment import same_tokenization
 from .annotations import doc_name, get_entities
 from .decoding import tail_first
 from .tags import encode_tags
-from ..ml.rows import is_whole_documents
 from .windows import (
     example_windows,
     outside_windows,
@@ -328,7 +328,8 @@ def aligned_entities(eg: Example, spans_key: str) -> List[Span3]:
         else:
             warnings.warn(
                 f"{doc_name(ref)}: entity {ref[start:end].text!r} ({label}) does not align with "
-                f"the predicted tokenization and is ignored; train with gold_preproc = true"
+                f"the predicted tokenization and is ignored; train with gold_preproc = true",
+                stacklevel=2,
             )
     return out
 

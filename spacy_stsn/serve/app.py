@@ -24,7 +24,6 @@ from typing import (
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-
 from pydantic import ValidationError
 
 from ..about import __version__

@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from spacy.tokens import Doc
 
 from ..extraction.records import doc_to_record
-from ..pipeline.loading import load_pipeline, stsn_component
 from ..extraction.visualize import render
+from ..pipeline.loading import load_pipeline, stsn_component
 from .options import PipelineSource
 
 Record = Dict[str, Any]

@@ -25,7 +25,7 @@ import functools
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import ray
 import ray.data

@@ -28,8 +28,8 @@ from ray.data.datasource import Datasink
 from ray.data.datasource.datasink import WriteResult
 
 from ...files import is_temporary
-from ..records import output_line
 from ..failures import ERRORS_SUFFIX, error_line
+from ..records import output_line
 from .input import BLOCK, ERROR, FIELDS, FILE, INTERNAL, LINE, ORIGIN, Progress
 from .storage import (
     Location,
