@@ -20,8 +20,8 @@ from thinc.api import ArgsKwargs
 
 from .rows import chunk_rows
 
-# padded word pieces per encoder call at inference (spacy-transformers' pipe batches by
-# 4096 tokens, which stay below it)
+# padded word pieces per encoder call at inference; spacy-transformers' pipe groups
+# sentence-level docs by 4096 padded tokens, which mostly stays below it
 MAX_ITEMS = 8192
 
 
